@@ -1,0 +1,19 @@
+"""tvm-tensorrt: offload the parts of a TVM Relax model that TensorRT can run.
+
+Importing the package registers the runtime functions that exported modules call, so
+`tvm.runtime.load_module(...)` works in a fresh process after `import tvm_tensorrt`.
+"""
+
+import logging
+
+from .errors import (BackendUnavailableError, ConfigError, ConversionError, RegistryError,
+                     SubgraphFormatError, TensorRTError)
+from .frontend import from_onnx
+from .partition import partition_for_tensorrt
+from .runtime import executor as _executor  # noqa: F401  (registers tvm_tensorrt.* packed functions)
+from .runtime.build import build
+
+logger = logging.getLogger("tvm_tensorrt")
+
+__all__ = ["BackendUnavailableError", "ConfigError", "ConversionError", "RegistryError", "SubgraphFormatError",
+           "TensorRTError", "build", "from_onnx", "partition_for_tensorrt"]

@@ -1,0 +1,105 @@
+"""The converter plugin API: a TensorRTOpConverter per op, registered under the rule's key.
+
+A converter sees plain data (numpy weights, JSON attrs) and TensorRT objects, never Relax: the
+runtime rebuilds networks from the serialised subgraph inside an exported library.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+from ..errors import RegistryError
+
+INPUT_KINDS = ("tensor", "weight")
+
+
+@dataclass
+class ConverterInput:
+    """One input: `.tensor` (an ITensor) when it is a network value, `.weight` (numpy) when a
+    converter asked for a weight and the value is a constant. `shape`/`dtype` are always set."""
+
+    shape: tuple
+    dtype: str
+    tensor: Any = None
+    weight: Optional[np.ndarray] = None
+
+
+@dataclass
+class ConverterParams:
+    network: Any  # INetworkDefinition
+    trt: Any  # the TensorRT module in use (tensorrt or tensorrt_rtx_bindings)
+    inputs: list
+    attrs: dict
+    op_name: str
+    layer_name: str
+    output_shapes: list = field(default_factory=list)
+    output_dtypes: list = field(default_factory=list)
+    keep_alive: list = field(default_factory=list)  # numpy arrays TensorRT points into until the build
+
+    def weights(self, array: np.ndarray):
+        """trt.Weights over `array`, kept alive until the engine is built (TensorRT does not copy)."""
+        array = np.ascontiguousarray(array)
+        self.keep_alive.append(array)
+        return self.trt.Weights(array)
+
+    def constant(self, array: np.ndarray):
+        """A network tensor holding `array`."""
+        array = np.ascontiguousarray(array)
+        layer = self.network.add_constant(tuple(array.shape), self.weights(array))
+        return layer.get_output(0)
+
+
+class TensorRTOpConverter:
+    """Subclass, set `input_types`, implement `convert(params) -> list of ITensor`.
+
+    input_types: one entry per input, "tensor" or "weight" ("weight" inputs must be constants:
+    the rule has to check that). With variable_input_count=True every input takes input_types[0].
+    """
+
+    input_types: tuple = ("tensor",)
+    variable_input_count: bool = False
+
+    def input_kind(self, index: int) -> str:
+        if self.variable_input_count:
+            return self.input_types[0]
+        return self.input_types[index] if index < len(self.input_types) else "tensor"
+
+    def convert(self, params: ConverterParams) -> list:
+        raise NotImplementedError(f"{type(self).__name__}.convert")
+
+
+_CONVERTERS: dict[str, TensorRTOpConverter] = {}
+
+
+def register_converter(op_name: str, override: bool = False):
+    """Class decorator registering a TensorRTOpConverter subclass for `op_name`."""
+    if op_name.startswith("relax."):
+        raise RegistryError(f"register converters by the name without 'relax.': use {op_name[6:]!r}")
+
+    def decorate(cls):
+        if not (isinstance(cls, type) and issubclass(cls, TensorRTOpConverter)):
+            raise RegistryError(f"register_converter({op_name!r}) takes a TensorRTOpConverter subclass, got {cls!r}")
+        bad = [k for k in cls.input_types if k not in INPUT_KINDS]
+        if bad:
+            raise RegistryError(f"{cls.__name__}.input_types has {bad}; each entry is 'tensor' or 'weight'")
+        if op_name in _CONVERTERS and not override:
+            raise RegistryError(f"a converter for {op_name!r} is already registered; pass override=True to replace it")
+        _CONVERTERS[op_name] = cls()
+        return cls
+
+    return decorate
+
+
+def unregister_converter(op_name: str) -> None:
+    _CONVERTERS.pop(op_name, None)
+
+
+def get_converter(op_name: str) -> Optional[TensorRTOpConverter]:
+    return _CONVERTERS.get(op_name)
+
+
+def registered_converter_names() -> list[str]:
+    return sorted(_CONVERTERS)

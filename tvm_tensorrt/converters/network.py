@@ -1,0 +1,117 @@
+"""Serialised subgraph -> INetworkDefinition, through the registered converters.
+
+Each converter's output shapes are checked against Relax's, so a converter bug is reported at
+the op that caused it rather than as a wrong number at the end of the model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConversionError
+from .base import ConverterInput, ConverterParams, get_converter
+
+TRT_DTYPES = {"float32": "float32", "float16": "float16", "int32": "int32", "int64": "int64", "bool": "bool",
+              "int8": "int8", "uint8": "uint8"}
+
+
+def trt_dtype(trt, dtype: str):
+    try:
+        return getattr(trt, TRT_DTYPES[dtype])
+    except (KeyError, AttributeError):
+        raise ConversionError(f"dtype {dtype} has no TensorRT equivalent") from None
+
+
+class NetworkBuild:
+    """The network plus the numpy arrays it points into (they must outlive the engine build)."""
+
+    def __init__(self, network, keep_alive):
+        self.network = network
+        self.keep_alive = keep_alive
+
+
+def populate_network(trt, network, subgraph) -> NetworkBuild:
+    keep_alive: list = []
+    values: dict = {}
+    for i, desc in enumerate(subgraph.inputs):
+        values[("input", i)] = [network.add_input(desc["name"], trt_dtype(trt, desc["dtype"]), tuple(desc["shape"]))]
+    for index, node in enumerate(subgraph.nodes):
+        values[("node", index)] = _convert_node(trt, network, subgraph, index, node, values, keep_alive)
+    for desc in subgraph.outputs:
+        tensor = _lookup(values, subgraph, desc["ref"], keep_alive, network, trt, "output")
+        if tensor.is_network_input:  # an output that is also an input needs its own tensor
+            tensor = network.add_identity(tensor).get_output(0)
+        tensor.name = desc["name"]
+        network.mark_output(tensor)
+    return NetworkBuild(network, keep_alive)
+
+
+def _lookup(values, subgraph, ref, keep_alive, network, trt, where):
+    kind = ref[0]
+    if kind == "weight":
+        array = np.ascontiguousarray(subgraph.weights[ref[1]])
+        keep_alive.append(array)
+        return network.add_constant(tuple(array.shape), trt.Weights(array)).get_output(0)
+    outs = values[(kind, ref[1])]
+    index = ref[2] if kind == "node" else 0
+    if index >= len(outs):
+        raise ConversionError(f"{where} reads output {index} of node {ref[1]}, which its converter did not produce",
+                              symbol=subgraph.symbol)
+    return outs[index]
+
+
+def _convert_node(trt, network, subgraph, index, node, values, keep_alive) -> list:
+    op = node["op"]
+    converter = get_converter(op)
+    if converter is None:
+        raise ConversionError("no converter is registered; register one with tvm_tensorrt.converters.register_converter",
+                              symbol=subgraph.symbol, op_name=op)
+    inputs = []
+    for i, ref in enumerate(node["inputs"]):
+        kind = converter.input_kind(i)
+        if ref[0] == "weight":
+            array = subgraph.weights[ref[1]]
+            inputs.append(ConverterInput(tuple(array.shape), str(array.dtype), weight=array)
+                          if kind == "weight" else
+                          ConverterInput(tuple(array.shape), str(array.dtype),
+                                         tensor=_lookup(values, subgraph, ref, keep_alive, network, trt, op)))
+            continue
+        if kind == "weight":
+            raise ConversionError(f"input {i} must be a constant weight but is computed in the graph",
+                                  symbol=subgraph.symbol, op_name=op)
+        desc = _describe(subgraph, ref)
+        inputs.append(ConverterInput(tuple(desc["shape"]), desc["dtype"],
+                                     tensor=_lookup(values, subgraph, ref, keep_alive, network, trt, op)))
+    layer_name = f"{subgraph.symbol}/{index}:{op}"
+    params = ConverterParams(network, trt, inputs, dict(node["attrs"]), op, layer_name,
+                             [tuple(o["shape"]) for o in node["outputs"]], [o["dtype"] for o in node["outputs"]],
+                             keep_alive)
+    first_layer = network.num_layers
+    try:
+        outputs = list(converter.convert(params))
+    except ConversionError:
+        raise
+    except Exception as err:
+        raise ConversionError(f"converter {type(converter).__name__} failed: {type(err).__name__}: {err}",
+                              symbol=subgraph.symbol, op_name=op) from err
+    for k in range(first_layer, network.num_layers):
+        network.get_layer(k).name = f"{layer_name}#{k - first_layer}"
+    _check_outputs(subgraph, op, outputs, params.output_shapes)
+    return outputs
+
+
+def _describe(subgraph, ref) -> dict:
+    if ref[0] == "input":
+        return subgraph.inputs[ref[1]]
+    return subgraph.nodes[ref[1]]["outputs"][ref[2]]
+
+
+def _check_outputs(subgraph, op, outputs, expected) -> None:
+    if len(outputs) < len(expected):
+        raise ConversionError(f"converter returned {len(outputs)} outputs, Relax has {len(expected)}",
+                              symbol=subgraph.symbol, op_name=op)
+    for k, (tensor, shape) in enumerate(zip(outputs, expected)):
+        got = tuple(tensor.shape)
+        if got != tuple(shape):
+            raise ConversionError(f"output {k} has shape {got}, Relax expects {tuple(shape)}",
+                                  symbol=subgraph.symbol, op_name=op)

@@ -1,0 +1,22 @@
+"""Reductions: TensorRT's reduce layer over an axis bitmask."""
+
+from .base import TensorRTOpConverter, register_converter
+from .helpers import axes_mask, tensor_of
+
+
+class ReduceConverter(TensorRTOpConverter):
+    operation = ""
+
+    def convert(self, params):
+        rank = len(params.inputs[0].shape)
+        axes = params.attrs.get("axis")
+        axes = range(rank) if axes is None else axes
+        op = getattr(params.trt.ReduceOperation, self.operation)
+        layer = params.network.add_reduce(tensor_of(params, 0), op, axes_mask(axes, rank),
+                                          bool(params.attrs.get("keepdims", False)))
+        return [layer.get_output(0)]
+
+
+@register_converter("mean")
+class MeanConverter(ReduceConverter):
+    operation = "AVG"

@@ -1,0 +1,37 @@
+"""Typed errors, so callers can tell a model we cannot offload from a bug in their environment."""
+
+
+class TensorRTError(Exception):
+    """Base of every error tvm_tensorrt raises on purpose."""
+
+
+class ConfigError(TensorRTError, ValueError):
+    """A malformed option or environment variable; the message names it and the accepted form."""
+
+
+class BackendUnavailableError(TensorRTError, RuntimeError):
+    """No TensorRT (full or RTX) could be imported; the message says what to install."""
+
+
+class RegistryError(TensorRTError, KeyError):
+    """A rule or converter registered twice without override=True, or looked up but missing."""
+
+    def __str__(self):  # KeyError would otherwise quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ConversionError(TensorRTError, RuntimeError):
+    """A subgraph could not be turned into a TensorRT network or engine.
+
+    Carries the subgraph symbol and op so a user knows which call to exclude or report.
+    """
+
+    def __init__(self, message, *, symbol=None, op_name=None):
+        where = " ".join(p for p in (f"subgraph {symbol}" if symbol else "", f"op {op_name}" if op_name else "") if p)
+        super().__init__(f"{where}: {message}" if where else message)
+        self.symbol = symbol
+        self.op_name = op_name
+
+
+class SubgraphFormatError(TensorRTError, ValueError):
+    """A serialised subgraph blob is damaged or written by an incompatible version."""

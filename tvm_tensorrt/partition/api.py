@@ -1,0 +1,103 @@
+"""partition_for_tensorrt: fold weights into constants, mark supported calls, outline regions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import tvm
+from tvm import relax
+
+from . import rules  # noqa: F401  (registers the built-in rules)
+from .config import make_config
+from .graph import EXTERNAL, build_block_graph, used_vars
+from .outline import CODEGEN, RegionOutliner
+from .regions import form_regions
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What happened to one operator call, for explain() and the CLI."""
+
+    function: str
+    binding: str  # name of the var the call defines
+    op: Optional[str]  # "relax.nn.conv2d"
+    offloaded: bool
+    subgraph: Optional[str]
+    reason: Optional[str]
+
+
+def prepare_module(mod: tvm.IRModule, params: Optional[dict]) -> tvm.IRModule:
+    """Bind params and fold constants: TensorRT needs weights as constants, and ONNX models
+    often compute them (ConstantOfShape, transposed Gemm weights) in the graph."""
+    if params:
+        mod = relax.transform.BindParams("main", {k: tvm.runtime.tensor(v) if not hasattr(v, "device") else v
+                                                 for k, v in params.items()})(mod)
+    mod = relax.transform.FoldConstant()(mod)
+    return mod
+
+
+def partition_for_tensorrt(mod: tvm.IRModule, params=None, version=None, use_implicit_batch=True,
+                           remove_no_mac_subgraphs=False, max_workspace_size=1 << 30, **options):
+    """Returns (partitioned module, config dict). See docs/partitioning.md."""
+    mod, config, _ = partition_with_decisions(
+        mod, params, version=version, use_implicit_batch=use_implicit_batch,
+        remove_no_mac_subgraphs=remove_no_mac_subgraphs, max_workspace_size=max_workspace_size, **options)
+    return mod, config
+
+
+def partition_with_decisions(mod, params=None, **options):
+    config = make_config(**options)
+    mod = prepare_module(mod, params)
+    builder = relax.BlockBuilder(mod)
+    outliner = RegionOutliner(builder)
+    decisions: list[Decision] = []
+    for gvar, func in list(mod.functions.items()):
+        if not isinstance(func, relax.Function) or func.attrs and "Codegen" in func.attrs:
+            continue
+        new_func = _partition_function(func, gvar.name_hint, config, outliner, decisions)
+        builder.update_func(builder.get().get_global_var(gvar.name_hint), new_func)
+    return builder.get(), config, decisions
+
+
+def _partition_function(func: relax.Function, fname: str, config, outliner, decisions) -> relax.Function:
+    body = func.body
+    blocks = list(body.blocks)
+    new_blocks = []
+    for i, block in enumerate(blocks):
+        if not isinstance(block, relax.DataflowBlock):
+            new_blocks.append(block)
+            continue
+        later = set(used_vars(body.body))
+        for b in blocks[i + 1:]:
+            for binding in b.bindings:
+                later.update(used_vars(binding.value))
+        graph = build_block_graph(block, config, later)
+        region_of = form_regions(graph)
+        region_of = _drop_small_regions(graph, region_of, config)
+        new_blocks.append(outliner.rewrite_block(block, graph, region_of))
+        _record(graph, region_of, fname, outliner.last_symbols, decisions)
+    new_body = relax.SeqExpr(new_blocks, body.body)
+    return relax.Function(func.params, new_body, func.ret_ty, func.is_pure, func.attrs)
+
+
+def _drop_small_regions(graph, region_of, config):
+    sizes: dict[int, int] = {}
+    for node, region in region_of.items():
+        if graph.nodes[node]["op"] is not None:
+            sizes[region] = sizes.get(region, 0) + 1
+    keep = {r for r, size in sizes.items() if size >= config["min_subgraph_size"]}
+    for node, region in region_of.items():
+        if region not in keep:
+            graph.nodes[node]["reason"] = f"its subgraph has fewer than {config['min_subgraph_size']} ops (min_subgraph_size)"
+    return {n: r for n, r in region_of.items() if r in keep}
+
+
+def _record(graph, region_of, fname, symbols, decisions):
+    for node in sorted(n for n in graph.nodes if n != EXTERNAL):
+        data = graph.nodes[node]
+        if data["op"] is None:
+            continue
+        region = region_of.get(node)
+        decisions.append(Decision(fname, data["binding"].var.name, "relax." + data["op"],
+                                  region is not None, symbols.get(region), data["reason"]))

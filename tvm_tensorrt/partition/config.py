@@ -1,0 +1,34 @@
+"""The partition config: a JSON-serialisable dict that travels from partitioning to the runtime."""
+
+from __future__ import annotations
+
+from ..errors import ConfigError
+from ..runtime.backend import find_backend, installed_api_version
+
+
+def make_config(version=None, use_implicit_batch=True, remove_no_mac_subgraphs=False,
+                max_workspace_size=1 << 30, min_subgraph_size=1, ops_to_exclude=()) -> dict:
+    if version is None:
+        version = installed_api_version()
+    try:
+        version = [int(v) for v in version]
+    except (TypeError, ValueError):
+        raise ConfigError(f"version must be three ints (major, minor, patch), got {version!r}") from None
+    if len(version) != 3:
+        raise ConfigError(f"version must be three ints (major, minor, patch), got {version!r}")
+    if not isinstance(max_workspace_size, int) or max_workspace_size <= 0:
+        raise ConfigError(f"max_workspace_size must be a positive number of bytes, got {max_workspace_size!r}")
+    if not isinstance(min_subgraph_size, int) or min_subgraph_size < 1:
+        raise ConfigError(f"min_subgraph_size must be an int >= 1, got {min_subgraph_size!r}")
+    if isinstance(ops_to_exclude, str):
+        raise ConfigError("ops_to_exclude must be a list of op names, e.g. ['nn.softmax'], not a string")
+    backend = find_backend()
+    return {
+        "tensorrt_version": version,
+        "use_implicit_batch": bool(use_implicit_batch),
+        "remove_no_mac_subgraphs": bool(remove_no_mac_subgraphs),
+        "max_workspace_size": int(max_workspace_size),
+        "min_subgraph_size": int(min_subgraph_size),
+        "ops_to_exclude": sorted(str(o).removeprefix("relax.") for o in ops_to_exclude),
+        "backend": backend.describe() if backend else None,
+    }

@@ -1,0 +1,91 @@
+"""The dataflow graph of one Relax dataflow block, as a networkx DiGraph over binding indices.
+
+Node attributes: `binding` (the relax VarBinding), `op` (Relax op name or None), `reason`
+(None when TensorRT can take it), `follows` (index of the producer a TupleGetItem must stay with).
+An extra sink node EXTERNAL stands for every use outside the block, so outputs are edges too.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+import tvm
+from tvm import relax
+
+from .checks import check_call_tensors
+from .registry import RELAX_PREFIX, get_rule, run_rule
+
+EXTERNAL = -1
+
+
+def used_vars(expr) -> list:
+    """Vars read by a binding's value, in first-use order."""
+    found: dict = {}
+
+    def visit(e):
+        if isinstance(e, relax.Var):
+            found.setdefault(e, None)
+
+    relax.analysis.post_order_visit(expr, visit)
+    return list(found)
+
+
+def op_name(call) -> str | None:
+    if isinstance(call, relax.Call) and isinstance(call.op, tvm.ir.Op):
+        name = call.op.name
+        return name[len(RELAX_PREFIX):] if name.startswith(RELAX_PREFIX) else name
+    return None
+
+
+def support_reason(call, config: dict) -> str | None:
+    """Why TensorRT cannot take this call, or None. Order: registry, exclusion, tensors, rule."""
+    name = op_name(call)
+    if name is None:
+        return "not an operator call"
+    rule = get_rule(name)
+    if rule is None:
+        return f"no TensorRT rule is registered for {RELAX_PREFIX}{name}"
+    if name in config.get("ops_to_exclude", ()):
+        return f"{RELAX_PREFIX}{name} is in ops_to_exclude"
+    return check_call_tensors(call) or run_rule(rule, call, config)
+
+
+def build_block_graph(block, config: dict, outside_uses: set) -> nx.DiGraph:
+    """`outside_uses`: vars of this block read after it (by later blocks or the return)."""
+    graph = nx.DiGraph()
+    graph.add_node(EXTERNAL, op=None, reason="uses outside the block", follows=None, binding=None)
+    defined_at: dict = {}
+    for index, binding in enumerate(block.bindings):
+        value = binding.value
+        attrs = {"binding": binding, "op": op_name(value), "follows": None}
+        if isinstance(binding, relax.VarBinding) and isinstance(value, relax.Call):
+            attrs["reason"] = support_reason(value, config)
+        elif isinstance(binding, relax.VarBinding) and isinstance(value, relax.TupleGetItem) \
+                and value.tuple_value in defined_at:
+            attrs["follows"] = defined_at[value.tuple_value]
+            attrs["reason"] = None
+        else:
+            attrs["reason"] = f"{type(value).__name__} bindings stay in TVM"
+        graph.add_node(index, **attrs)
+        for var in used_vars(value):
+            if var in defined_at:
+                graph.add_edge(defined_at[var], index)
+        defined_at[binding.var] = index
+    for var in outside_uses:
+        if var in defined_at:
+            graph.add_edge(defined_at[var], EXTERNAL)
+    _keep_tuples_inside(graph)
+    return graph
+
+
+def _keep_tuples_inside(graph: nx.DiGraph) -> None:
+    """A subgraph returns tensors only: a tuple-producing op whose tuple escapes stays in TVM."""
+    for node, data in graph.nodes(data=True):
+        if node == EXTERNAL or data["reason"] is not None or data["follows"] is not None:
+            continue
+        if isinstance(data["binding"].var.ty, relax.TupleType):
+            if any(graph.nodes[s]["follows"] != node for s in graph.successors(node)):
+                data["reason"] = "its tuple result is used whole; only its tensor fields can leave a subgraph"
+    for node, data in graph.nodes(data=True):
+        follows = data.get("follows")
+        if follows is not None and graph.nodes[follows]["reason"] is not None:
+            data["reason"] = "it reads a tuple made in TVM"

@@ -1,0 +1,1 @@
+"""Runtime: backend discovery, the serialised subgraph format, engine building and execution."""

@@ -1,0 +1,86 @@
+"""tvm_tensorrt.build: compile a partitioned module into one library that carries its subgraphs.
+
+Each call of an offloaded function `tensorrt_k` in `main` becomes
+
+    ready = tvm_tensorrt.prepare(blob_k, *args)        # builds/loads the engine on first use
+    y = if ready: call_dps_packed(tvm_tensorrt.execute, blob_k, *args)   # TensorRT on the GPU
+        else:     tensorrt_k_tvm(*args)                  # TVM's compiled copy of the subgraph
+
+so the library is self-contained (the blob is a constant inside it) and still runs where no
+engine can execute. We chose this over Relax's RunCodegen/`relax.ext.*` route because that route
+needs a C++ runtime module per backend to survive export_library; a packed function registered
+from Python plus a uint8 constant survives export -> load in a fresh process as is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tvm
+from tvm import relax
+
+from ..partition.config import make_config
+from ..partition.outline import CODEGEN
+from .executor import EXECUTE, PREPARE
+from .serialize import serialize_function
+
+FALLBACK_SUFFIX = "_tvm"
+
+
+def offloaded_functions(mod: tvm.IRModule) -> dict:
+    """{global var: function} for every function marked Codegen="tensorrt"."""
+    return {gv: f for gv, f in mod.functions.items()
+            if isinstance(f, relax.Function) and f.attrs and f.attrs.get("Codegen") == CODEGEN}
+
+
+@relax.expr_functor.mutator
+class _DispatchRewriter(relax.PyExprMutator):
+    def __init__(self, mod, dispatch: dict):
+        super().__init__(mod)
+        self.dispatch = dispatch  # GlobalVar -> (blob constant, fallback GlobalVar)
+
+    def visit_call_(self, call):
+        args = [self.visit_expr(a) for a in call.args]
+        target = self.dispatch.get(call.op) if isinstance(call.op, relax.GlobalVar) else None
+        if target is None:
+            return relax.Call(call.op, args, call.attrs, call.ty_args) if args else call
+        blob, fallback = target
+        ready = self.builder_.emit(relax.Call(relax.ExternFunc(PREPARE), [blob, *args],
+                                              ty_args=[relax.TensorType((), "bool")]), "trt_ready")
+        out_ty = call.ty
+        out_types = list(out_ty.fields) if isinstance(out_ty, relax.TupleType) else out_ty
+        engine_call = relax.call_dps_packed(EXECUTE, [blob, *args], out_types)
+        return relax.If(ready, engine_call, relax.Call(fallback, args))
+
+
+def lower_offloaded(mod: tvm.IRModule, config: dict) -> tvm.IRModule:
+    """Replace every offloaded function by its serialised form plus a TVM fallback copy."""
+    targets = offloaded_functions(mod)
+    if not targets:
+        return mod
+    mod = relax.transform.ToNonDataflow()(mod)  # If is not allowed inside dataflow blocks
+    builder = relax.BlockBuilder(mod)
+    dispatch = {}
+    for gv in list(targets):
+        func = mod[gv]
+        symbol = func.attrs["global_symbol"]
+        blob = serialize_function(func, symbol, config)
+        fallback = func.without_attr("Codegen").without_attr("global_symbol")
+        fallback_gv = builder.add_func(fallback, symbol + FALLBACK_SUFFIX)
+        dispatch[gv] = (relax.const(np.frombuffer(blob, dtype=np.uint8)), fallback_gv)
+    mod = builder.get()
+    rewriter = _DispatchRewriter(mod, dispatch)
+    fallbacks = {fb for _, fb in dispatch.values()}
+    for gv, func in list(mod.functions.items()):
+        if isinstance(func, relax.Function) and gv not in targets and gv not in fallbacks:
+            rewriter.builder_.update_func(gv, rewriter.visit_expr(func))
+    new_mod = rewriter.builder_.get()
+    for gv in targets:
+        del new_mod[gv]
+    return new_mod
+
+
+def build(mod: tvm.IRModule, target="llvm", config: dict | None = None):
+    """Compile `mod` (from partition_for_tensorrt) with TVM; returns a relax VM executable."""
+    config = config if config is not None else make_config()
+    lowered = lower_offloaded(mod, config)
+    return tvm.compile(lowered, target=target)

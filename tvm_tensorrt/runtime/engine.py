@@ -1,0 +1,58 @@
+"""Serialised subgraph -> TensorRT plan bytes (the unit that is cached and shipped)."""
+
+from __future__ import annotations
+
+import logging
+
+from ..converters.network import populate_network
+from ..errors import ConversionError
+from .backend import load_backend
+
+logger = logging.getLogger("tvm_tensorrt")
+
+_SEVERITY_TO_LEVEL = ("INTERNAL_ERROR", "ERROR", "WARNING", "INFO", "VERBOSE")
+
+
+def make_trt_logger(trt):
+    """A TensorRT ILogger that forwards to the "tvm_tensorrt" logger and keeps errors for messages."""
+
+    class _Bridge(trt.ILogger):
+        def __init__(self):
+            trt.ILogger.__init__(self)
+            self.errors: list[str] = []
+
+        def log(self, severity, msg):
+            name = str(severity).rsplit(".", 1)[-1]
+            if name in ("INTERNAL_ERROR", "ERROR"):
+                self.errors.append(msg)
+                logger.error("TensorRT: %s", msg)
+            elif name == "WARNING":
+                logger.warning("TensorRT: %s", msg)
+            else:
+                logger.debug("TensorRT: %s", msg)
+
+    return _Bridge()
+
+
+def build_network(subgraph, backend=None):
+    """(builder, network build, trt logger) for `subgraph`; callers keep all three alive."""
+    backend = backend or load_backend()
+    trt = backend.trt
+    trt_logger = make_trt_logger(trt)
+    builder = trt.Builder(trt_logger)
+    network = builder.create_network(0)
+    built = populate_network(trt, network, subgraph)
+    return builder, built, trt_logger
+
+
+def build_plan(subgraph, workspace_size: int, backend=None) -> bytes:
+    backend = backend or load_backend()
+    trt = backend.trt
+    builder, built, trt_logger = build_network(subgraph, backend)
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_size))
+    plan = builder.build_serialized_network(built.network, config)
+    if plan is None:
+        detail = "; ".join(trt_logger.errors[-3:]) or "no error message from TensorRT"
+        raise ConversionError(f"TensorRT could not build the engine: {detail}", symbol=subgraph.symbol)
+    return bytes(memoryview(plan))

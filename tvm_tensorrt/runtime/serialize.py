@@ -1,0 +1,110 @@
+"""Relax function -> Subgraph. The only place that reads Relax on the way to TensorRT, so
+converters see plain data and an exported library needs nothing of the compile-time IR."""
+
+from __future__ import annotations
+
+import tvm
+from tvm import relax
+
+from ..errors import ConversionError
+from ..partition.checks import is_constant, static_shape
+from ..partition.graph import op_name
+from .subgraph import Subgraph, encode, plain, decode
+
+
+def _tensor_desc(ty) -> dict:
+    return {"shape": list(static_shape(ty)), "dtype": str(ty.dtype)}
+
+
+def call_attrs(call) -> dict:
+    attrs = {}
+    if call.attrs is not None and hasattr(type(call.attrs), "__tvm_ffi_type_info__"):
+        for f in type(call.attrs).__tvm_ffi_type_info__.fields:
+            attrs[f.name] = plain(getattr(call.attrs, f.name))
+    return attrs
+
+
+class _Writer:
+    def __init__(self, symbol: str):
+        self.symbol = symbol
+        self.refs: dict = {}  # relax Var -> ref
+        self.weights: list = []
+        self.weight_index: dict = {}
+        self.nodes: list = []
+
+    def weight_ref(self, const) -> list:
+        if const not in self.weight_index:  # TVM objects hash and compare by identity
+            self.weight_index[const] = len(self.weights)
+            self.weights.append(const.value.numpy())
+        return ["weight", self.weight_index[const]]
+
+    def tensor_ref(self, expr, where: str) -> list:
+        if is_constant(expr):
+            return self.weight_ref(expr)
+        if expr in self.refs:
+            return self.refs[expr]
+        raise ConversionError(f"{where} reads {expr} which the subgraph does not define", symbol=self.symbol)
+
+    def add_call(self, var, call) -> None:
+        name = op_name(call)
+        if name is None:
+            raise ConversionError(f"binding {var.name} is not an operator call", symbol=self.symbol)
+        schema = tvm.ir.Op.get(call.op.name).arguments
+        inputs, attrs = [], call_attrs(call)
+        for i, arg in enumerate(call.args):
+            arg_name = schema[i].name if i < len(schema) else f"arg{i}"
+            if isinstance(arg, relax.Tuple):
+                inputs.extend(self.tensor_ref(f, name) for f in arg.fields)
+            elif isinstance(arg.ty, relax.TensorType):
+                inputs.append(self.tensor_ref(arg, name))
+            else:  # shapes and scalars are attributes, named as the operator names its arguments
+                attrs[arg_name] = plain(arg.value if hasattr(arg, "value") and not hasattr(arg, "values") else arg)
+        outs = call.ty.fields if isinstance(call.ty, relax.TupleType) else [call.ty]
+        index = len(self.nodes)
+        self.nodes.append({"op": name, "inputs": inputs, "attrs": attrs,
+                           "outputs": [_tensor_desc(t) for t in outs]})
+        if isinstance(call.ty, relax.TupleType):
+            self.refs[var] = ["tuple", index]
+        else:
+            self.refs[var] = ["node", index, 0]
+
+    def add_binding(self, binding) -> None:
+        value = binding.value
+        if isinstance(value, relax.Call):
+            self.add_call(binding.var, value)
+        elif isinstance(value, relax.TupleGetItem):
+            ref = self.refs.get(value.tuple_value)
+            if not ref or ref[0] != "tuple":
+                raise ConversionError(f"{binding.var.name} takes a field of a non-tuple", symbol=self.symbol)
+            self.refs[binding.var] = ["node", ref[1], int(value.index)]
+        elif isinstance(value, relax.Var):
+            self.refs[binding.var] = self.refs[value]
+        elif isinstance(value, relax.Tuple):
+            self.refs[binding.var] = ["result", [self.tensor_ref(f, "return") for f in value.fields]]
+        else:
+            raise ConversionError(f"cannot serialise a {type(value).__name__} binding", symbol=self.symbol)
+
+
+def serialize_function(func: relax.Function, symbol: str, config: dict) -> bytes:
+    """The blob for one offloaded function; `config` is the partition config (engine options)."""
+    writer = _Writer(symbol)
+    inputs = []
+    for i, param in enumerate(func.params):
+        inputs.append({"name": f"input_{i}", **_tensor_desc(param.ty)})
+        writer.refs[param] = ["input", i]
+    for block in func.body.blocks:
+        for binding in block.bindings:
+            writer.add_binding(binding)
+    result = writer.refs.get(func.body.body) if isinstance(func.body.body, relax.Var) else None
+    if result is None:
+        raise ConversionError("the function must return a var", symbol=symbol)
+    results = result[1] if result[0] == "result" else [result]
+    ret_types = func.ret_ty.fields if isinstance(func.ret_ty, relax.TupleType) else [func.ret_ty]
+    outputs = [{"name": f"output_{i}", "ref": ref, **_tensor_desc(t)} for i, (ref, t) in enumerate(zip(results, ret_types))]
+    header = {"symbol": symbol, "config": config, "inputs": inputs, "outputs": outputs, "nodes": writer.nodes,
+              "returns_tuple": isinstance(func.ret_ty, relax.TupleType)}
+    return encode(header, writer.weights)
+
+
+def subgraph_of(func: relax.Function, symbol: str, config: dict) -> Subgraph:
+    return decode(serialize_function(func, symbol, config))

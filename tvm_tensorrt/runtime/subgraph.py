@@ -1,0 +1,136 @@
+"""The serialised subgraph: what an exported library carries for each TensorRT region.
+
+The runtime must not need Relax objects (a converter sees only this), so an offloaded function
+is written as versioned JSON (inputs, nodes with op names and plain-Python attrs, outputs) plus
+one block of raw weight bytes. Layout of a blob:
+
+    MAGIC (8) | json length (8, little endian) | sha256 of everything after the digest (32)
+    | json | zero padding to 64 | weights (each 64-byte aligned)
+
+The digest identifies a subgraph by content, so a changed weight can never reuse a stale engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import SubgraphFormatError
+
+MAGIC = b"TVMTRTSG"
+FORMAT_VERSION = 1
+_PREFIX = struct.Struct("<8sQ32s")
+ALIGN = 64
+
+
+def _align(n: int) -> int:
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+@dataclass
+class Subgraph:
+    """A parsed blob. `header` is the JSON dict; weights are read-only views into the blob."""
+
+    header: dict
+    weights: list = field(default_factory=list)
+    digest: str = ""
+
+    @property
+    def symbol(self) -> str:
+        return self.header["symbol"]
+
+    @property
+    def nodes(self) -> list:
+        return self.header["nodes"]
+
+    @property
+    def inputs(self) -> list:
+        return self.header["inputs"]
+
+    @property
+    def outputs(self) -> list:
+        return self.header["outputs"]
+
+    @property
+    def config(self) -> dict:
+        return self.header.get("config", {})
+
+    def to_bytes(self) -> bytes:
+        return encode(self.header, self.weights)
+
+
+def encode(header: dict, weights: list) -> bytes:
+    header = dict(header)
+    entries, offset = [], 0
+    for w in weights:
+        w = np.ascontiguousarray(w)
+        entries.append({"shape": list(w.shape), "dtype": str(w.dtype), "offset": offset, "nbytes": int(w.nbytes)})
+        offset = _align(offset + w.nbytes)
+    header["weights"] = entries
+    header["format"] = "tvm_tensorrt.subgraph"
+    header["format_version"] = FORMAT_VERSION
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    body = bytearray(text)
+    body += b"\0" * (_align(_PREFIX.size + len(text)) - _PREFIX.size - len(text))
+    base = len(body)
+    body += b"\0" * offset
+    for w, entry in zip(weights, entries):
+        start = base + entry["offset"]
+        body[start:start + entry["nbytes"]] = np.ascontiguousarray(w).tobytes()
+    digest = hashlib.sha256(body).digest()
+    return _PREFIX.pack(MAGIC, len(text), digest) + bytes(body)
+
+
+def read_digest(blob) -> str:
+    """The content digest from a blob's first bytes, without hashing the rest (cheap per call)."""
+    head = bytes(memoryview(blob)[:_PREFIX.size])
+    if len(head) < _PREFIX.size:
+        raise SubgraphFormatError("subgraph blob is shorter than its header")
+    magic, _, digest = _PREFIX.unpack(head)
+    if magic != MAGIC:
+        raise SubgraphFormatError("not a tvm_tensorrt subgraph blob (bad magic); rebuild the library")
+    return digest.hex()
+
+
+def decode(blob, verify: bool = True) -> Subgraph:
+    view = memoryview(blob).cast("B")
+    digest = read_digest(view)
+    _, text_len, raw_digest = _PREFIX.unpack(bytes(view[:_PREFIX.size]))
+    body = view[_PREFIX.size:]
+    if verify and hashlib.sha256(body).digest() != raw_digest:
+        raise SubgraphFormatError("subgraph blob is damaged (digest mismatch); rebuild the library")
+    try:
+        header = json.loads(bytes(body[:text_len]))
+    except ValueError as err:
+        raise SubgraphFormatError(f"subgraph header is not valid JSON: {err}") from err
+    if header.get("format_version") != FORMAT_VERSION:
+        raise SubgraphFormatError(
+            f"subgraph format version {header.get('format_version')} is not {FORMAT_VERSION}; "
+            "rebuild the library with this tvm_tensorrt version")
+    base = _align(_PREFIX.size + text_len) - _PREFIX.size
+    weights = []
+    for entry in header["weights"]:
+        start = base + entry["offset"]
+        raw = body[start:start + entry["nbytes"]]
+        weights.append(np.frombuffer(raw, dtype=entry["dtype"]).reshape(entry["shape"]))
+    return Subgraph(header, weights, digest)
+
+
+def plain(value: Any):
+    """TVM attribute values as JSON values (ints, floats, strings, lists, None)."""
+    import tvm
+
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (tvm.ir.prim.expr.IntImm, tvm.ir.prim.expr.FloatImm)):
+        return value.value
+    if hasattr(value, "values") and not isinstance(value, dict):  # ShapeExpr
+        return [plain(v) for v in value.values]
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "Array":
+        return [plain(v) for v in value]
+    return str(value)  # DataType, layouts and other printable leaves
