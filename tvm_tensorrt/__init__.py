@@ -10,10 +10,11 @@ from .errors import (BackendUnavailableError, ConfigError, ConversionError, Regi
                      SubgraphFormatError, TensorRTError)
 from .frontend import from_onnx
 from .partition import partition_for_tensorrt
+from .partition.report import PartitionReport, explain
 from .runtime import executor as _executor  # noqa: F401  (registers tvm_tensorrt.* packed functions)
 from .runtime.build import build
 
 logger = logging.getLogger("tvm_tensorrt")
 
 __all__ = ["BackendUnavailableError", "ConfigError", "ConversionError", "RegistryError", "SubgraphFormatError",
-           "TensorRTError", "build", "from_onnx", "partition_for_tensorrt"]
+           "PartitionReport", "TensorRTError", "build", "explain", "from_onnx", "partition_for_tensorrt"]

@@ -7,32 +7,36 @@ import logging
 import os
 
 import onnx
-from onnx import helper
+import numpy as np
+from onnx import helper, numpy_helper
 
+from .canonicalize import canonicalize
 from .errors import TensorRTError
 
 logger = logging.getLogger("tvm_tensorrt")
 
 
-def _sum_to_add(model: onnx.ModelProto) -> None:
-    """ONNX Sum imports as broadcast_to + stack + sum over a new axis 0, which reads the batch
-    axis; a chain of Add (same broadcasting rules) keeps residual blocks offloadable."""
-    graph = model.graph
+def _clip_to_max_min(model: onnx.ModelProto) -> None:
+    """TVM imports Clip as opaque TIR (emit_te), which no rule can see; with constant scalar
+    bounds, Max then Min are the same function and import as relax.maximum/minimum."""
+    constants = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
     nodes = []
-    for node in graph.node:
-        if node.op_type != "Sum" or len(node.input) < 2:
-            if node.op_type == "Sum":  # Sum of one input is Identity
-                node = helper.make_node("Identity", list(node.input), list(node.output), name=node.name)
+    for node in model.graph.node:
+        bounds = list(node.input[1:3]) if node.op_type == "Clip" else []
+        if not bounds or any(b and (b not in constants or constants[b].size != 1 or np.isnan(constants[b]).any())
+                             for b in bounds):
             nodes.append(node)
             continue
-        acc = node.input[0]
-        for i, name in enumerate(node.input[1:], start=1):
-            last = i == len(node.input) - 1
-            out = node.output[0] if last else f"{node.output[0]}__sum{i}"
-            nodes.append(helper.make_node("Add", [acc, name], [out], name=f"{node.name or node.output[0]}__add{i}"))
-            acc = out
-    del graph.node[:]
-    graph.node.extend(nodes)
+        value, base = node.input[0], node.output[0]
+        steps = [(op, b) for op, b in zip(("Max", "Min"), bounds + [""]) if b]
+        for k, (op, bound) in enumerate(steps):
+            out = base if k == len(steps) - 1 else f"{base}__clip_lo"
+            nodes.append(helper.make_node(op, [value, bound], [out], name=f"{node.name or base}__{op.lower()}"))
+            value = out
+        if not steps:
+            nodes.append(helper.make_node("Identity", [value], [base], name=node.name))
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
 
 
 def load_onnx(model_or_path) -> onnx.ModelProto:
@@ -52,16 +56,16 @@ def from_onnx(model_or_path, shape_dict=None):
     from tvm.relax.frontend.onnx import from_onnx as relax_from_onnx
 
     model = onnx.ModelProto()
-    model.CopyFrom(load_onnx(model_or_path))
-    _sum_to_add(model)
+    model.CopyFrom(load_onnx(model_or_path))  # never edit the caller's model in place
     try:
         import onnxslim
 
         model = onnxslim.slim(model)
     except Exception as err:  # onnxslim is an optimisation; the importer may still cope
         logger.warning("onnxslim could not simplify the model (%s); importing it as is", err)
+    _clip_to_max_min(model)
     try:
         mod = relax_from_onnx(model, shape_dict=shape_dict, keep_params_in_input=False)
     except Exception as err:
         raise TensorRTError(f"TVM's ONNX importer failed: {err}") from err
-    return mod, {}
+    return canonicalize(mod), {}

@@ -15,5 +15,6 @@ class BinaryConverter(TensorRTOpConverter):
         return [params.network.add_elementwise(lhs, rhs, op).get_output(0)]
 
 
-for _name, _operation in (("add", "SUM"), ("subtract", "SUB"), ("multiply", "PROD"), ("divide", "DIV")):
+for _name, _operation in (("add", "SUM"), ("subtract", "SUB"), ("multiply", "PROD"), ("divide", "DIV"),
+                          ("maximum", "MAX"), ("minimum", "MIN")):
     register_converter(_name)(type(f"{_operation.title()}Converter", (BinaryConverter,), {"operation": _operation}))

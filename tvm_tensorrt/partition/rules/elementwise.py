@@ -13,5 +13,5 @@ def broadcast_reason(call, config):
     return None
 
 
-for _name in ("add", "subtract", "multiply", "divide"):
+for _name in ("add", "subtract", "multiply", "divide", "maximum", "minimum"):
     register_rule(_name)(broadcast_reason)

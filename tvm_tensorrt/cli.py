@@ -1,0 +1,151 @@
+"""`tvm-tensorrt compile | run | explain`: the main jobs from a shell.
+
+compile writes OUT.so plus OUT.so.json (inputs, config, partition summary), so `run` can make
+inputs of the right shapes without the model; the .so alone is still all the runtime needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from .errors import TensorRTError
+from .models import DEFAULT_MODEL
+
+logger = logging.getLogger("tvm_tensorrt")
+
+
+def _shape_dict(items):
+    shapes = {}
+    for item in items or ():
+        name, _, dims = item.partition("=")
+        try:
+            shapes[name] = [int(d) for d in dims.split(",")]
+        except ValueError:
+            raise SystemExit(f"--shape takes NAME=D0,D1,..., got {item!r}") from None
+    return shapes or None
+
+
+def _partition_options(args) -> dict:
+    return {"use_implicit_batch": not args.explicit_batch, "remove_no_mac_subgraphs": args.remove_no_mac_subgraphs,
+            "max_workspace_size": args.max_workspace_size, "min_subgraph_size": args.min_subgraph_size,
+            "ops_to_exclude": args.exclude or ()}
+
+
+def _model_inputs(mod) -> list:
+    main = mod["main"]
+    return [{"name": p.name, "shape": [int(d) for d in p.ty.shape.values], "dtype": str(p.ty.dtype)}
+            for p in main.params]
+
+
+def compile_model(model_path, output, target="llvm", shapes=None, options=None, out=sys.stdout) -> dict:
+    from . import build, from_onnx
+    from .partition.api import partition_with_decisions
+    from .partition.report import PartitionReport
+
+    start = time.perf_counter()
+    mod, params = from_onnx(model_path, shape_dict=shapes)
+    partitioned, config, decisions = partition_with_decisions(mod, params, **(options or {}))
+    report = PartitionReport(decisions, config)
+    print(report.to_table(), file=out)
+    executable = build(partitioned, target=target, config=config)
+    executable.export_library(output)
+    meta = {"model": os.path.abspath(model_path), "inputs": _model_inputs(mod), "target": target,
+            "summary": report.summary(), "subgraphs": report.subgraphs, "config": config}
+    with open(output + ".json", "w") as f:
+        json.dump(meta, f, indent=2)
+    print(f"Wrote {output} in {time.perf_counter() - start:.1f} s", file=out)
+    return meta
+
+
+def run_library(path, input_files=(), out=sys.stdout, seed=0) -> list:
+    import tvm
+
+    import tvm_tensorrt  # noqa: F401  (registers the runtime)
+
+    if not os.path.isfile(path):
+        raise TensorRTError(f"compiled library {path!r} does not exist; create it with `tvm-tensorrt compile`")
+    meta_path = path + ".json"
+    meta = json.load(open(meta_path)) if os.path.exists(meta_path) else None
+    if input_files:
+        arrays = [np.load(f) for f in input_files]
+    elif meta:
+        rng = np.random.default_rng(seed)
+        arrays = [rng.standard_normal(i["shape"]).astype(i["dtype"]) for i in meta["inputs"]]
+    else:
+        raise TensorRTError(f"{meta_path} is missing: pass the inputs with --input x.npy")
+    if meta:
+        print(meta["summary"], file=out)
+    lib = tvm.runtime.load_module(path)
+    vm = tvm.relax.VirtualMachine(lib, tvm.cpu())
+    start = time.perf_counter()
+    result = vm["main"](*[tvm.runtime.tensor(a) for a in arrays])
+    elapsed = time.perf_counter() - start
+    outputs = [result] if hasattr(result, "numpy") else list(result)
+    arrays_out = [o.numpy() for o in outputs]
+    for i, a in enumerate(arrays_out):
+        flat = a.ravel()
+        print(f"output {i}: shape {a.shape} {a.dtype} first values {np.array2string(flat[:5], precision=5)}", file=out)
+    print(f"First run (includes engine builds) took {elapsed:.2f} s", file=out)
+    return arrays_out
+
+
+def _add_partition_flags(p):
+    p.add_argument("--explicit-batch", action="store_true", help="partition for explicit-batch networks")
+    p.add_argument("--remove-no-mac-subgraphs", action="store_true")
+    p.add_argument("--max-workspace-size", type=int, default=1 << 30, help="builder workspace in bytes")
+    p.add_argument("--min-subgraph-size", type=int, default=1, help="smaller subgraphs stay in TVM")
+    p.add_argument("--exclude", action="append", metavar="OP", help="Relax op TVM keeps, e.g. nn.softmax")
+    p.add_argument("--shape", action="append", metavar="NAME=D0,D1", help="input shape override")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="tvm-tensorrt", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="show the runtime's INFO log")
+    sub = parser.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("compile", help="ONNX -> partitioned, compiled library")
+    c.add_argument("model", nargs="?", default=DEFAULT_MODEL, help="ONNX file (default: the bundled CNN)")
+    c.add_argument("-o", "--output", default="model.so")
+    c.add_argument("--target", default="llvm", help='"llvm", or "cuda" on a GPU machine')
+    _add_partition_flags(c)
+    r = sub.add_parser("run", help="load a compiled library and run it once")
+    r.add_argument("library", nargs="?", help="compiled .so (default: compile the bundled CNN first)")
+    r.add_argument("--input", action="append", help=".npy file per model input")
+    e = sub.add_parser("explain", help="which ops go to TensorRT, and why the rest do not")
+    e.add_argument("model", nargs="?", default=DEFAULT_MODEL)
+    e.add_argument("--json", action="store_true")
+    _add_partition_flags(e)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
+    try:
+        if args.command == "compile":
+            compile_model(args.model, args.output, args.target, _shape_dict(args.shape), _partition_options(args))
+        elif args.command == "run":
+            if args.library:
+                run_library(args.library, args.input or ())
+            else:
+                with tempfile.TemporaryDirectory() as tmp:
+                    path = os.path.join(tmp, "default_cnn.so")
+                    compile_model(DEFAULT_MODEL, path)
+                    run_library(path)
+        elif args.command == "explain":
+            from . import explain, from_onnx
+
+            mod, params = from_onnx(args.model, shape_dict=_shape_dict(args.shape))
+            report = explain(mod, params, **_partition_options(args))
+            print(report.to_json(indent=2) if args.json else report.to_table())
+    except TensorRTError as err:
+        print(f"tvm-tensorrt: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
