@@ -10,6 +10,7 @@ from tvm import relax
 
 from . import rules  # noqa: F401  (registers the built-in rules)
 from .config import make_config
+from .fold import fold_module
 from .graph import EXTERNAL, build_block_graph, used_vars
 from .outline import CODEGEN, RegionOutliner
 from .regions import form_regions
@@ -33,8 +34,7 @@ def prepare_module(mod: tvm.IRModule, params: Optional[dict]) -> tvm.IRModule:
     if params:
         mod = relax.transform.BindParams("main", {k: tvm.runtime.tensor(v) if not hasattr(v, "device") else v
                                                  for k, v in params.items()})(mod)
-    mod = relax.transform.FoldConstant()(mod)
-    return mod
+    return fold_module(mod)
 
 
 def partition_for_tensorrt(mod: tvm.IRModule, params=None, version=None, use_implicit_batch=True,
@@ -57,7 +57,7 @@ def partition_with_decisions(mod, params=None, **options):
             continue
         new_func = _partition_function(func, gvar.name_hint, config, outliner, decisions)
         builder.update_func(builder.get().get_global_var(gvar.name_hint), new_func)
-    return builder.get(), config, decisions
+    return relax.transform.Normalize()(builder.get()), config, decisions
 
 
 def _partition_function(func: relax.Function, fname: str, config, outliner, decisions) -> relax.Function:

@@ -85,14 +85,13 @@ class RegionOutliner:
         result += [relax.VarBinding(v, relax.TupleGetItem(tuple_var, i)) for i, v in enumerate(outputs)]
         return result
 
-    @staticmethod
-    def _make_function(symbol, region_bindings, inputs, outputs) -> relax.Function:
+    def _make_function(self, symbol, region_bindings, inputs, outputs) -> relax.Function:
         mapping = {v: relax.Var(v.name, v.ty) for v in inputs}
         params = [mapping[v] for v in inputs]
         new = []
         for b in region_bindings:
             var = relax.DataflowVar(b.var.name, b.var.ty)
-            new.append(relax.VarBinding(var, substitute(b.value, mapping)))
+            new.append(relax.VarBinding(var, self.builder.normalize(substitute(b.value, mapping))))
             mapping[b.var] = var
         results = [mapping[v] for v in outputs]
         ret = results[0] if len(results) == 1 else relax.Tuple(results)

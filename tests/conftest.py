@@ -1,0 +1,14 @@
+import logging
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+
+@pytest.fixture
+def trt_log(caplog):
+    """The "tvm_tensorrt" logger's INFO messages."""
+    caplog.set_level(logging.INFO, logger="tvm_tensorrt")
+    return caplog

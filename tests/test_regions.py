@@ -1,0 +1,102 @@
+"""Region formation: largest regions, never a cycle through TVM code, same numbers after."""
+
+from collections import Counter
+
+import numpy as np
+from hypothesis import given, settings, strategies as st
+from tvm import relax
+
+import tvm_tensorrt
+from op_samples import main_ops, offloaded_ops, random_inputs, run_tvm
+
+SHAPE = (2, 3)
+# relu/add are offloadable; sigmoid/multiply are kept in TVM through ops_to_exclude, so these
+# tests stay valid whatever rules later issues add.
+KEPT = ["sigmoid", "multiply"]
+OPS = {"relu": (1, relax.op.nn.relu), "sigmoid": (1, relax.op.sigmoid),
+       "add": (2, relax.op.add), "multiply": (2, relax.op.multiply)}
+
+
+def graph_module(spec) -> "tvm.IRModule":
+    """spec: list of (op, [indices of earlier values]); value 0 is the input. Returns every
+    value nobody reads, so outputs leave from the middle of regions too."""
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType(SHAPE, "float32"))
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            values, used = [x], set()
+            for op, args in spec:
+                values.append(bb.emit(OPS[op][1](*[values[a] for a in args])))
+                used.update(args)
+            sinks = [v for i, v in enumerate(values) if i > 0 and i not in used] or [values[-1]]
+            out = bb.emit_output(sinks[0] if len(sinks) == 1 else relax.Tuple(sinks))
+        bb.emit_func_output(out)
+    return bb.get()
+
+
+def all_ops(mod):
+    found = Counter(main_ops(mod))
+    for ops in offloaded_ops(mod).values():
+        found.update(ops)
+    return found
+
+
+def check_partition(spec, compare_numbers):
+    mod = graph_module(spec)
+    partitioned, _ = tvm_tensorrt.partition_for_tensorrt(mod, ops_to_exclude=KEPT)
+    relax.analysis.well_formed(partitioned)  # raises when it is not
+    assert all_ops(partitioned) == all_ops(mod)  # every op in exactly one place
+    left = Counter(main_ops(partitioned))
+    assert left["relax.nn.relu"] == left["relax.add"] == 0  # nothing offloadable stays behind
+    if compare_numbers:
+        inputs = random_inputs(mod)
+        expected = run_tvm(mod, inputs)
+        got = run_tvm(tvm_tensorrt.build(partitioned), inputs)
+        for e, g in zip(expected, got):
+            np.testing.assert_allclose(g, e, rtol=1e-6)
+    return partitioned
+
+
+def test_naive_merge_would_create_cycle():
+    # a = relu(x); b = sigmoid(a) [TVM]; c = add(a, b): a and c cannot share a subgraph
+    partitioned = check_partition([("relu", [0]), ("sigmoid", [1]), ("add", [1, 2])], compare_numbers=True)
+    assert offloaded_ops(partitioned) == {"tensorrt_0": ["relax.nn.relu"], "tensorrt_1": ["relax.add"]}
+
+
+def test_diamond_through_two_tvm_paths():
+    # two branches through TVM reconverge; the supported ops before and after must stay apart,
+    # while the independent supported branch joins the head region
+    spec = [("relu", [0]), ("sigmoid", [1]), ("relu", [1]), ("multiply", [1, 3]), ("add", [2, 4]),
+            ("add", [5, 3])]
+    partitioned = check_partition(spec, compare_numbers=True)
+    assert len(offloaded_ops(partitioned)) == 2
+
+
+def test_independent_supported_ops_merge_into_one_subgraph():
+    spec = [("relu", [0]), ("relu", [0]), ("add", [1, 2]), ("relu", [3])]
+    partitioned = check_partition(spec, compare_numbers=True)
+    assert offloaded_ops(partitioned) == {"tensorrt_0": ["relax.nn.relu", "relax.nn.relu", "relax.add",
+                                                        "relax.nn.relu"]}
+
+
+@st.composite
+def graph_specs(draw, max_nodes=24):
+    n = draw(st.integers(1, max_nodes))
+    spec = []
+    for i in range(n):
+        op = draw(st.sampled_from(sorted(OPS)))
+        arity = OPS[op][0]
+        spec.append((op, [draw(st.integers(0, i)) for _ in range(arity)]))
+    return spec
+
+
+@settings(max_examples=150, deadline=None)
+@given(graph_specs())
+def test_random_graphs_partition_without_cycles(spec):
+    check_partition(spec, compare_numbers=False)
+
+
+@settings(max_examples=12, deadline=None)
+@given(graph_specs(max_nodes=12))
+def test_random_graphs_compute_the_same(spec):
+    check_partition(spec, compare_numbers=True)
