@@ -1,0 +1,112 @@
+"""The user-facing plugin API (DESIGN.md section 2): a rule plus a converter make a new op
+offloadable; registering an existing key needs override=True."""
+
+import numpy as np
+import pytest
+from tvm import relax
+
+import tvm_tensorrt
+from tvm_tensorrt.converters import TensorRTOpConverter, get_converter, register_converter, unregister_converter
+from tvm_tensorrt.partition import get_rule, register_rule, unregister_rule
+from tvm_tensorrt.runtime.build import offloaded_functions
+from tvm_tensorrt.runtime.engine import build_plan
+from tvm_tensorrt.runtime.serialize import subgraph_of
+from op_samples import offloaded_ops, random_inputs, run_tvm, single_op_module
+
+
+@pytest.fixture
+def silu_plugin():
+    @register_rule("nn.silu")
+    def silu_rule(call, config):
+        return None
+
+    @register_converter("nn.silu")
+    class SiluConverter(TensorRTOpConverter):
+        input_types = ("tensor",)
+
+        def convert(self, params):
+            x = params.inputs[0].tensor
+            sig = params.network.add_activation(x, params.trt.ActivationType.SIGMOID).get_output(0)
+            return [params.network.add_elementwise(x, sig, params.trt.ElementWiseOperation.PROD).get_output(0)]
+
+    yield
+    unregister_rule("nn.silu")
+    unregister_converter("nn.silu")
+
+
+def silu_module():
+    return single_op_module(lambda x: relax.op.nn.silu(x), (2, 8))
+
+
+def test_unregistered_op_stays_in_tvm_with_reason():
+    report = tvm_tensorrt.explain(silu_module())
+    assert [d.reason for d in report.decisions] == ["no TensorRT rule is registered for relax.nn.silu"]
+
+
+def test_rule_and_converter_make_a_new_op_offloadable(silu_plugin):
+    mod = silu_module()
+    partitioned, config = tvm_tensorrt.partition_for_tensorrt(mod)
+    assert offloaded_ops(partitioned) == {"tensorrt_0": ["relax.nn.silu"]}
+    [func] = offloaded_functions(partitioned).values()
+    assert len(build_plan(subgraph_of(func, "tensorrt_0", config), 1 << 28)) > 0
+    inputs = random_inputs(mod)
+    np.testing.assert_allclose(run_tvm(tvm_tensorrt.build(partitioned, config=config), inputs)[0],
+                               run_tvm(mod, inputs)[0], rtol=1e-6)
+
+
+def test_rule_reason_is_reported(silu_plugin):
+    @register_rule("nn.silu", override=True)
+    def picky(call, config):
+        return "silu is kept in TVM for this test"
+
+    report = tvm_tensorrt.explain(silu_module())
+    assert report.decisions[0].reason == "silu is kept in TVM for this test"
+
+
+def test_duplicate_registration_needs_override():
+    with pytest.raises(tvm_tensorrt.RegistryError, match="override=True"):
+        register_rule("nn.relu")(lambda call, config: None)
+    with pytest.raises(tvm_tensorrt.RegistryError, match="override=True"):
+        register_converter("nn.relu")(type("Relu2", (TensorRTOpConverter,), {}))
+
+
+def test_override_replaces_builtin_and_can_be_restored():
+    builtin_rule, builtin_converter = get_rule("nn.relu"), type(get_converter("nn.relu"))
+    try:
+        register_rule("nn.relu", override=True)(lambda call, config: "overridden")
+        assert tvm_tensorrt.explain(single_op_module(relax.op.nn.relu, (2, 3))).decisions[0].reason == "overridden"
+    finally:
+        register_rule("nn.relu", min_version=builtin_rule.min_version, override=True)(builtin_rule.check)
+        register_converter("nn.relu", override=True)(builtin_converter)
+    assert tvm_tensorrt.explain(single_op_module(relax.op.nn.relu, (2, 3))).decisions[0].offloaded
+
+
+def test_version_gate_is_data_on_the_rule():
+    @register_rule("nn.silu", min_version=(10, 1, 0))
+    def silu_rule(call, config):
+        return None
+
+    try:
+        report = tvm_tensorrt.explain(silu_module(), version=(10, 0, 9))
+        assert report.decisions[0].reason == "needs TensorRT >= 10.1.0, but the target is TensorRT 10.0.9"
+        assert get_rule("nn.silu").min_version == (10, 1, 0)
+    finally:
+        unregister_rule("nn.silu")
+
+
+def test_bad_plugin_registrations_are_typed_errors():
+    with pytest.raises(tvm_tensorrt.RegistryError, match="without 'relax.'"):
+        register_rule("relax.nn.relu")
+    with pytest.raises(tvm_tensorrt.RegistryError, match="'tensor' or 'weight'"):
+        register_converter("nn.silu")(type("Bad", (TensorRTOpConverter,), {"input_types": ("tensr",)}))
+    with pytest.raises(tvm_tensorrt.RegistryError, match="TensorRTOpConverter subclass"):
+        register_converter("nn.silu")(object)
+
+
+def test_crashing_rule_names_the_op():
+    register_rule("nn.silu")(lambda call, config: 1 / 0)
+    try:
+        with pytest.raises(tvm_tensorrt.TensorRTError, match="rule for 'nn.silu' raised ZeroDivisionError"):
+            tvm_tensorrt.explain(silu_module())
+    finally:
+        unregister_rule("nn.silu")

@@ -1,0 +1,56 @@
+"""The serialised subgraph: round trip, content addressing, and damage detection."""
+
+import numpy as np
+import pytest
+
+import tvm_tensorrt
+from tvm_tensorrt.runtime.build import offloaded_functions
+from tvm_tensorrt.runtime.serialize import serialize_function
+from tvm_tensorrt.runtime.subgraph import decode, read_digest
+from op_samples import sample_module
+
+
+def conv_blob(config_overrides=None):
+    mod, config = tvm_tensorrt.partition_for_tensorrt(sample_module("nn.conv2d"))
+    config.update(config_overrides or {})
+    [func] = offloaded_functions(mod).values()
+    return func, serialize_function(func, "tensorrt_0", config)
+
+
+def test_round_trip_keeps_nodes_weights_and_config():
+    func, blob = conv_blob()
+    subgraph = decode(blob)
+    assert subgraph.symbol == "tensorrt_0"
+    assert subgraph.header["format"] == "tvm_tensorrt.subgraph" and subgraph.header["format_version"] == 1
+    [node] = subgraph.nodes
+    assert node["op"] == "nn.conv2d" and node["attrs"]["padding"] == [1, 0, 2, 1] and node["attrs"]["groups"] == 2
+    assert node["inputs"] == [["input", 0], ["weight", 0]]
+    weight = func.body.blocks[0].bindings[0].value.args[1].value.numpy()
+    np.testing.assert_array_equal(subgraph.weights[0], weight)
+    assert subgraph.inputs[0]["shape"] == [1, 4, 9, 10]
+    assert subgraph.config["max_workspace_size"] == 1 << 30
+
+
+def test_digest_is_content_addressed():
+    mod, config = tvm_tensorrt.partition_for_tensorrt(sample_module("nn.conv2d"))
+    [func] = offloaded_functions(mod).values()
+    blob = serialize_function(func, "tensorrt_0", config)
+    assert len(read_digest(blob)) == 64
+    assert read_digest(serialize_function(func, "tensorrt_0", dict(config))) == read_digest(blob)
+    assert read_digest(serialize_function(func, "tensorrt_0", {**config, "max_workspace_size": 1 << 20})) \
+        != read_digest(blob)
+    other_weights, _ = tvm_tensorrt.partition_for_tensorrt(sample_module("nn.conv2d"))  # new random weights
+    [other] = offloaded_functions(other_weights).values()
+    assert read_digest(serialize_function(other, "tensorrt_0", config)) != read_digest(blob)
+
+
+def test_damaged_blob_is_a_typed_error():
+    _, blob = conv_blob()
+    damaged = bytearray(blob)
+    damaged[-1] ^= 0xFF
+    with pytest.raises(tvm_tensorrt.SubgraphFormatError, match="damaged"):
+        decode(bytes(damaged))
+    with pytest.raises(tvm_tensorrt.SubgraphFormatError, match="bad magic"):
+        decode(b"x" * 100)
+    with pytest.raises(tvm_tensorrt.SubgraphFormatError, match="shorter"):
+        decode(b"TVM")
