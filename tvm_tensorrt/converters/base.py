@@ -38,10 +38,12 @@ class ConverterParams:
     output_shapes: list = field(default_factory=list)
     output_dtypes: list = field(default_factory=list)
     keep_alive: list = field(default_factory=list)  # numpy arrays TensorRT points into until the build
+    compute_dtype: str = "float32"  # "float16" when the engine computes in half precision
 
     def weights(self, array: np.ndarray):
-        """trt.Weights over `array`, kept alive until the engine is built (TensorRT does not copy)."""
-        array = np.ascontiguousarray(array)
+        """trt.Weights over `array` in the compute precision (networks are strongly typed, so
+        FP16 engines need FP16 weights), kept alive until the build (TensorRT does not copy)."""
+        array = np.ascontiguousarray(as_compute_dtype(array, self.compute_dtype))
         self.keep_alive.append(array)
         return self.trt.Weights(array)
 
@@ -50,6 +52,12 @@ class ConverterParams:
         array = np.ascontiguousarray(array)
         layer = self.network.add_constant(tuple(array.shape), self.weights(array))
         return layer.get_output(0)
+
+
+def as_compute_dtype(array: np.ndarray, compute_dtype: str) -> np.ndarray:
+    if np.issubdtype(array.dtype, np.floating) and array.dtype != np.dtype(compute_dtype):
+        return array.astype(compute_dtype)
+    return array
 
 
 class TensorRTOpConverter:

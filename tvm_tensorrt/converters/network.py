@@ -30,28 +30,62 @@ class NetworkBuild:
         self.keep_alive = keep_alive
 
 
-def populate_network(trt, network, subgraph) -> NetworkBuild:
-    keep_alive: list = []
-    values: dict = {}
+FLOATS = ("float32", "float16")
+
+
+def populate_network(trt, network, subgraph, precision: str = "fp32") -> NetworkBuild:
+    """Fill `network`. precision "fp16": float inputs are cast to half at the edge, weights are
+    stored in half, outputs are cast back, so a strongly typed engine computes in FP16."""
+    build = _Build(trt, network, subgraph, "float16" if precision == "fp16" else None)
     for i, desc in enumerate(subgraph.inputs):
-        values[("input", i)] = [network.add_input(desc["name"], trt_dtype(trt, desc["dtype"]), tuple(desc["shape"]))]
+        tensor = network.add_input(desc["name"], trt_dtype(trt, desc["dtype"]), tuple(desc["shape"]))
+        build.values[("input", i)] = [build.to_compute(tensor, desc["dtype"])]
     for index, node in enumerate(subgraph.nodes):
-        values[("node", index)] = _convert_node(trt, network, subgraph, index, node, values, keep_alive)
+        build.values[("node", index)] = _convert_node(build, index, node)
     for desc in subgraph.outputs:
-        tensor = _lookup(values, subgraph, desc["ref"], keep_alive, network, trt, "output")
+        tensor = build.lookup(desc["ref"], "output")
+        if build.compute_dtype and desc["dtype"] in FLOATS and desc["dtype"] != build.compute_dtype:
+            tensor = network.add_cast(tensor, trt_dtype(trt, desc["dtype"])).get_output(0)
         if tensor.is_network_input:  # an output that is also an input needs its own tensor
             tensor = network.add_identity(tensor).get_output(0)
         tensor.name = desc["name"]
         network.mark_output(tensor)
-    return NetworkBuild(network, keep_alive)
+    return NetworkBuild(network, build.keep_alive)
 
 
-def _lookup(values, subgraph, ref, keep_alive, network, trt, where):
+class _Build:
+    def __init__(self, trt, network, subgraph, compute_dtype):
+        self.trt, self.network, self.subgraph = trt, network, subgraph
+        self.compute_dtype = compute_dtype  # None: each tensor keeps its Relax dtype
+        self.values: dict = {}
+        self.keep_alive: list = []
+
+    def dtype_in_network(self, relax_dtype: str) -> str:
+        return self.compute_dtype if self.compute_dtype and relax_dtype in FLOATS else relax_dtype
+
+    def to_compute(self, tensor, relax_dtype: str):
+        target = self.dtype_in_network(relax_dtype)
+        if target == relax_dtype:
+            return tensor
+        return self.network.add_cast(tensor, trt_dtype(self.trt, target)).get_output(0)
+
+    def weight(self, index: int) -> np.ndarray:
+        array = self.subgraph.weights[index]
+        target = self.dtype_in_network(str(array.dtype))
+        return array if target == str(array.dtype) else array.astype(target)
+
+    def lookup(self, ref, where):
+        return _lookup(self, ref, where)
+
+
+def _lookup(build, ref, where):
     kind = ref[0]
+    subgraph = build.subgraph
+    values = build.values
     if kind == "weight":
-        array = np.ascontiguousarray(subgraph.weights[ref[1]])
-        keep_alive.append(array)
-        return network.add_constant(tuple(array.shape), trt.Weights(array)).get_output(0)
+        array = np.ascontiguousarray(build.weight(ref[1]))
+        build.keep_alive.append(array)
+        return build.network.add_constant(tuple(array.shape), build.trt.Weights(array)).get_output(0)
     outs = values[(kind, ref[1])]
     index = ref[2] if kind == "node" else 0
     if index >= len(outs):
@@ -60,7 +94,8 @@ def _lookup(values, subgraph, ref, keep_alive, network, trt, where):
     return outs[index]
 
 
-def _convert_node(trt, network, subgraph, index, node, values, keep_alive) -> list:
+def _convert_node(build, index, node) -> list:
+    trt, network, subgraph = build.trt, build.network, build.subgraph
     op = node["op"]
     converter = get_converter(op)
     if converter is None:
@@ -73,19 +108,20 @@ def _convert_node(trt, network, subgraph, index, node, values, keep_alive) -> li
             array = subgraph.weights[ref[1]]
             inputs.append(ConverterInput(tuple(array.shape), str(array.dtype), weight=array)
                           if kind == "weight" else
-                          ConverterInput(tuple(array.shape), str(array.dtype),
-                                         tensor=_lookup(values, subgraph, ref, keep_alive, network, trt, op)))
+                          ConverterInput(tuple(array.shape), build.dtype_in_network(str(array.dtype)),
+                                         tensor=build.lookup(ref, op)))
             continue
         if kind == "weight":
             raise ConversionError(f"input {i} must be a constant weight but is computed in the graph",
                                   symbol=subgraph.symbol, op_name=op)
         desc = _describe(subgraph, ref)
-        inputs.append(ConverterInput(tuple(desc["shape"]), desc["dtype"],
-                                     tensor=_lookup(values, subgraph, ref, keep_alive, network, trt, op)))
+        inputs.append(ConverterInput(tuple(desc["shape"]), build.dtype_in_network(desc["dtype"]),
+                                     tensor=build.lookup(ref, op)))
     layer_name = f"{subgraph.symbol}/{index}:{op}"
+    out_dtypes = [build.dtype_in_network(o["dtype"]) for o in node["outputs"]]
     params = ConverterParams(network, trt, inputs, dict(node["attrs"]), op, layer_name,
-                             [tuple(o["shape"]) for o in node["outputs"]], [o["dtype"] for o in node["outputs"]],
-                             keep_alive)
+                             [tuple(o["shape"]) for o in node["outputs"]], out_dtypes, build.keep_alive,
+                             compute_dtype=build.compute_dtype or (out_dtypes[0] if out_dtypes else "float32"))
     first_layer = network.num_layers
     try:
         outputs = list(converter.convert(params))

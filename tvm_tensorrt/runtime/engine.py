@@ -34,21 +34,28 @@ def make_trt_logger(trt):
     return _Bridge()
 
 
-def build_network(subgraph, backend=None):
+def build_network(subgraph, backend=None, precision: str = "fp32"):
     """(builder, network build, trt logger) for `subgraph`; callers keep all three alive."""
     backend = backend or load_backend()
     trt = backend.trt
     trt_logger = make_trt_logger(trt)
     builder = trt.Builder(trt_logger)
-    network = builder.create_network(0)
-    built = populate_network(trt, network, subgraph)
+    network = builder.create_network(_strongly_typed_flag(trt))
+    built = populate_network(trt, network, subgraph, precision)
     return builder, built, trt_logger
 
 
-def build_plan(subgraph, workspace_size: int, backend=None) -> bytes:
+def _strongly_typed_flag(trt) -> int:
+    """TensorRT-RTX networks are always strongly typed; full TensorRT 10 needs the flag, or it
+    would pick layer precisions itself and FP16 casts would not mean what they say."""
+    flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+    return 1 << int(flag) if flag is not None else 0
+
+
+def build_plan(subgraph, workspace_size: int, backend=None, precision: str = "fp32") -> bytes:
     backend = backend or load_backend()
     trt = backend.trt
-    builder, built, trt_logger = build_network(subgraph, backend)
+    builder, built, trt_logger = build_network(subgraph, backend, precision)
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_size))
     plan = builder.build_serialized_network(built.network, config)

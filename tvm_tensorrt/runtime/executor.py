@@ -18,6 +18,7 @@ from ..errors import BackendUnavailableError
 from . import gpu
 from .backend import find_backend
 from .engine import build_plan
+from .options import engine_options
 from .subgraph import decode, read_digest
 
 logger = logging.getLogger("tvm_tensorrt")
@@ -49,8 +50,9 @@ class SubgraphRuntime:
                         logger.warning("No TensorRT backend is installed: subgraph %s runs through TVM", self.symbol)
                         self.warned_cpu = True
                     return None
+                options = engine_options(self.subgraph.config)
                 logger.info("Building new TensorRT engine for subgraph %s", self.symbol)
-                self.plan = build_plan(self.subgraph, self.subgraph.config.get("max_workspace_size", 1 << 30), backend)
+                self.plan = build_plan(self.subgraph, options.max_workspace_size, backend, options.precision)
                 logger.info("Finished building TensorRT engine for subgraph %s", self.symbol)
             return self.plan
 
