@@ -599,7 +599,7 @@ def _scale(ev, layer, ins, dtypes):
     return [y.astype(dtypes[0])]
 
 
-def _conv_params(layer, spatial, deconv=False):
+def _conv_params(layer, spatial):
     nd = len(spatial)
     window = _ints(layer.kernel_size_nd)
     strides = _ints(layer.stride_nd)
@@ -662,7 +662,7 @@ def _deconvolution(ev, layer, ins, dtypes):
         raise _unsupported(f"input rank {x.ndim} with a {nd}-D kernel (expected rank {nd + 2})")
     if not _is_float(x.dtype):
         raise _unsupported(f"deconvolution on {x.dtype}")
-    window, strides, dilations, pre, post, mode = _conv_params(layer, x.shape[2:], deconv=True)
+    window, strides, dilations, pre, post, mode = _conv_params(layer, x.shape[2:])
     groups, k, c = int(layer.num_groups), int(layer.num_output_maps), x.shape[1]
     if groups < 1 or c % groups or k % groups:
         raise _LayerFailure(f"{c} input and {k} output channels do not split into {groups} groups")
