@@ -42,3 +42,12 @@ def test_missing_files_are_clear_errors(tmp_path):
     proc = run_cli("compile", "nope.onnx", cwd=tmp_path)
     assert proc.returncode == 2 and "nope.onnx" in proc.stderr and "does not exist" in proc.stderr
     assert not os.path.exists(tmp_path / "model.so")
+
+
+def test_verify_prints_report_and_exit_code(tmp_path):
+    proc = run_cli("verify", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "PASS: 1 TensorRT subgraph(s) checked on the CPU in fp32" in proc.stdout
+    proc = subprocess.run([*CLI, "verify", "--atol", "0", "--rtol", "0"], capture_output=True, text=True,
+                          cwd=tmp_path, env={**os.environ, "TVM_TENSORRT_USE_FP16": "1"}, timeout=600)
+    assert proc.returncode == 1 and "MISMATCH" in proc.stdout

@@ -1,4 +1,4 @@
-"""`tvm-tensorrt compile | run | explain`: the main jobs from a shell.
+"""`tvm-tensorrt compile | run | explain | verify`: the main jobs from a shell.
 
 compile writes OUT.so plus OUT.so.json (inputs, config, partition summary), so `run` can make
 inputs of the right shapes without the model; the .so alone is still all the runtime needs.
@@ -118,6 +118,12 @@ def main(argv=None) -> int:
     r = sub.add_parser("run", help="load a compiled library and run it once")
     r.add_argument("library", nargs="?", help="compiled .so (default: compile the bundled CNN first)")
     r.add_argument("--input", action="append", help=".npy file per model input")
+    v = sub.add_parser("verify", help="check every TensorRT subgraph against TVM on the CPU")
+    v.add_argument("model", nargs="?", default=DEFAULT_MODEL)
+    v.add_argument("--rtol", type=float, help="default: 1e-3 (FP32), 3e-2 (FP16)")
+    v.add_argument("--atol", type=float, help="default: 1e-4 (FP32), 3e-2 (FP16)")
+    v.add_argument("--json", action="store_true")
+    _add_partition_flags(v)
     e = sub.add_parser("explain", help="which ops go to TensorRT, and why the rest do not")
     e.add_argument("model", nargs="?", default=DEFAULT_MODEL)
     e.add_argument("--json", action="store_true")
@@ -141,6 +147,13 @@ def main(argv=None) -> int:
             mod, params = from_onnx(args.model, shape_dict=_shape_dict(args.shape))
             report = explain(mod, params, **_partition_options(args))
             print(report.to_json(indent=2) if args.json else report.to_table())
+        elif args.command == "verify":
+            from . import from_onnx, verify
+
+            mod, params = from_onnx(args.model, shape_dict=_shape_dict(args.shape))
+            report = verify(mod, params, rtol=args.rtol, atol=args.atol, **_partition_options(args))
+            print(report.to_json(indent=2) if args.json else report.to_table())
+            return 0 if report.passed else 1
     except TensorRTError as err:
         print(f"tvm-tensorrt: error: {err}", file=sys.stderr)
         return 2

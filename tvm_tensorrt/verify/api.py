@@ -1,0 +1,167 @@
+"""verify(): do the TensorRT networks our converters build compute what TVM computes?
+
+For every offloaded subgraph, the network is built with the real TensorRT builder API, evaluated
+on the CPU by the reference evaluator (itself checked against NVIDIA's ONNX parser), and compared
+with TVM's own CPU execution of the same Relax function on the same inputs. The inputs are the
+real values flowing into each subgraph when the whole model runs on the given model inputs, so
+a subgraph is checked on the activations it will see, not on noise.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+import numpy as np
+import tvm
+from tvm import relax
+
+from ..errors import TensorRTError
+from ..partition.api import partition_with_decisions
+from ..runtime.backend import load_backend
+from ..runtime.build import offloaded_functions
+from ..runtime.engine import build_network
+from ..runtime.options import engine_options
+from ..runtime.serialize import subgraph_of
+from .evaluator import evaluate_network
+
+# FP16 keeps ~3 significant digits per op; errors grow with depth, so its defaults are looser.
+DEFAULT_TOLERANCES = {"fp32": (1e-3, 1e-4), "fp16": (3e-2, 3e-2)}
+
+
+@dataclass
+class SubgraphCheck:
+    symbol: str
+    ops: int
+    max_abs_error: float
+    max_rel_error: float  # max |trt - tvm| / max(|tvm|, atol): the worst element, relative to its size
+    passed: bool
+
+
+@dataclass
+class VerifyReport:
+    precision: str
+    rtol: float
+    atol: float
+    subgraphs: list = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(s.passed for s in self.subgraphs)
+
+    def to_table(self) -> str:
+        lines = [f"{'PASS' if self.passed else 'FAIL'}: {len(self.subgraphs)} TensorRT subgraph(s) checked on the CPU "
+                 f"in {self.precision} (rtol={self.rtol:g}, atol={self.atol:g})"]
+        for s in self.subgraphs:
+            lines.append(f"  {s.symbol}: {s.ops} ops, max abs error {s.max_abs_error:.3g}, "
+                         f"max rel error {s.max_rel_error:.3g}  {'ok' if s.passed else 'MISMATCH'}")
+        return "\n".join(lines)
+
+    def to_json(self, **kwargs) -> str:
+        return json.dumps({"passed": self.passed, "precision": self.precision, "rtol": self.rtol,
+                           "atol": self.atol, "subgraphs": [asdict(s) for s in self.subgraphs]}, **kwargs)
+
+    def __str__(self) -> str:
+        return self.to_table()
+
+
+def _model_inputs(mod, inputs, seed) -> list:
+    params = mod["main"].params
+    if inputs is None:
+        rng = np.random.default_rng(seed)
+        return [rng.standard_normal([int(d) for d in p.ty.shape.values]).astype(str(p.ty.dtype)) for p in params]
+    if isinstance(inputs, dict):
+        missing = [p.name for p in params if p.name not in inputs]
+        if missing:
+            raise TensorRTError(f"verify inputs lack {missing}; the model's inputs are {[p.name for p in params]}")
+        inputs = [inputs[p.name] for p in params]
+    inputs = [np.asarray(x) for x in inputs]
+    if len(inputs) != len(params):
+        raise TensorRTError(f"verify got {len(inputs)} inputs, the model takes {len(params)}")
+    return inputs
+
+
+def _probe_module(partitioned) -> tuple[tvm.IRModule, list]:
+    """The partitioned module with TVM compiling the offloaded functions too, and `main` returning
+    every offloaded call's arguments and results (so one run gives both sides' inputs and TVM's
+    outputs). Returns the module and [(symbol, n_args, n_results)] in order."""
+    targets = offloaded_functions(partitioned)
+    mod = relax.transform.ToNonDataflow()(partitioned)
+    for gv in targets:
+        mod[gv] = mod[gv].without_attr("Codegen")
+    main = mod["main"]
+    probes, layout = [], []
+    for block in main.body.blocks:
+        for binding in block.bindings:
+            value = binding.value
+            if isinstance(value, relax.Call) and isinstance(value.op, relax.GlobalVar) and value.op in targets:
+                symbol = str(targets[value.op].attrs["global_symbol"])
+                args = list(value.args)
+                probes.extend(args + [binding.var])
+                layout.append((symbol, len(args)))
+    result = relax.Tuple(probes)
+    ret_ty = relax.TupleType([p.ty for p in probes])
+    body = relax.SeqExpr(main.body.blocks, result)
+    mod["main"] = relax.Function(main.params, body, ret_ty, main.is_pure, main.attrs)
+    return relax.transform.Normalize()(mod), layout
+
+
+def _run(executable, inputs) -> list:
+    vm = relax.VirtualMachine(executable, tvm.cpu())
+    return list(vm["main"](*[tvm.runtime.tensor(x) for x in inputs]))
+
+
+def _flatten(value) -> list:
+    if hasattr(value, "numpy"):
+        return [value.numpy()]
+    return [v for item in value for v in _flatten(item)]
+
+
+def _compare(actual: list, expected: list, rtol: float, atol: float) -> tuple[float, float, bool]:
+    max_abs = max_rel = 0.0
+    passed = True
+    for a, e in zip(actual, expected):
+        a64, e64 = a.astype(np.float64), e.astype(np.float64)
+        if a.shape != e.shape:
+            return float("inf"), float("inf"), False
+        diff = np.abs(a64 - e64)
+        diff[np.isnan(a64) != np.isnan(e64)] = np.inf  # FP16 overflow shows up as inf/NaN: never "0 error"
+        if diff.size:
+            max_abs = max(max_abs, float(diff.max()))
+            max_rel = max(max_rel, float((diff / np.maximum(np.abs(e64), atol)).max()))
+        passed = passed and bool(np.allclose(a64, e64, rtol=rtol, atol=atol, equal_nan=True))
+    return max_abs, max_rel, passed
+
+
+def verify(mod, params=None, inputs=None, rtol: Optional[float] = None, atol: Optional[float] = None,
+           seed: int = 0, **partition_options) -> VerifyReport:
+    """Partition `mod`, then check every TensorRT subgraph numerically on the CPU.
+
+    inputs: the model's inputs (list in parameter order, or dict by name); random normal values
+    when None. Precision follows TVM_TENSORRT_USE_FP16, as engine building does; rtol/atol
+    default to DEFAULT_TOLERANCES for that precision.
+    """
+    partitioned, config, _ = partition_with_decisions(mod, params, **partition_options)
+    precision = engine_options(config).precision
+    default_rtol, default_atol = DEFAULT_TOLERANCES[precision]
+    report = VerifyReport(precision, default_rtol if rtol is None else rtol, default_atol if atol is None else atol)
+    functions = {str(f.attrs["global_symbol"]): f for f in offloaded_functions(partitioned).values()}
+    if not functions:
+        return report
+    probe, layout = _probe_module(partitioned)
+    values = _run(tvm.compile(probe, target="llvm"), _model_inputs(partitioned, inputs, seed))
+    backend = load_backend()
+    cursor = 0
+    for symbol, n_args in layout:
+        args = [v.numpy() for v in values[cursor:cursor + n_args]]
+        expected = _flatten(values[cursor + n_args])
+        cursor += n_args + 1
+        subgraph = subgraph_of(functions[symbol], symbol, config)
+        _, built, _ = build_network(subgraph, backend, precision)
+        feeds = {d["name"]: a for d, a in zip(subgraph.inputs, args)}
+        outputs = evaluate_network(built.network, backend.trt, feeds)
+        actual = [outputs[d["name"]] for d in subgraph.outputs]
+        max_abs, max_rel, passed = _compare(actual, expected, report.rtol, report.atol)
+        report.subgraphs.append(SubgraphCheck(symbol, len(subgraph.nodes), max_abs, max_rel, passed))
+    return report
