@@ -13,9 +13,10 @@ from .partition import partition_for_tensorrt
 from .partition.report import PartitionReport, explain
 from .runtime import executor as _executor  # noqa: F401  (registers tvm_tensorrt.* packed functions)
 from .runtime.build import build
+from .runtime.model import LoadedModel, load
 from .verify import VerifyReport, verify
 
 logger = logging.getLogger("tvm_tensorrt")
 
 __all__ = ["BackendUnavailableError", "ConfigError", "ConversionError", "RegistryError", "SubgraphFormatError",
-           "PartitionReport", "TensorRTError", "VerifyReport", "build", "explain", "from_onnx", "partition_for_tensorrt", "verify"]
+           "LoadedModel", "PartitionReport", "TensorRTError", "VerifyReport", "build", "explain", "from_onnx", "load", "partition_for_tensorrt", "verify"]

@@ -35,3 +35,21 @@ class ConversionError(TensorRTError, RuntimeError):
 
 class SubgraphFormatError(TensorRTError, ValueError):
     """A serialised subgraph blob is damaged or written by an incompatible version."""
+
+
+def _register_with_tvm_ffi() -> None:
+    """Let our errors keep their type when raised inside a packed function (engine build, cache)
+    and seen by the caller of a Relax VM function; otherwise they arrive as plain RuntimeError."""
+    try:
+        import tvm_ffi
+    except ImportError:  # pragma: no cover - tvm always brings tvm_ffi
+        return
+    for cls in (TensorRTError, ConfigError, BackendUnavailableError, RegistryError, ConversionError,
+                SubgraphFormatError):
+        try:
+            tvm_ffi.register_error(cls.__name__, cls)
+        except Exception:  # pragma: no cover - a name already taken keeps its first class
+            pass
+
+
+_register_with_tvm_ffi()

@@ -52,12 +52,29 @@ def _strongly_typed_flag(trt) -> int:
     return 1 << int(flag) if flag is not None else 0
 
 
-def build_plan(subgraph, workspace_size: int, backend=None, precision: str = "fp32") -> bytes:
+def add_batch_profile(builder, config, network, batch_range) -> None:
+    """One optimization profile giving every dynamic-batch input (dim 0 = -1) the batch range
+    (min, opt, max); TensorRT needs it to build an engine with dynamic shapes."""
+    profile = builder.create_optimization_profile()
+    for i in range(network.num_inputs):
+        tensor = network.get_input(i)
+        shape = tuple(tensor.shape)
+        if -1 in shape[1:]:
+            raise ConversionError(f"input {tensor.name} has shape {shape}: only the batch dimension may be dynamic")
+        if shape and shape[0] == -1:
+            profile.set_shape(tensor.name, *[(b,) + shape[1:] for b in batch_range])
+    config.add_optimization_profile(profile)
+
+
+def build_plan(subgraph, workspace_size: int, backend=None, precision: str = "fp32", batch_range=None) -> bytes:
+    """Plan bytes for `subgraph`; `batch_range` (min, opt, max) when its batch is dynamic."""
     backend = backend or load_backend()
     trt = backend.trt
     builder, built, trt_logger = build_network(subgraph, backend, precision)
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_size))
+    if batch_range is not None:
+        add_batch_profile(builder, config, built.network, batch_range)
     plan = builder.build_serialized_network(built.network, config)
     if plan is None:
         detail = "; ".join(trt_logger.errors[-3:]) or "no error message from TensorRT"

@@ -13,7 +13,13 @@ from .subgraph import Subgraph, encode, plain, decode
 
 
 def _tensor_desc(ty) -> dict:
-    return {"shape": list(static_shape(ty)), "dtype": str(ty.dtype)}
+    """Shape with -1 for a symbolic dimension (the partitioner only lets the batch one through)."""
+    if static_shape(ty) is not None:
+        return {"shape": list(static_shape(ty)), "dtype": str(ty.dtype)}
+    dims = getattr(ty.shape, "values", None)
+    if dims is None:
+        raise ConversionError(f"a tensor of unknown rank ({ty}) cannot be offloaded")
+    return {"shape": [int(d.value) if hasattr(d, "value") else -1 for d in dims], "dtype": str(ty.dtype)}
 
 
 def call_attrs(call) -> dict:

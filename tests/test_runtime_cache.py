@@ -1,0 +1,202 @@
+"""Engine cache (TVM_TENSORRT_CACHE_DIR), runtime variables, prebuilt engines and load()."""
+
+import json
+import os
+import re
+import threading
+
+import numpy as np
+import pytest
+from tvm import relax
+
+import tvm_tensorrt
+from model_utils import run_in_fresh_process
+
+SHAPE = (1, 3, 8, 8)
+
+
+def two_subgraph_module(weight_scale=1.0):
+    """conv -> relu | cumsum (TVM) | conv -> softmax: two TensorRT subgraphs."""
+    rng = np.random.default_rng(0)
+    w1 = relax.const((rng.standard_normal((4, 3, 3, 3)) * weight_scale).astype("float32"))
+    w2 = relax.const(rng.standard_normal((2, 4, 3, 3)).astype("float32"))
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType(SHAPE, "float32"))
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            y = bb.emit(relax.op.nn.relu(relax.op.nn.conv2d(x, w1, padding=(1, 1))))
+            y = bb.emit(relax.op.cumsum(y, axis=3))
+            y = bb.emit(relax.op.nn.softmax(relax.op.nn.conv2d(y, w2, padding=(1, 1)), axis=1))
+            out = bb.emit_output(y)
+        bb.emit_func_output(out)
+    return bb.get()
+
+
+def compile_library(path, mod=None, **build_options):
+    partitioned, config = tvm_tensorrt.partition_for_tensorrt(mod or two_subgraph_module())
+    tvm_tensorrt.build(partitioned, config=config, **build_options).export_library(str(path))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    return compile_library(tmp_path_factory.mktemp("lib") / "two.so")
+
+
+def run(library, workdir, cache_dir, **env):
+    x = np.random.default_rng(1).standard_normal(SHAPE).astype("float32")
+    return run_in_fresh_process(library, x, str(workdir), env={"TVM_TENSORRT_CACHE_DIR": str(cache_dir), **env})
+
+
+def messages(log, kind):
+    return re.findall(rf"{kind} [^\n]*", log)
+
+
+def entries(cache_dir):
+    return sorted(f[:-5] for f in os.listdir(cache_dir) if f.endswith(".plan"))
+
+
+def test_cold_then_warm_start(library, tmp_path):
+    cache = tmp_path / "cache"
+    out1, log1 = run(library, tmp_path, cache)
+    for symbol in ("tensorrt_0", "tensorrt_1"):
+        assert f"Building new TensorRT engine for subgraph {symbol}" in log1
+        assert f"Finished building TensorRT engine for subgraph {symbol}" in log1
+    keys = entries(cache)
+    assert len(keys) == 2
+    assert sorted(messages(log1, "Caching TensorRT engine to")) == \
+        sorted(f"Caching TensorRT engine to {cache / k}.plan" for k in keys)
+    out2, log2 = run(library, tmp_path, cache)
+    assert "Building" not in log2 and "Caching" not in log2
+    assert sorted(messages(log2, "Loading cached TensorRT engine from")) == \
+        sorted(f"Loading cached TensorRT engine from {cache / k}.plan" for k in keys)
+    np.testing.assert_array_equal(out1, out2)
+
+
+def test_meta_records_what_made_the_engine(library, tmp_path):
+    cache = tmp_path / "cache"
+    run(library, tmp_path, cache, TVM_TENSORRT_USE_FP16="1", TVM_TENSORRT_MAX_WORKSPACE_SIZE=str(1 << 26))
+    metas = [json.loads((cache / f"{k}.meta").read_text()) for k in entries(cache)]
+    assert sorted(m["symbol"] for m in metas) == ["tensorrt_0", "tensorrt_1"]
+    for key, meta in zip(entries(cache), metas):
+        assert meta["key"] == key and meta["precision"] == "fp16" and meta["max_workspace_size"] == 1 << 26
+        assert meta["backend"] in ("tensorrt", "tensorrt-rtx") and meta["backend_version"]
+        assert meta["inputs"][0]["name"] == "input_0" and meta["outputs"][0]["dtype"] == "float32"
+        assert meta["batch_range"] is None and meta["created"].endswith("Z")
+    # a different precision is a different engine, kept beside the first
+    run(library, tmp_path, cache)
+    assert len(entries(cache)) == 4
+
+
+def test_changed_weight_builds_a_new_engine_beside_the_old(library, tmp_path):
+    cache = tmp_path / "cache"
+    run(library, tmp_path, cache)
+    old_keys = entries(cache)
+    changed = compile_library(tmp_path / "changed.so", two_subgraph_module(weight_scale=2.0))
+    _, log = run(changed, tmp_path, cache)
+    assert messages(log, "Building new TensorRT engine for subgraph") == \
+        ["Building new TensorRT engine for subgraph tensorrt_0"]  # only the changed subgraph
+    assert len(entries(cache)) == 3 and set(old_keys) < set(entries(cache))
+    _, log = run(library, tmp_path, cache)
+    assert "Building" not in log and len(messages(log, "Loading cached TensorRT engine from")) == 2
+
+
+def test_damaged_entries_are_rebuilt_with_a_warning(library, tmp_path):
+    cache = tmp_path / "cache"
+    run(library, tmp_path, cache)
+    first, second = entries(cache)
+    plan = cache / f"{first}.plan"
+    plan.write_bytes(plan.read_bytes()[:100])  # truncated
+    meta = json.loads((cache / f"{second}.meta").read_text())
+    meta["key"] = "0" * 64  # a meta naming another key
+    (cache / f"{second}.meta").write_text(json.dumps(meta))
+    out, log = run(library, tmp_path, cache)
+    assert f"Ignoring TensorRT cache entry {plan}: its plan does not match" in log
+    assert f"Ignoring TensorRT cache entry {cache / second}.plan: its meta names key" in log
+    assert len(messages(log, "Building new TensorRT engine")) == 2
+    _, log = run(library, tmp_path, cache)  # repaired
+    assert "Building" not in log and len(messages(log, "Loading cached")) == 2
+
+
+def test_unusable_cache_dir_is_a_clear_error(library, tmp_path):
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    model = tvm_tensorrt.load(library)
+    os.environ["TVM_TENSORRT_CACHE_DIR"] = str(not_a_dir)
+    try:
+        from tvm_tensorrt.runtime.executor import forget_runtimes
+
+        forget_runtimes()
+        with pytest.raises(tvm_tensorrt.ConfigError, match="TVM_TENSORRT_CACHE_DIR"):
+            model.run(np.zeros(SHAPE, "float32"))
+    finally:
+        del os.environ["TVM_TENSORRT_CACHE_DIR"]
+
+
+@pytest.mark.parametrize("name, value", [("TVM_TENSORRT_USE_FP16", "half"),
+                                         ("TVM_TENSORRT_MAX_WORKSPACE_SIZE", "1GB"),
+                                         ("TVM_TENSORRT_MAX_WORKSPACE_SIZE", "-5"),
+                                         ("TVM_TENSORRT_MULTI_ENGINE", "2")])
+def test_malformed_variables_name_themselves(library, name, value, monkeypatch):
+    from tvm_tensorrt.runtime.executor import forget_runtimes
+
+    forget_runtimes()
+    monkeypatch.setenv(name, value)
+    with pytest.raises(tvm_tensorrt.ConfigError, match=name):
+        tvm_tensorrt.load(library).run(np.zeros(SHAPE, "float32"))
+
+
+def test_two_processes_building_into_one_directory(library, tmp_path):
+    cache = tmp_path / "cache"
+    results = {}
+
+    def worker(i):
+        workdir = tmp_path / f"w{i}"
+        workdir.mkdir()
+        results[i] = run(library, workdir, cache)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    builds = sum(len(messages(log, "Building new TensorRT engine")) for _, log in results.values())
+    assert builds == 2  # each engine built once; the other process waited and loaded it
+    assert len(entries(cache)) == 2
+    assert not [f for f in os.listdir(cache) if f.startswith(".tmp-")]
+    _, log = run(library, tmp_path, cache)
+    assert "Building" not in log and "Ignoring" not in log
+
+
+def test_prebuilt_library_builds_nothing_on_first_run(tmp_path):
+    library = compile_library(tmp_path / "prebuilt.so", prebuild_engines=True)
+    cache = tmp_path / "empty-cache"
+    out, log = run(library, tmp_path, cache)
+    assert "Building" not in log
+    assert messages(log, "Loading prebuilt TensorRT engine for subgraph") == \
+        ["Loading prebuilt TensorRT engine for subgraph tensorrt_0",
+         "Loading prebuilt TensorRT engine for subgraph tensorrt_1"]
+    # settings the plans were not built for: rebuilt here, with a warning
+    _, log = run(library, tmp_path, cache, TVM_TENSORRT_USE_FP16="1")
+    assert "were built for other settings" in log and len(messages(log, "Building new TensorRT engine")) == 2
+
+
+def test_load_runs_from_several_threads(library):
+    model = tvm_tensorrt.load(library)
+    x = np.random.default_rng(2).standard_normal(SHAPE).astype("float32")
+    expected = model.run(x)[0]
+    outputs = [None] * 4
+
+    def worker(i):
+        outputs[i] = model.run(x)[0]
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for out in outputs:
+        np.testing.assert_array_equal(out, expected)
+    with pytest.raises(tvm_tensorrt.ConfigError, match="device"):
+        tvm_tensorrt.load(library, device="tpu")

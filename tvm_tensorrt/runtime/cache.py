@@ -1,0 +1,130 @@
+"""Content-addressed engine cache: `<dir>/<key>.plan` + `<dir>/<key>.meta`.
+
+The key hashes everything that changes an engine (the subgraph with its weights, input shapes or
+batch profile, precision, workspace, TensorRT flavour and version, target GPU), so models and
+processes can share one directory and a changed model never loads a stale engine (the original
+integration keyed by subgraph name and precision only). Writes go to a temporary file and are
+renamed into place, plan first and meta last, so a reader sees a complete entry or none; a lock
+file per key makes concurrent builders of the same engine build it once. A damaged or
+mismatched entry is rebuilt with a warning, never loaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+from typing import Optional
+
+from ..errors import ConfigError
+
+logger = logging.getLogger("tvm_tensorrt")
+
+CACHE_FORMAT = 1
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Linux
+    fcntl = None
+
+
+def engine_key(fields: dict) -> str:
+    text = json.dumps({"cache_format": CACHE_FORMAT, **fields}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class EngineCache:
+    def __init__(self, directory: str):
+        self.directory = directory
+        try:
+            os.makedirs(directory, exist_ok=True)
+        except OSError as err:
+            raise ConfigError(f"TVM_TENSORRT_CACHE_DIR={directory!r} cannot be created: {err.strerror}") from err
+        if not os.access(directory, os.R_OK | os.W_OK | os.X_OK):
+            raise ConfigError(f"TVM_TENSORRT_CACHE_DIR={directory!r} is not readable and writable by this process")
+
+    def plan_path(self, key: str) -> str:
+        return os.path.join(self.directory, key + ".plan")
+
+    def meta_path(self, key: str) -> str:
+        return os.path.join(self.directory, key + ".meta")
+
+    def load(self, key: str) -> Optional[bytes]:
+        """The cached plan, or None when absent; a damaged entry warns and reads as absent."""
+        meta_path, plan_path = self.meta_path(key), self.plan_path(key)
+        if not os.path.exists(meta_path):
+            return None
+        try:
+            with open(meta_path) as f:
+                meta = json.load(f)
+            with open(plan_path, "rb") as f:
+                plan = f.read()
+        except (OSError, ValueError) as err:
+            logger.warning("Ignoring damaged TensorRT cache entry %s (%s); rebuilding", meta_path, err)
+            return None
+        problem = None
+        if meta.get("key") != key:
+            problem = f"its meta names key {meta.get('key')!r}"
+        elif meta.get("plan_bytes") != len(plan) or meta.get("plan_sha256") != hashlib.sha256(plan).hexdigest():
+            problem = "its plan does not match the size and hash its meta records (truncated or altered)"
+        if problem:
+            logger.warning("Ignoring TensorRT cache entry %s: %s; rebuilding", plan_path, problem)
+            return None
+        return plan
+
+    def store(self, key: str, plan: bytes, meta: dict) -> None:
+        meta = {**meta, "key": key, "plan_bytes": len(plan), "plan_sha256": hashlib.sha256(plan).hexdigest(),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        path = self.plan_path(key)
+        logger.info("Caching TensorRT engine to %s", path)
+        try:
+            _atomic_write(path, plan)
+            _atomic_write(self.meta_path(key), json.dumps(meta, indent=2, sort_keys=True).encode())
+        except OSError as err:
+            logger.warning("Could not write the TensorRT cache entry %s (%s); the engine is kept in memory only",
+                           path, err.strerror)
+
+    @contextlib.contextmanager
+    def lock(self, key: str):
+        """Exclusive per-key lock, so two processes building one engine build it once."""
+        if fcntl is None:
+            yield
+            return
+        path = os.path.join(self.directory, key + ".lock")
+        with open(path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _atomic_write(path: str, data: bytes) -> None:
+    folder = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path)[-5:])
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def open_cache(directory: Optional[str]) -> Optional[EngineCache]:
+    """The cache for TVM_TENSORRT_CACHE_DIR, or None when unset. An unusable directory is a
+    ConfigError naming the variable (the user asked for caching; silently skipping it would make
+    every cold start slow with no explanation)."""
+    if not directory:
+        return None
+    return EngineCache(directory)
+
+
+__all__ = ["EngineCache", "engine_key", "open_cache"]
