@@ -51,3 +51,14 @@ def test_verify_prints_report_and_exit_code(tmp_path):
     proc = subprocess.run([*CLI, "verify", "--atol", "0", "--rtol", "0"], capture_output=True, text=True,
                           cwd=tmp_path, env={**os.environ, "TVM_TENSORRT_USE_FP16": "1"}, timeout=600)
     assert proc.returncode == 1 and "MISMATCH" in proc.stdout
+
+
+def test_prebuilt_engines_from_the_cli(tmp_path):
+    proc = run_cli("compile", "-o", "pre.so", "--prebuild-engines", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    env = {**os.environ, "TVM_TENSORRT_CACHE_DIR": str(tmp_path / "empty")}
+    proc = subprocess.run([*CLI, "-v", "run", "pre.so"], capture_output=True, text=True, cwd=tmp_path, env=env,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "Loading prebuilt TensorRT engine for subgraph tensorrt_0" in proc.stderr
+    assert "Building" not in proc.stderr
