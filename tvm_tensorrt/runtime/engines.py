@@ -45,9 +45,12 @@ def key_fields(subgraph, spec: EngineSpec, options: EngineOptions, backend: Back
             "workspace": options.max_workspace_size, "backend": backend.describe(), "target": ENGINE_TARGET}
 
 
+def _io(descs) -> list:
+    return [{"name": d["name"], "shape": d["shape"], "dtype": d["dtype"]} for d in descs]
+
+
 def plan_meta(subgraph, spec: EngineSpec, options: EngineOptions, backend: Backend) -> dict:
-    io = lambda descs: [{"name": d["name"], "shape": d["shape"], "dtype": d["dtype"]} for d in descs]  # noqa: E731
-    return {"symbol": subgraph.symbol, "inputs": io(subgraph.inputs), "outputs": io(subgraph.outputs),
+    return {"symbol": subgraph.symbol, "inputs": _io(subgraph.inputs), "outputs": _io(subgraph.outputs),
             "precision": options.precision, "max_workspace_size": options.max_workspace_size,
             "backend": backend.name, "backend_version": backend.library_version,
             "tensorrt_api_version": list(backend.api_version), "target": ENGINE_TARGET,
