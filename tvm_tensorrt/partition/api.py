@@ -14,6 +14,7 @@ from .fold import fold_module
 from .graph import EXTERNAL, build_block_graph, used_vars
 from .outline import CODEGEN, RegionOutliner
 from .regions import form_regions
+from .registry import get_rule
 
 
 @dataclass(frozen=True)
@@ -26,15 +27,46 @@ class Decision:
     offloaded: bool
     subgraph: Optional[str]
     reason: Optional[str]
+    macs: int = 0  # multiply-accumulates of the call (0 for ops that do no MAC work)
+
+
+# The layouts TensorRT layers take; ConvertLayout rewrites other layouts of these ops into them
+# (inserting permute_dims at the edges, which the rules then offload too).
+DESIRED_LAYOUTS = {
+    "relax.nn.conv1d": ["NCW", "OIW"],
+    "relax.nn.conv2d": ["NCHW", "OIHW"],
+    "relax.nn.conv3d": ["NCDHW", "OIDHW"],
+    "relax.nn.conv2d_transpose": ["NCHW", "IOHW"],
+    "relax.nn.conv3d_transpose": ["NCDHW", "IODHW"],
+}
 
 
 def prepare_module(mod: tvm.IRModule, params: Optional[dict]) -> tvm.IRModule:
-    """Bind params and fold constants: TensorRT needs weights as constants, and ONNX models
-    often compute them (ConstantOfShape, transposed Gemm weights) in the graph."""
+    """Bind params, convert NHWC-family convolutions to NCHW, fold constants: TensorRT needs
+    weights as constants in its own layouts, and ONNX models often compute weights (and the
+    layout conversion transposes them) in the graph."""
     if params:
         mod = relax.transform.BindParams("main", {k: tvm.runtime.tensor(v) if not hasattr(v, "device") else v
                                                  for k, v in params.items()})(mod)
+    if _needs_layout_conversion(mod):
+        mod = relax.transform.ConvertLayout(DESIRED_LAYOUTS)(mod)
     return fold_module(mod)
+
+
+def _needs_layout_conversion(mod: tvm.IRModule) -> bool:
+    """ConvertLayout walks the whole module; run it only when some convolution needs it."""
+    for func in mod.functions.values():
+        if not isinstance(func, relax.Function) or func.attrs and "Codegen" in func.attrs:
+            continue
+        for block in getattr(func.body, "blocks", ()):
+            for binding in block.bindings:
+                value = binding.value
+                if isinstance(value, relax.Call) and isinstance(value.op, tvm.ir.Op) \
+                        and value.op.name in DESIRED_LAYOUTS:
+                    data, kernel = DESIRED_LAYOUTS[value.op.name]
+                    if value.attrs.data_layout != data or value.attrs.kernel_layout != kernel:
+                        return True
+    return False
 
 
 def partition_for_tensorrt(mod: tvm.IRModule, params=None, version=None, use_implicit_batch=True,
@@ -75,6 +107,8 @@ def _partition_function(func: relax.Function, fname: str, config, outliner, deci
         graph = build_block_graph(block, config, later)
         region_of = form_regions(graph)
         region_of = _drop_small_regions(graph, region_of, config)
+        if config["remove_no_mac_subgraphs"]:
+            region_of = _drop_no_mac_regions(graph, region_of)
         new_blocks.append(outliner.rewrite_block(block, graph, region_of))
         _record(graph, region_of, fname, outliner.last_symbols, decisions)
     new_body = relax.SeqExpr(new_blocks, body.body)
@@ -93,6 +127,23 @@ def _drop_small_regions(graph, region_of, config):
     return {n: r for n, r in region_of.items() if r in keep}
 
 
+def _drop_no_mac_regions(graph, region_of):
+    """remove_no_mac_subgraphs: a subgraph without an op that does multiply-accumulate work
+    (an op whose rule has a MAC counter: convolutions, matmul, reductions) goes back to TVM,
+    where launching it costs less than the engine boundary it would add."""
+    with_macs = {region for node, region in region_of.items()
+                 if graph.nodes[node]["op"] is not None and has_mac_counter(graph.nodes[node]["op"])}
+    for node, region in region_of.items():
+        if region not in with_macs:
+            graph.nodes[node]["reason"] = "its subgraph does no multiply-accumulate work (remove_no_mac_subgraphs)"
+    return {n: r for n, r in region_of.items() if r in with_macs}
+
+
+def has_mac_counter(op: str) -> bool:
+    rule = get_rule(op)
+    return rule is not None and rule.does_mac_work
+
+
 def _record(graph, region_of, fname, symbols, decisions):
     for node in sorted(n for n in graph.nodes if n != EXTERNAL):
         data = graph.nodes[node]
@@ -100,4 +151,4 @@ def _record(graph, region_of, fname, symbols, decisions):
             continue
         region = region_of.get(node)
         decisions.append(Decision(fname, data["binding"].var.name, "relax." + data["op"],
-                                  region is not None, symbols.get(region), data["reason"]))
+                                  region is not None, symbols.get(region), data["reason"], data["macs"]))

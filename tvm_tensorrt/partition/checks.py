@@ -1,6 +1,18 @@
 """Shared predicates for rules: each returns None when fine, or the reason it is not.
 
 Rules combine these with `first_reason` so a rejection always names the first thing that failed.
+
+Batch modes. With `use_implicit_batch=True` (the default) axis 0 of every tensor a subgraph
+reads or writes is the batch dimension: an offloaded op may not read across it, move it or
+change it, so the engine can take any batch size. Three layers enforce that:
+
+* `check_batch_dim` (every op): each computed input and the output have rank >= 1 and the same
+  dim 0; constants (weights) are exempt, they are not subgraph inputs;
+* the op's rule: axis arguments that name axis 0 (`check_axes_avoid_batch`), permutations that
+  move it, broadcasting that would stretch an input over it;
+* region formation: a subgraph's ops, hence its inputs, share one batch size (`batch_key`).
+
+A symbolic dim 0 with every other dim static passes the shape checks in implicit mode.
 """
 
 from __future__ import annotations
@@ -11,6 +23,7 @@ import tvm
 from tvm import relax
 
 SUPPORTED_DTYPES = ("float32", "float16")
+IMPLICIT_HINT = "use_implicit_batch=False offloads it"
 
 
 def static_shape(ty) -> Optional[tuple]:
@@ -23,6 +36,18 @@ def static_shape(ty) -> Optional[tuple]:
     if not all(isinstance(d, tvm.ir.prim.expr.IntImm) for d in dims):
         return None
     return tuple(int(d) for d in dims)
+
+
+def dims(expr_or_ty) -> Optional[tuple]:
+    """The shape with -1 for each symbolic dim (only dim 0 may be, once the checks passed);
+    None when the rank or shape is unknown."""
+    ty = expr_or_ty.ty if isinstance(expr_or_ty, relax.Expr) else expr_or_ty
+    if not isinstance(ty, relax.TensorType) or ty.shape is None:
+        return None
+    values = getattr(ty.shape, "values", None)
+    if values is None:
+        return None
+    return tuple(int(d) if isinstance(d, tvm.ir.prim.expr.IntImm) else -1 for d in values)
 
 
 def dtype_of(ty) -> Optional[str]:
@@ -45,6 +70,16 @@ def tensor_args(call) -> list:
     return found
 
 
+def computed_args(call) -> list:
+    """Tensor arguments that are not constants: what becomes a subgraph input or edge."""
+    return [a for a in tensor_args(call) if not is_constant(a)]
+
+
+def output_types(call) -> list:
+    out = call.ty
+    return list(out.fields) if isinstance(out, relax.TupleType) else [out]
+
+
 def first_reason(*reasons: Optional[str]) -> Optional[str]:
     for reason in reasons:
         if reason:
@@ -52,34 +87,95 @@ def first_reason(*reasons: Optional[str]) -> Optional[str]:
     return None
 
 
-def check_tensor(expr, what: str) -> Optional[str]:
-    """TensorRT needs known float dtypes and static shapes for what it builds here."""
-    ty = expr.ty
+def implicit_batch(config: dict) -> bool:
+    return bool(config.get("use_implicit_batch", True))
+
+
+def _dim_text(d) -> str:
+    return str(int(d)) if isinstance(d, tvm.ir.prim.expr.IntImm) else str(d)
+
+
+def _shape_reason(ty, what: str, config: dict) -> Optional[str]:
+    if ty.shape is None or getattr(ty.shape, "values", None) is None:
+        return f"{what} has an unknown shape; only static shapes are offloaded"
+    values = ty.shape.values
+    symbolic = [i for i, d in enumerate(values) if not isinstance(d, tvm.ir.prim.expr.IntImm)]
+    if not symbolic or (symbolic == [0] and implicit_batch(config)):
+        return None
+    shape = "(" + ", ".join(_dim_text(d) for d in values) + ")"
+    allowance = " (a symbolic batch dim 0 is allowed with use_implicit_batch=True)" if symbolic != [0] else \
+        " in explicit-batch mode (use_implicit_batch=True allows a symbolic batch dim 0)"
+    return f"{what} has a dynamic shape {shape}; only static shapes are offloaded{allowance}"
+
+
+def check_tensor(expr_or_ty, what: str, config: Optional[dict] = None) -> Optional[str]:
+    """TensorRT needs float dtypes and static shapes (but for a symbolic batch in implicit mode)."""
+    ty = expr_or_ty.ty if isinstance(expr_or_ty, relax.Expr) else expr_or_ty
     if not isinstance(ty, relax.TensorType):
         return f"{what} is not a tensor ({type(ty).__name__})"
     dtype = dtype_of(ty)
     if dtype not in SUPPORTED_DTYPES:
-        return f"{what} has dtype {dtype}; TensorRT subgraphs take {' or '.join(SUPPORTED_DTYPES)}"
-    if static_shape(ty) is None:
-        return f"{what} has a dynamic shape {ty.shape}; only static shapes are offloaded"
+        return f"{what} has dtype {dtype}; TensorRT subgraphs here compute in {' or '.join(SUPPORTED_DTYPES)}"
+    return _shape_reason(ty, what, config if config is not None else {"use_implicit_batch": False})
+
+
+def check_call_tensors(call, config: Optional[dict] = None) -> Optional[str]:
+    """Every tensor input and every output must pass check_tensor."""
+    for i, arg in enumerate(tensor_args(call)):
+        reason = check_tensor(arg, f"input {i}", config)
+        if reason:
+            return reason
+    for k, ty in enumerate(output_types(call)):
+        what = "output" if len(output_types(call)) == 1 else f"output {k}"
+        if not isinstance(ty, relax.TensorType):
+            return f"{what} is {type(ty).__name__}, not a tensor"
+        reason = check_tensor(ty, what, config)
+        if reason:
+            return reason
     return None
 
 
-def check_call_tensors(call) -> Optional[str]:
-    """Every tensor input and the output must pass check_tensor."""
+def batch_key(ty):
+    """Dim 0 as an int, or as text when symbolic; None for scalars and non-tensors."""
+    if not isinstance(ty, relax.TensorType) or ty.shape is None:
+        return None
+    values = getattr(ty.shape, "values", None)
+    if not values:
+        return None
+    return _dim_text(values[0]) if not isinstance(values[0], tvm.ir.prim.expr.IntImm) else int(values[0])
+
+
+def check_batch_dim(call, config: dict) -> Optional[str]:
+    """Implicit batch: computed inputs and the (first) output keep one batch dimension, dim 0.
+
+    Only a tuple's first field is checked: the other fields of the tuple-producing ops we
+    offload are either checked by their rule (split) or constants (batch_norm's statistics).
+    """
+    if not implicit_batch(config):
+        return None
     for i, arg in enumerate(tensor_args(call)):
-        reason = check_tensor(arg, f"input {i}")
-        if reason:
-            return reason
-    out = call.ty
-    outs = out.fields if isinstance(out, relax.TupleType) else [out]
-    for ty in outs:
-        if not isinstance(ty, relax.TensorType):
-            return f"output is {type(ty).__name__}, not a tensor"
-        if dtype_of(ty) not in SUPPORTED_DTYPES:
-            return f"output has dtype {dtype_of(ty)}; TensorRT subgraphs produce {' or '.join(SUPPORTED_DTYPES)}"
-        if static_shape(ty) is None:
-            return f"output has a dynamic shape {ty.shape}; only static shapes are offloaded"
+        if not is_constant(arg) and arg.ty.ndim == 0:
+            return f"input {i} is a scalar, which has no batch dimension ({IMPLICIT_HINT})"
+    out = output_types(call)[0]
+    if isinstance(out, relax.TensorType) and out.ndim == 0:
+        return f"its output is a scalar, which has no batch dimension ({IMPLICIT_HINT})"
+    expected = batch_key(out)
+    for i, arg in enumerate(tensor_args(call)):
+        if is_constant(arg):
+            continue
+        key = batch_key(arg.ty)
+        if key != expected:
+            return (f"input {i} has dim 0 = {key} but the output has {expected}: it would read or change the "
+                    f"batch dimension ({IMPLICIT_HINT})")
+    return None
+
+
+def check_axes_avoid_batch(axes, rank: int, config: dict, what: str) -> Optional[str]:
+    """Implicit batch: `axes` (ints, negatives allowed; None means all) must not include 0."""
+    if not implicit_batch(config):
+        return None
+    if axes is None or 0 in [normalise_axis(int(a), rank) for a in axes]:
+        return f"{what} includes axis 0, the batch dimension ({IMPLICIT_HINT})"
     return None
 
 
@@ -96,9 +192,40 @@ def check_layout(actual: str, allowed: Iterable[str], what: str) -> Optional[str
     return None
 
 
+def check_version(config: dict, version: tuple, what: str) -> Optional[str]:
+    """For attributes that need a newer TensorRT than the op itself."""
+    target = tuple(config["tensorrt_version"])
+    if target < tuple(version):
+        return (f"{what} needs TensorRT >= {'.'.join(map(str, version))}, "
+                f"but the target is TensorRT {'.'.join(map(str, target))}")
+    return None
+
+
+def check_same_dtype_out(call, what: str) -> Optional[str]:
+    """Ops with an out_dtype attribute: TensorRT networks here compute in the input dtype."""
+    out_dtype = getattr(call.attrs, "out_dtype", None)
+    if out_dtype is None or str(out_dtype) in ("", "void", str(call.args[0].ty.dtype)):
+        return None
+    return f"{what} out_dtype {out_dtype} differs from its input dtype {call.args[0].ty.dtype}"
+
+
 def rank_of(expr) -> int:
-    return len(static_shape(expr.ty) or ())
+    ty = expr.ty
+    return int(ty.ndim) if isinstance(ty, relax.TensorType) and ty.ndim >= 0 else 0
+
+
+def ints(values) -> Optional[list]:
+    """Attribute arrays as Python ints (None stays None)."""
+    return None if values is None else [int(v) for v in values]
 
 
 def normalise_axis(axis: int, rank: int) -> int:
     return axis + rank if axis < 0 else axis
+
+
+def numel(shape) -> int:
+    """Element count; a symbolic (-1) batch counts as 1, so MACs are per batch item then."""
+    total = 1
+    for d in shape or ():
+        total *= max(int(d), 1)
+    return total

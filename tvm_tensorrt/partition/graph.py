@@ -1,7 +1,9 @@
 """The dataflow graph of one Relax dataflow block, as a networkx DiGraph over binding indices.
 
 Node attributes: `binding` (the relax VarBinding), `op` (Relax op name or None), `reason`
-(None when TensorRT can take it), `follows` (index of the producer a TupleGetItem must stay with).
+(None when TensorRT can take it), `follows` (index of the producer a TupleGetItem must stay with),
+`batch` (implicit-batch mode: the node's batch size, dim 0, which every op of its subgraph shares;
+None in explicit mode) and `macs` (its multiply-accumulates, for pruning and reports).
 An extra sink node EXTERNAL stands for every use outside the block, so outputs are edges too.
 """
 
@@ -11,22 +13,18 @@ import networkx as nx
 import tvm
 from tvm import relax
 
-from .checks import check_call_tensors
-from .registry import RELAX_PREFIX, get_rule, run_rule
+from .checks import batch_key, check_batch_dim, check_call_tensors, implicit_batch, output_types
+from .registry import RELAX_PREFIX, count_macs, gate_reason, get_rule, run_rule
 
 EXTERNAL = -1
 
 
 def used_vars(expr) -> list:
-    """Vars read by a binding's value, in first-use order."""
-    found: dict = {}
-
-    def visit(e):
-        if isinstance(e, relax.Var):
-            found.setdefault(e, None)
-
-    relax.analysis.post_order_visit(expr, visit)
-    return list(found)
+    """Relax vars read by a binding's value, in first-use order. Symbolic shape vars (a dynamic
+    batch `n` in a reshape's target shape) are not values: TVM 0.27 gives them the same Var
+    class, so they are told apart by their PrimType and left out; the shapes of the tensors a
+    region reads define them."""
+    return [v for v in relax.analysis.free_vars(expr) if not isinstance(v.ty, tvm.ir.PrimType)]
 
 
 def op_name(call) -> str | None:
@@ -37,7 +35,9 @@ def op_name(call) -> str | None:
 
 
 def support_reason(call, config: dict) -> str | None:
-    """Why TensorRT cannot take this call, or None. Order: registry, exclusion, tensors, rule."""
+    """Why TensorRT cannot take this call, or None. Order: registry, exclusion, version gate,
+    dtypes and shapes, the rule, and last the generic implicit-batch check (a rule names the
+    batch problem more precisely, e.g. "softmax axis 0")."""
     name = op_name(call)
     if name is None:
         return "not an operator call"
@@ -46,23 +46,31 @@ def support_reason(call, config: dict) -> str | None:
         return f"no TensorRT rule is registered for {RELAX_PREFIX}{name}"
     if name in config.get("ops_to_exclude", ()):
         return f"{RELAX_PREFIX}{name} is in ops_to_exclude"
-    return check_call_tensors(call) or run_rule(rule, call, config)
+    return (gate_reason(rule, config) or check_call_tensors(call, config) or run_rule(rule, call, config)
+            or check_batch_dim(call, config))
 
 
 def build_block_graph(block, config: dict, outside_uses: set) -> nx.DiGraph:
     """`outside_uses`: vars of this block read after it (by later blocks or the return)."""
     graph = nx.DiGraph()
-    graph.add_node(EXTERNAL, op=None, reason="uses outside the block", follows=None, binding=None)
+    graph.add_node(EXTERNAL, op=None, reason="uses outside the block", follows=None, binding=None, batch=None,
+                   macs=0)
     defined_at: dict = {}
+    implicit = implicit_batch(config)
     for index, binding in enumerate(block.bindings):
         value = binding.value
-        attrs = {"binding": binding, "op": op_name(value), "follows": None}
+        attrs = {"binding": binding, "op": op_name(value), "follows": None, "batch": None, "macs": 0}
         if isinstance(binding, relax.VarBinding) and isinstance(value, relax.Call):
             attrs["reason"] = support_reason(value, config)
+            if attrs["op"] is not None:
+                attrs["macs"] = count_macs(get_rule(attrs["op"]), value)
+            if implicit:
+                attrs["batch"] = batch_key(output_types(value)[0])
         elif isinstance(binding, relax.VarBinding) and isinstance(value, relax.TupleGetItem) \
                 and value.tuple_value in defined_at:
             attrs["follows"] = defined_at[value.tuple_value]
             attrs["reason"] = None
+            attrs["batch"] = graph.nodes[attrs["follows"]]["batch"]
         else:
             attrs["reason"] = f"{type(value).__name__} bindings stay in TVM"
         graph.add_node(index, **attrs)

@@ -7,6 +7,11 @@ reaches the node (or another candidate) through some unit outside the merged set
 search from the candidates finds that; it covers only what already lies downstream of them,
 which on real models is nothing or a few recent units, so partitioning grows about linearly
 (TVM's own partitioner grows quadratically).
+
+Implicit batch mode: every offloaded op keeps dim 0 (checks.check_batch_dim), so a subgraph's
+inputs agree on the batch size exactly when its ops do. Each region therefore carries one batch
+key, and a node joins only candidate regions with its own key: a node whose inputs come from
+regions of another batch size starts a region of its own instead. This costs O(1) per merge.
 """
 
 from __future__ import annotations
@@ -75,7 +80,9 @@ def form_regions(graph: nx.DiGraph) -> dict[int, int]:
         if data["follows"] is not None:  # a tuple field stays with the op that made the tuple
             candidates = [contracted.find(data["follows"])]
         else:
-            candidates = sorted(u for u in pred_units if u in contracted.regions)
+            batch = data.get("batch")
+            candidates = sorted(u for u in pred_units if u in contracted.regions
+                                and graph.nodes[u].get("batch") == batch)
         group: set = set()
         for cand in candidates:
             trial = group | {cand}

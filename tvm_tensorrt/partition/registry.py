@@ -2,17 +2,20 @@
 
 A rule answers "may TensorRT run this call?" with None (yes) or a reason string (no), so every
 decision the partitioner makes can be explained to the user. Version gates are data on the rule,
-not branches inside it, so the operator table can be generated from the registry.
+not branches inside it, and so are the descriptions docs/operators.md is generated from (the
+original Relay names a rule stands for, its batch-mode and attribute limits) and the
+multiply-accumulate counter that `remove_no_mac_subgraphs` and `explain()` use.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
 from ..errors import RegistryError, TensorRTError
 
 RuleCheck = Callable[[object, dict], Optional[str]]
+MacCounter = Callable[[object], int]
 
 RELAX_PREFIX = "relax."
 
@@ -22,6 +25,15 @@ class Rule:
     op_name: str  # Relax operator name without the "relax." prefix, e.g. "nn.conv2d"
     check: RuleCheck
     min_version: Optional[tuple]
+    # Descriptive data (docs/operators.md); an override keeps these unless it gives new ones.
+    original: tuple = ()  # names in the original Relay TensorRT table this rule stands for
+    batch_limits: str = ""  # what use_implicit_batch=True keeps in TVM
+    limits: str = ""  # attribute limits
+    macs: Optional[MacCounter] = None  # call -> multiply-accumulates; set only for ops that do MAC work
+
+    @property
+    def does_mac_work(self) -> bool:
+        return self.macs is not None
 
 
 _RULES: dict[str, Rule] = {}
@@ -36,16 +48,34 @@ def _normalise_version(version) -> Optional[tuple]:
     return parts
 
 
-def register_rule(op_name: str, min_version=None, override: bool = False):
-    """Decorator registering `check(call, config) -> None | reason` for `op_name`."""
+def register_rule(op_name: str, min_version=None, override: bool = False, *, original=None,
+                  batch_limits: Optional[str] = None, limits: Optional[str] = None,
+                  macs: Optional[MacCounter] = None):
+    """Decorator registering `check(call, config) -> None | reason` for `op_name`.
+
+    `min_version=(M, m, p)`: targets older than that TensorRT release keep the op in TVM.
+    `original`, `batch_limits`, `limits`: the op's row(s) in docs/operators.md.
+    `macs(call) -> int`: the call's multiply-accumulates; ops with a counter are the "MAC work"
+    that `remove_no_mac_subgraphs` looks for, and explain() totals the counts.
+    With override=True the descriptive data of the replaced rule is kept unless given again
+    (the gate is not: it is part of the check).
+    """
     if op_name.startswith(RELAX_PREFIX):
         raise RegistryError(f"register rules by the name without 'relax.': use {op_name[len(RELAX_PREFIX):]!r}")
     gate = _normalise_version(min_version)
+    if isinstance(original, str):
+        original = (original,)
 
     def decorate(check: RuleCheck) -> RuleCheck:
-        if op_name in _RULES and not override:
+        previous = _RULES.get(op_name)
+        if previous is not None and not override:
             raise RegistryError(f"a rule for {op_name!r} is already registered; pass override=True to replace it")
-        _RULES[op_name] = Rule(op_name, check, gate)
+        rule = Rule(op_name, check, gate)
+        if previous is not None:
+            rule = replace(previous, check=check, min_version=gate)
+        given = {"original": tuple(original) if original is not None else None, "batch_limits": batch_limits,
+                 "limits": limits, "macs": macs}
+        _RULES[op_name] = replace(rule, **{k: v for k, v in given.items() if v is not None})
         return check
 
     return decorate
@@ -68,14 +98,21 @@ def format_version(version) -> str:
     return ".".join(str(v) for v in version)
 
 
-def run_rule(rule: Rule, call, config: dict) -> Optional[str]:
-    """Apply the version gate, then the rule; a rule that crashes is a plugin bug worth naming."""
+def gate_reason(rule: Rule, config: dict) -> Optional[str]:
     target = tuple(config["tensorrt_version"])
     if rule.min_version is not None and target < rule.min_version:
         return (
             f"needs TensorRT >= {format_version(rule.min_version)}, "
             f"but the target is TensorRT {format_version(target)}"
         )
+    return None
+
+
+def run_rule(rule: Rule, call, config: dict) -> Optional[str]:
+    """Apply the version gate, then the rule; a rule that crashes is a plugin bug worth naming."""
+    reason = gate_reason(rule, config)
+    if reason:
+        return reason
     try:
         reason = rule.check(call, config)
     except TensorRTError:
@@ -85,3 +122,13 @@ def run_rule(rule: Rule, call, config: dict) -> Optional[str]:
     if reason is not None and not isinstance(reason, str):
         raise TensorRTError(f"the rule for {rule.op_name!r} must return None or a reason string, got {reason!r}")
     return reason
+
+
+def count_macs(rule: Optional[Rule], call) -> int:
+    """The call's multiply-accumulates (0 for ops without a counter or with unknown shapes)."""
+    if rule is None or rule.macs is None:
+        return 0
+    try:
+        return int(rule.macs(call) or 0)
+    except Exception as err:
+        raise TensorRTError(f"the MAC counter for {rule.op_name!r} raised {type(err).__name__}: {err}") from err

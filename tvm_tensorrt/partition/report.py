@@ -1,10 +1,25 @@
-"""explain(): what was offloaded, into which subgraph, and why the rest stayed in TVM."""
+"""explain(): what was offloaded, into which subgraph, and why the rest stayed in TVM.
+
+Totals count operator calls and multiply-accumulates (MACs). A call's MACs come from its rule's
+counter (registry.register_rule(..., macs=...)): convolutions, transposed convolutions and
+matmul count exact multiply-adds from their shapes, reductions one accumulation per input
+element; ops without a counter count 0. With a symbolic batch dimension, counts are per item.
+"""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass
+
+
+def format_count(n: int) -> str:
+    """1234567 -> "1.23 M" (exact below ten thousand)."""
+    for scale, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e4, "k")):
+        if n >= scale:
+            value = n / (scale if unit != "k" else 1e3)
+            return f"{value:.3g} {unit}"
+    return str(n)
 
 
 @dataclass
@@ -24,16 +39,38 @@ class PartitionReport:
                 seen.append(d.subgraph)
         return sorted(seen, key=lambda s: int(s.rsplit("_", 1)[1]))
 
+    @property
+    def totals(self) -> dict:
+        """Operator calls and MACs, offloaded and in all."""
+        return {"ops_offloaded": len(self.offloaded), "ops_total": len(self.decisions),
+                "macs_offloaded": sum(d.macs for d in self.offloaded),
+                "macs_total": sum(d.macs for d in self.decisions)}
+
+    def subgraph_totals(self) -> list[dict]:
+        rows = []
+        for symbol in self.subgraphs:
+            members = [d for d in self.decisions if d.subgraph == symbol]
+            rows.append({"subgraph": symbol, "ops": len(members), "macs": sum(d.macs for d in members)})
+        return rows
+
     def summary(self) -> str:
         total, done = len(self.decisions), len(self.offloaded)
         return (f"{done} of {total} operator calls offloaded to TensorRT "
                 f"in {len(self.subgraphs)} subgraph{'s' if len(self.subgraphs) != 1 else ''}")
 
+    def mac_summary(self) -> str:
+        t = self.totals
+        share = f" ({100.0 * t['macs_offloaded'] / t['macs_total']:.1f}%)" if t["macs_total"] else ""
+        return (f"{format_count(t['macs_offloaded'])} of {format_count(t['macs_total'])} multiply-accumulates "
+                f"offloaded{share}")
+
     def to_table(self) -> str:
-        lines = [self.summary()]
-        for symbol in self.subgraphs:
+        lines = [self.summary(), self.mac_summary()]
+        for row in self.subgraph_totals():
+            symbol = row["subgraph"]
             ops = Counter(d.op for d in self.decisions if d.subgraph == symbol)
-            lines.append(f"  {symbol}: " + ", ".join(f"{op.removeprefix('relax.')} x{n}" for op, n in ops.items()))
+            lines.append(f"  {symbol}: " + ", ".join(f"{op.removeprefix('relax.')} x{n}" for op, n in ops.items())
+                         + f" ({row['ops']} ops, {format_count(row['macs'])} MACs)")
         kept = Counter((d.op, d.reason) for d in self.decisions if not d.offloaded)
         if kept:
             lines.append("Kept in TVM:")
@@ -42,7 +79,8 @@ class PartitionReport:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        return {"summary": self.summary(), "config": self.config, "subgraphs": self.subgraphs,
+        return {"summary": self.summary(), "totals": self.totals, "config": self.config,
+                "subgraphs": self.subgraphs, "subgraph_totals": self.subgraph_totals(),
                 "decisions": [asdict(d) for d in self.decisions]}
 
     def to_json(self, **kwargs) -> str:
