@@ -32,40 +32,181 @@ def single_op_module(make, *shapes, dtype="float32", field=None) -> tvm.IRModule
     return bb.get()
 
 
-# op name -> (make, input shapes, tuple field or None)
+# op name -> (make, input shapes, tuple field or None). Every sample is offloaded with the
+# default options (implicit batch mode included); cases that need other options are EXTRA_SAMPLES.
 SAMPLES = {
     "nn.relu": (lambda x: relax.op.nn.relu(x), [(1, 4, 5, 5)], None),
     "sigmoid": (lambda x: relax.op.sigmoid(x), [(2, 7)], None),
+    "tanh": (lambda x: relax.op.tanh(x), [(2, 7)], None),
     "clip": (lambda x: relax.op.clip(x, -0.5, 0.7), [(2, 3, 4)], None),
-    "add": (lambda x, y: relax.op.add(x, y), [(2, 3, 4), (3, 1)], None),
+    "nn.leakyrelu": (lambda x: relax.op.nn.leakyrelu(x, 0.2), [(2, 3, 4)], None),
+    "exp": (lambda x: relax.op.exp(x), [(2, 3, 4)], None),
+    "log": (lambda x: relax.op.log(x), [(2, 3, 4)], None),
+    "sqrt": (lambda x: relax.op.sqrt(x), [(2, 3, 4)], None),
+    "abs": (lambda x: relax.op.abs(x), [(2, 3, 4)], None),
+    "negative": (lambda x: relax.op.negative(x), [(2, 3, 4)], None),
+    "sin": (lambda x: relax.op.sin(x), [(2, 3, 4)], None),
+    "cos": (lambda x: relax.op.cos(x), [(2, 3, 4)], None),
+    "atan": (lambda x: relax.op.atan(x), [(2, 3, 4)], None),
+    "ceil": (lambda x: relax.op.ceil(x), [(2, 3, 4)], None),
+    "floor": (lambda x: relax.op.floor(x), [(2, 3, 4)], None),
+    "erf": (lambda x: relax.op.erf(x), [(2, 3, 4)], None),
+    "add": (lambda x, y: relax.op.add(x, y), [(2, 3, 4), (2, 3, 1)], None),
     "subtract": (lambda x: relax.op.subtract(x, const(4)), [(2, 3, 4)], None),
     "multiply": (lambda x, y: relax.op.multiply(x, y), [(1, 3, 1, 5), (1, 3, 4, 1)], None),
     "divide": (lambda x: relax.op.divide(x, const(1, 3, 1, 1, positive=True)), [(1, 3, 4, 4)], None),
+    "power": (lambda x: relax.op.power(x, relax.const(np.array([2.0, 3.0, 1.0], "float32"))), [(2, 3)], None),
     "maximum": (lambda x, y: relax.op.maximum(x, y), [(2, 5), (2, 5)], None),
     "minimum": (lambda x: relax.op.minimum(x, const(5)), [(2, 5)], None),
+    "nn.conv1d": (lambda x: relax.op.nn.conv1d(x, const(6, 2, 3), strides=2, padding=(1, 2), groups=2),
+                  [(1, 4, 10)], None),
     "nn.conv2d": (lambda x: relax.op.nn.conv2d(x, const(6, 2, 3, 3), strides=(2, 1), padding=(1, 0, 2, 1),
                                                dilation=(1, 2), groups=2), [(1, 4, 9, 10)], None),
+    "nn.conv3d": (lambda x: relax.op.nn.conv3d(x, const(4, 2, 3, 3, 3), strides=(1, 2, 1), padding=1),
+                  [(1, 2, 5, 6, 7)], None),
+    "nn.conv2d_transpose": (lambda x: relax.op.nn.conv2d_transpose(x, const(4, 3, 3, 3), strides=2, padding=1,
+                                                                   output_padding=1), [(1, 4, 5, 5)], None),
+    "nn.conv3d_transpose": (lambda x: relax.op.nn.conv3d_transpose(x, const(2, 3, 2, 2, 2), strides=2),
+                            [(1, 2, 3, 4, 4)], None),
     "nn.batch_norm": (lambda x: relax.op.nn.batch_norm(x, const(3, positive=True), const(3), const(3),
                                                        const(3, positive=True), axis=1, training=False),
                       [(2, 3, 4, 4)], 0),
+    "nn.layer_norm": (lambda x: relax.op.nn.layer_norm(x, const(8, positive=True), const(8), axes=-1),
+                      [(2, 3, 8)], None),
     "nn.max_pool2d": (lambda x: relax.op.nn.max_pool2d(x, (3, 3), strides=(2, 2), padding=(1, 1, 1, 1)),
                       [(1, 2, 9, 9)], None),
     "nn.avg_pool2d": (lambda x: relax.op.nn.avg_pool2d(x, (2, 2), strides=(2, 2), padding=(1, 1, 1, 1),
                                                        count_include_pad=True), [(1, 2, 8, 8)], None),
+    "nn.max_pool3d": (lambda x: relax.op.nn.max_pool3d(x, (2, 2, 2), strides=(2, 2, 2)), [(1, 2, 6, 6, 6)], None),
+    "nn.avg_pool3d": (lambda x: relax.op.nn.avg_pool3d(x, (3, 2, 2), strides=(1, 2, 2), padding=(1, 0, 0, 1, 0, 0)),
+                      [(1, 2, 5, 6, 6)], None),
     "nn.adaptive_avg_pool2d": (lambda x: relax.op.nn.adaptive_avg_pool2d(x, (2, 3)), [(1, 3, 8, 9)], None),
     "matmul": (lambda x: relax.op.matmul(x, const(5, 3)), [(2, 4, 5)], None),
     "reshape": (lambda x: relax.op.reshape(x, (2, -1)), [(2, 3, 4)], None),
-    "flatten": (lambda x: relax.op.flatten(x), [(2, 3, 4)], None),
+    "flatten": (lambda x: relax.op.flatten(x), [(6,)], None),
+    "nn.batch_flatten": (lambda x: relax.op.nn.batch_flatten(x), [(2, 3, 4)], None),
     "permute_dims": (lambda x: relax.op.permute_dims(x, [0, 2, 3, 1]), [(1, 2, 3, 4)], None),
+    "layout_transform": (lambda x: relax.op.layout_transform(x, lambda n, c, h, w: (n, h, w, c)),
+                         [(1, 2, 3, 4)], None),
+    "expand_dims": (lambda x: relax.op.expand_dims(x, [1, -1]), [(2, 3)], None),
+    "squeeze": (lambda x: relax.op.squeeze(x, [1, 3]), [(2, 1, 3, 1)], None),
     "concat": (lambda x, y: relax.op.concat([x, y], axis=-1), [(2, 3), (2, 5)], None),
+    "split": (lambda x: relax.op.split(x, [2, 5], axis=1), [(2, 7)], 1),
+    "strided_slice": (lambda x: relax.op.strided_slice(x, [1, 2], [1, 0], [5, 8], [2, 3]), [(2, 6, 8)], None),
+    "nn.pad": (lambda x: relax.op.nn.pad(x, [0, 0, 0, 0, 1, 2, 2, 1], "constant", 0.5), [(1, 2, 4, 5)], None),
     "nn.softmax": (lambda x: relax.op.nn.softmax(x, axis=1), [(2, 5, 3)], None),
+    "sum": (lambda x: relax.op.sum(x, axis=[1], keepdims=False), [(2, 3, 4)], None),
+    "prod": (lambda x: relax.op.prod(x, axis=[2], keepdims=True), [(2, 3, 4)], None),
+    "max": (lambda x: relax.op.max(x, axis=[2, 3], keepdims=True), [(1, 3, 4, 5)], None),
+    "min": (lambda x: relax.op.min(x, axis=[-1, 1], keepdims=False), [(2, 3, 4)], None),
     "mean": (lambda x: relax.op.mean(x, axis=[2, 3], keepdims=True), [(1, 3, 4, 5)], None),
 }
 
+EXPLICIT = {"use_implicit_batch": False}
+
+# Awkward attribute cases and cases offloaded only with other options:
+# id -> (op name, make, input shapes, tuple field or None, partition options)
+EXTRA_SAMPLES = {
+    "add lower-rank tensor (explicit batch)": ("add", lambda x, y: relax.op.add(x, y), [(2, 3, 4), (3, 1)], None,
+                                               EXPLICIT),
+    "add lower-rank constant": ("add", lambda x: relax.op.add(x, const(3, 1)), [(2, 3, 4)], None, {}),
+    "power of a tensor": ("power", lambda x, y: relax.op.power(x, y), [(2, 3), (2, 3)], None, {}),
+    "flatten to 1-D (explicit batch)": ("flatten", lambda x: relax.op.flatten(x), [(2, 3, 4)], None, EXPLICIT),
+    "conv1d dilated, asymmetric padding": (
+        "nn.conv1d", lambda x: relax.op.nn.conv1d(x, const(3, 3, 2), padding=(0, 3), dilation=3), [(2, 3, 9)],
+        None, {}),
+    "conv2d asymmetric padding, stride, dilation, groups": (
+        "nn.conv2d", lambda x: relax.op.nn.conv2d(x, const(8, 2, 3, 2), strides=(2, 3), padding=(0, 2, 1, 0),
+                                                  dilation=(2, 1), groups=4), [(1, 8, 11, 12)], None, {}),
+    "conv3d groups, asymmetric padding": (
+        "nn.conv3d", lambda x: relax.op.nn.conv3d(x, const(4, 1, 2, 3, 2), padding=(0, 1, 1, 1, 0, 0), groups=2),
+        [(1, 2, 4, 5, 6)], None, {}),
+    "conv2d_transpose groups, asymmetric padding": (
+        "nn.conv2d_transpose", lambda x: relax.op.nn.conv2d_transpose(
+            x, const(4, 2, 3, 2), strides=(2, 3), padding=(1, 0, 2, 1), output_padding=(1, 0), groups=2),
+        [(1, 4, 4, 5)], None, {}),
+    "conv3d_transpose output_padding": (
+        "nn.conv3d_transpose", lambda x: relax.op.nn.conv3d_transpose(
+            x, const(2, 2, 3, 3, 3), strides=2, padding=1, output_padding=(1, 0, 1)), [(1, 2, 3, 3, 4)], None, {}),
+    "max_pool2d ceil_mode": ("nn.max_pool2d", lambda x: relax.op.nn.max_pool2d(x, (3, 3), strides=(2, 2),
+                                                                               ceil_mode=True), [(1, 2, 8, 8)],
+                             None, {}),
+    "avg_pool2d ceil_mode, padding excluded": (
+        "nn.avg_pool2d", lambda x: relax.op.nn.avg_pool2d(x, (3, 3), strides=(2, 2), padding=(1, 1, 1, 1),
+                                                          ceil_mode=True), [(1, 2, 8, 8)], None, {}),
+    "avg_pool2d asymmetric padding, excluded": (
+        "nn.avg_pool2d", lambda x: relax.op.nn.avg_pool2d(x, (2, 3), strides=(1, 2), padding=(0, 1, 1, 2)),
+        [(1, 3, 6, 7)], None, {}),
+    "avg_pool3d as ONNX LRN imports it": (
+        "nn.avg_pool3d", lambda x: relax.op.nn.avg_pool3d(x, (5, 1, 1), padding=(2, 0, 0, 2, 0, 0),
+                                                          count_include_pad=True), [(1, 1, 6, 4, 4)], None, {}),
+    "max_pool3d padding, ceil_mode": (
+        "nn.max_pool3d", lambda x: relax.op.nn.max_pool3d(x, (3, 3, 2), strides=(2, 2, 2), padding=1, ceil_mode=True),
+        [(1, 2, 6, 7, 6)], None, {}),
+    "global average pool as adaptive_avg_pool2d": (
+        "nn.adaptive_avg_pool2d", lambda x: relax.op.nn.adaptive_avg_pool2d(x, 1), [(2, 3, 5, 7)], None, {}),
+    "batch_norm rank 2": ("nn.batch_norm", lambda x: relax.op.nn.batch_norm(
+        x, const(3, positive=True), const(3), const(3), const(3, positive=True), axis=1, training=False), [(4, 3)],
+        0, {}),
+    "batch_norm channels last, no scale/center": ("nn.batch_norm", lambda x: relax.op.nn.batch_norm(
+        x, const(5), const(5), const(5), const(5, positive=True), axis=-1, center=False, scale=False,
+        training=False),
+        [(2, 3, 4, 5)], 0, {}),
+    "layer_norm two axes, computed gamma": (
+        "nn.layer_norm", lambda x, g: relax.op.nn.layer_norm(x, g, const(3, 4), axes=[1, 2]), [(2, 3, 4), (3, 4)],
+        None, EXPLICIT),
+    "softmax negative axis": ("nn.softmax", lambda x: relax.op.nn.softmax(x, axis=-2), [(2, 5, 3)], None, {}),
+    "softmax over the batch (explicit batch)": ("nn.softmax", lambda x: relax.op.nn.softmax(x, axis=0), [(3, 4)],
+                                                None, EXPLICIT),
+    "matmul vector": ("matmul", lambda x: relax.op.matmul(x, const(5)), [(3, 5)], None, {}),
+    "matmul both computed, batched": ("matmul", lambda x, y: relax.op.matmul(x, y), [(2, 3, 4), (2, 4, 5)], None,
+                                      {}),
+    "matmul batch broadcast (explicit batch)": ("matmul", lambda x, y: relax.op.matmul(x, y),
+                                                [(2, 1, 3, 4), (3, 4, 2)], None, EXPLICIT),
+    "sum of everything (explicit batch)": ("sum", lambda x: relax.op.sum(x), [(2, 3)], None, EXPLICIT),
+    "mean negative axes, no keepdims": ("mean", lambda x: relax.op.mean(x, axis=[-1, 1], keepdims=False),
+                                        [(2, 3, 4, 5)], None, {}),
+    "permute_dims reversed (explicit batch)": ("permute_dims", lambda x: relax.op.permute_dims(x), [(2, 3, 4)], None,
+                                               EXPLICIT),
+    "permute_dims inverse-sensitive": ("permute_dims", lambda x: relax.op.permute_dims(x, [0, 3, 1, 2]),
+                                       [(2, 3, 4, 5)], None, {}),
+    "layout_transform NHWC to NCHW": ("layout_transform", lambda x: relax.op.layout_transform(
+        x, lambda n, h, w, c: (n, c, h, w)), [(1, 3, 4, 2)], None, {}),
+    "squeeze without axis": ("squeeze", lambda x: relax.op.squeeze(x), [(2, 1, 3, 1)], None, {}),
+    "expand_dims at the front (explicit batch)": ("expand_dims", lambda x: relax.op.expand_dims(x, 0), [(2, 3)], None,
+                                                  EXPLICIT),
+    "concat negative axis, 3 inputs": ("concat", lambda x, y, z: relax.op.concat([x, y, z], axis=-3),
+                                       [(1, 2, 3, 4), (1, 1, 3, 4), (1, 3, 3, 4)], None, {}),
+    "concat with a constant (explicit batch)": ("concat", lambda x: relax.op.concat([x, const(2, 2)], axis=1),
+                                                [(2, 3)], None, EXPLICIT),
+    "split in equal sections": ("split", lambda x: relax.op.split(x, 3, axis=-1), [(2, 3, 6)], 2, {}),
+    "split over the batch (explicit batch)": ("split", lambda x: relax.op.split(x, 2, axis=0), [(4, 3)], 0, EXPLICIT),
+    "strided_slice negative stride, clamped end": (
+        "strided_slice", lambda x: relax.op.strided_slice(x, [2, 1], [7, 0], [0, 100], [-3, 1]), [(2, 6, 8)], None,
+        {}),
+    "strided_slice over the batch (explicit batch)": (
+        "strided_slice", lambda x: relax.op.strided_slice(x, [0], [1], [3]), [(4, 5)], None, EXPLICIT),
+    "pad reflect": ("nn.pad", lambda x: relax.op.nn.pad(x, [0, 0, 0, 0, 2, 1, 0, 3], "reflect"), [(1, 2, 4, 5)], None,
+                    {}),
+    "pad replicate": ("nn.pad", lambda x: relax.op.nn.pad(x, [0, 0, 1, 0, 3, 2, 1, 1], "replicate"), [(1, 2, 3, 4)],
+                      None, {}),
+    "pad circular": ("nn.pad", lambda x: relax.op.nn.pad(x, [0, 0, 0, 0, 3, 1, 2, 4], "circular"), [(1, 2, 3, 4)],
+                     None, {}),
+    "pad the batch (explicit batch)": ("nn.pad", lambda x: relax.op.nn.pad(x, [1, 0, 0, 2], "constant", -1.0),
+                                       [(2, 3)], None, EXPLICIT),
+    "reshape that changes the batch (explicit batch)": ("reshape", lambda x: relax.op.reshape(x, (3, 4)), [(2, 6)],
+                                                        None, EXPLICIT),
+}
 
 def sample_module(op_name: str) -> tvm.IRModule:
     make, shapes, field = SAMPLES[op_name]
     return single_op_module(make, *shapes, field=field)
+
+
+def extra_sample_module(case_id: str) -> tuple:
+    """(op name, module, partition options) of an EXTRA_SAMPLES case."""
+    op_name, make, shapes, field, options = EXTRA_SAMPLES[case_id]
+    return op_name, single_op_module(make, *shapes, field=field), dict(options)
 
 
 def random_inputs(mod: tvm.IRModule, seed: int = 0) -> list:

@@ -11,7 +11,7 @@ from tvm_tensorrt.runtime.backend import load_backend
 from tvm_tensorrt.runtime.build import offloaded_functions
 from tvm_tensorrt.runtime.engine import build_network, build_plan
 from tvm_tensorrt.runtime.serialize import subgraph_of
-from op_samples import SAMPLES, sample_module
+from op_samples import EXTRA_SAMPLES, SAMPLES, extra_sample_module, sample_module
 
 TRT_TO_NUMPY = {"FLOAT": "float32", "HALF": "float16"}
 
@@ -25,11 +25,8 @@ def subgraphs(mod, config):
             for func in offloaded_functions(mod).values()]
 
 
-@pytest.mark.parametrize("op_name", sorted(SAMPLES))
-def test_converter_builds_engine_with_relax_shapes(op_name):
-    mod, config = tvm_tensorrt.partition_for_tensorrt(sample_module(op_name))
+def assert_engine_matches_relax(mod, config):
     [subgraph] = subgraphs(mod, config)
-    assert [n["op"] for n in subgraph.nodes] == [op_name]
     _, built, _ = build_network(subgraph)
     network = built.network
     relax_out = mod["main"].ret_ty
@@ -39,6 +36,22 @@ def test_converter_builds_engine_with_relax_shapes(op_name):
     assert TRT_TO_NUMPY[out.dtype.name] == str(relax_out.dtype)
     plan = build_plan(subgraph, config["max_workspace_size"])
     assert isinstance(plan, bytes) and len(plan) > 1000
+    return subgraph
+
+
+@pytest.mark.parametrize("op_name", sorted(SAMPLES))
+def test_converter_builds_engine_with_relax_shapes(op_name):
+    mod, config = tvm_tensorrt.partition_for_tensorrt(sample_module(op_name))
+    subgraph = assert_engine_matches_relax(mod, config)
+    assert [n["op"] for n in subgraph.nodes] == [op_name]
+
+
+@pytest.mark.parametrize("case_id", sorted(EXTRA_SAMPLES))
+def test_awkward_case_builds_engine_with_relax_shapes(case_id):
+    op_name, mod, options = extra_sample_module(case_id)
+    mod, config = tvm_tensorrt.partition_for_tensorrt(mod, **options)
+    subgraph = assert_engine_matches_relax(mod, config)
+    assert op_name in [n["op"] for n in subgraph.nodes]
 
 
 def test_layers_are_named_after_subgraph_node_and_op():

@@ -6,7 +6,8 @@ from tvm import relax
 
 import tvm_tensorrt
 from tvm_tensorrt.partition import registered_rule_names
-from op_samples import SAMPLES, const, main_ops, offloaded_ops, sample_module, single_op_module
+from op_samples import (EXTRA_SAMPLES, SAMPLES, const, extra_sample_module, main_ops, offloaded_ops, sample_module,
+                        single_op_module)
 
 
 def test_every_rule_has_a_sample():
@@ -24,38 +25,107 @@ def test_rule_offloads_its_op(op_name):
     assert decision.offloaded and decision.subgraph == "tensorrt_0" and decision.reason is None
 
 
-def decision_for(mod, op):
-    report = tvm_tensorrt.explain(mod)
+@pytest.mark.parametrize("case_id", sorted(EXTRA_SAMPLES))
+def test_extra_sample_is_offloaded(case_id):
+    op_name, mod, options = extra_sample_module(case_id)
+    report = tvm_tensorrt.explain(mod, **options)
+    assert all(d.offloaded for d in report.decisions), report.to_table()
+    assert f"relax.{op_name}" in {d.op for d in report.decisions}
+
+
+def decision_for(mod, op, **options):
+    report = tvm_tensorrt.explain(mod, **options)
     [decision] = [d for d in report.decisions if d.op == op]
     return decision
 
 
+def transposed_conv(x, **kwargs):
+    return relax.op.nn.conv2d_transpose(x, const(2, 3, 3, 3), **kwargs)
+
+
+# (id, make, input shapes, op, expected text in the reason, partition options)
 REJECTIONS = [
-    ("NHWC conv2d", lambda x: relax.op.nn.conv2d(x, const(3, 3, 2, 3), data_layout="NHWC", kernel_layout="HWIO"),
-     [(1, 5, 5, 2)], "relax.nn.conv2d", "data_layout is NHWC"),
+    ("NHWC pooling with no convolution to convert", lambda x: relax.op.nn.max_pool2d(x, (2, 2), layout="NHWC"),
+     [(1, 4, 4, 2)], "relax.nn.max_pool2d", "layout is NHWC", {}),
     ("computed conv2d weight", lambda x, w: relax.op.nn.conv2d(x, w), [(1, 2, 5, 5), (3, 2, 3, 3)],
-     "relax.nn.conv2d", "conv2d weight must be a constant"),
+     "relax.nn.conv2d", "conv2d weight must be a constant", {}),
+    ("computed conv3d weight", lambda x, w: relax.op.nn.conv3d(x, w), [(1, 2, 3, 3, 3), (3, 2, 1, 1, 1)],
+     "relax.nn.conv3d", "conv3d weight must be a constant", {}),
+    ("conv1d out_dtype", lambda x: relax.op.nn.conv1d(x, const(2, 2, 1), out_dtype="float16"), [(1, 2, 4)],
+     "relax.nn.conv1d", "out_dtype float16 differs", {}),
     ("training batch_norm", lambda x: relax.op.nn.batch_norm(x, const(3), const(3), const(3), const(3, positive=True),
                                                              axis=1, training=True),
-     [(1, 3, 4, 4)], "relax.nn.batch_norm", "training mode"),
+     [(1, 3, 4, 4)], "relax.nn.batch_norm", "training mode", {}),
+    ("rank-5 batch_norm before 6.0.1", lambda x: relax.op.nn.batch_norm(
+        x, const(2), const(2), const(2), const(2, positive=True), axis=1, training=False), [(1, 2, 2, 2, 2)],
+     "relax.nn.batch_norm", "batch_norm of a rank-5 input needs TensorRT >= 6.0.1", {"version": (6, 0, 0)}),
     ("dilated pool", lambda x: relax.op.nn.max_pool2d(x, (2, 2), dilation=(2, 2)), [(1, 2, 8, 8)],
-     "relax.nn.max_pool2d", "dilation"),
+     "relax.nn.max_pool2d", "dilation", {}),
+    ("pool padding as large as the window", lambda x: relax.op.nn.avg_pool2d(x, (2, 2), padding=(2, 0, 0, 0)),
+     [(1, 2, 8, 8)], "relax.nn.avg_pool2d", "must be smaller than the window", {}),
+    ("ceil_mode window Relax drops", lambda x: relax.op.nn.max_pool2d(x, (2, 2), strides=(2, 2), padding=(1, 1, 1, 1),
+                                                                      ceil_mode=True),
+     [(1, 2, 5, 5)], "relax.nn.max_pool2d", "TensorRT rounds up to 4", {}),
+    ("ceil_mode before 5.1.5", lambda x: relax.op.nn.max_pool2d(x, (3, 3), strides=(2, 2), ceil_mode=True),
+     [(1, 2, 8, 8)], "relax.nn.max_pool2d", "ceil_mode=True needs TensorRT >= 5.1.5, but the target is TensorRT 5.1.4",
+     {"version": (5, 1, 4)}),
+    ("ceil_mode counting padding past the end", lambda x: relax.op.nn.avg_pool2d(
+        x, (3, 3), strides=(2, 2), padding=(1, 1, 1, 1), ceil_mode=True, count_include_pad=True), [(1, 2, 8, 8)],
+     "relax.nn.avg_pool2d", "where TVM and TensorRT count differently", {}),
+    ("asymmetric padding counted, before TensorRT 10", lambda x: relax.op.nn.avg_pool2d(
+        x, (2, 2), padding=(0, 0, 1, 1), count_include_pad=True), [(1, 2, 6, 6)], "relax.nn.avg_pool2d",
+     "asymmetric padding needs TensorRT >= 10.0.0", {"version": (8, 6, 1)}),
     ("uneven adaptive pool", lambda x: relax.op.nn.adaptive_avg_pool2d(x, (3, 3)), [(1, 2, 8, 8)],
-     "relax.nn.adaptive_avg_pool2d", "multiple of the output size"),
+     "relax.nn.adaptive_avg_pool2d", "multiple of the output size", {}),
+    ("dilated conv2d_transpose", lambda x: transposed_conv(x, dilation=2), [(1, 2, 4, 4)], "relax.nn.conv2d_transpose",
+     "dilation (2, 2) is not supported", {}),
+    ("output_padding past the end padding", lambda x: transposed_conv(x, strides=2, output_padding=1), [(1, 2, 4, 4)],
+     "relax.nn.conv2d_transpose", "output_padding (1, 1) exceeds the end padding (0, 0)", {}),
+    ("layer_norm without scale", lambda x: relax.op.nn.layer_norm(x, const(4), const(4), axes=-1, scale=False),
+     [(2, 4)], "relax.nn.layer_norm", "applies gamma and beta anyway", {}),
+    ("layer_norm axes out of order", lambda x: relax.op.nn.layer_norm(x, const(4, 3), const(4, 3), axes=[2, 1]),
+     [(2, 3, 4)], "relax.nn.layer_norm", "increasing order", {}),
+    ("layout_transform that splits an axis", lambda x: relax.op.layout_transform(
+        x, lambda n, c, h, w: (n, c // 2, h, w, c % 2)), [(1, 4, 2, 2)], "relax.layout_transform",
+     "is not a permutation", {}),
+    ("empty strided_slice", lambda x: relax.op.strided_slice(x, [1], [2], [2]), [(2, 3)], "relax.strided_slice",
+     "selects nothing on axis 1", {}),
+    ("cropping pad", lambda x: relax.op.nn.pad(x, [0, 0, -1, 0]), [(2, 3)], "relax.nn.pad", "negative pad widths", {}),
+    ("reflect pad as wide as the axis", lambda x: relax.op.nn.pad(x, [0, 0, 0, 3], "reflect"), [(2, 3)],
+     "relax.nn.pad", "reflect padding 3 on axis 1 must be smaller than its size 3", {}),
+    ("circular pad wider than the axis", lambda x: relax.op.nn.pad(x, [0, 0, 4, 0], "circular"), [(2, 3)],
+     "relax.nn.pad", "circular padding 4 on axis 1 must not exceed its size 3", {}),
+    ("flattening concat", lambda x, y: relax.op.concat([x, y], axis=None), [(3,), (2,)], "relax.concat",
+     "axis=None", {"use_implicit_batch": False}),
+    ("matmul out_dtype", lambda x: relax.op.matmul(x, const(3, 2), out_dtype="float16"), [(2, 3)], "relax.matmul",
+     "out_dtype float16 differs", {}),
     ("op without a rule", lambda x: relax.op.cumsum(x, axis=1), [(2, 3)], "relax.cumsum",
-     "no TensorRT rule is registered for relax.cumsum"),
+     "no TensorRT rule is registered for relax.cumsum", {}),
 ]
 
 
 @pytest.mark.parametrize("case", REJECTIONS, ids=[c[0] for c in REJECTIONS])
 def test_rejection_reason(case):
-    _, make, shapes, op, expected = case
+    _, make, shapes, op, expected, options = case
     mod = single_op_module(make, *shapes, field=0 if op == "relax.nn.batch_norm" else None)
-    decision = decision_for(mod, op)
+    decision = decision_for(mod, op, **options)
     assert not decision.offloaded and decision.subgraph is None
     assert expected in decision.reason
-    partitioned, _ = tvm_tensorrt.partition_for_tensorrt(mod)
+    partitioned, _ = tvm_tensorrt.partition_for_tensorrt(mod, **options)
     assert op in main_ops(partitioned)
+
+
+def test_nhwc_convolutions_are_converted_to_nchw_and_offloaded():
+    """Partition preparation runs ConvertLayout, as the original did: the NHWC conv becomes an
+    NCHW one between two transposes, all offloaded (the weight transpose is folded)."""
+    mod = single_op_module(lambda x: relax.op.nn.conv2d(x, const(3, 3, 2, 4), data_layout="NHWC",
+                                                        kernel_layout="HWIO"), (1, 5, 5, 2))
+    report = tvm_tensorrt.explain(mod)
+    assert all(d.offloaded for d in report.decisions), report.to_table()
+    partitioned, _ = tvm_tensorrt.partition_for_tensorrt(mod)
+    assert offloaded_ops(partitioned) == {"tensorrt_0": ["relax.permute_dims", "relax.nn.conv2d",
+                                                        "relax.permute_dims"]}
+    assert main_ops(partitioned) == []
 
 
 def test_integer_dtype_is_rejected_with_reason():
@@ -68,8 +138,19 @@ def test_dynamic_shape_is_rejected_with_reason():
     from tvm.ir.prim.expr import Var as SizeVar
 
     n = SizeVar("n", "int64")
-    mod = single_op_module(lambda x: relax.op.nn.relu(x), (n, 3))
-    assert "dynamic shape" in decision_for(mod, "relax.nn.relu").reason
+    mod = single_op_module(lambda x: relax.op.nn.relu(x), (3, n))
+    reason = decision_for(mod, "relax.nn.relu").reason
+    assert "dynamic shape (3, n)" in reason and "a symbolic batch dim 0 is allowed" in reason
+
+
+def test_symbolic_batch_passes_in_implicit_mode_only():
+    from tvm.ir.prim.expr import Var as SizeVar
+
+    n = SizeVar("n", "int64")
+    mod = single_op_module(lambda x: relax.op.nn.conv2d(x, const(4, 3, 3, 3), padding=1), (n, 3, 8, 8))
+    assert decision_for(mod, "relax.nn.conv2d").offloaded
+    reason = decision_for(mod, "relax.nn.conv2d", use_implicit_batch=False).reason
+    assert "dynamic shape (n, 3, 8, 8)" in reason and "explicit-batch mode" in reason
 
 
 def test_ops_to_exclude_keeps_op_in_tvm():
@@ -107,3 +188,7 @@ def test_bad_options_raise_typed_errors():
         tvm_tensorrt.partition_for_tensorrt(sample_module("nn.relu"), version=(8, 6))
     with pytest.raises(tvm_tensorrt.ConfigError, match="max_workspace_size"):
         tvm_tensorrt.partition_for_tensorrt(sample_module("nn.relu"), max_workspace_size=-1)
+    with pytest.raises(tvm_tensorrt.ConfigError, match="min_subgraph_size"):
+        tvm_tensorrt.partition_for_tensorrt(sample_module("nn.relu"), min_subgraph_size=0)
+    with pytest.raises(tvm_tensorrt.ConfigError, match="ops_to_exclude"):
+        tvm_tensorrt.partition_for_tensorrt(sample_module("nn.relu"), ops_to_exclude="nn.relu")

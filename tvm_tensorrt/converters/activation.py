@@ -27,6 +27,11 @@ class SigmoidConverter(ActivationConverter):
     activation = "SIGMOID"
 
 
+@register_converter("tanh")
+class TanhConverter(ActivationConverter):
+    activation = "TANH"
+
+
 @register_converter("clip")
 class ClipConverter(ActivationConverter):
     activation = "CLIP"
@@ -34,3 +39,11 @@ class ClipConverter(ActivationConverter):
     def configure(self, layer, params):
         layer.alpha = float(params.attrs["min"])
         layer.beta = float(params.attrs["max"])
+
+
+@register_converter("nn.leakyrelu")
+class LeakyReluConverter(ActivationConverter):
+    activation = "LEAKY_RELU"
+
+    def configure(self, layer, params):
+        layer.alpha = float(params.attrs["alpha"])

@@ -16,5 +16,5 @@ class BinaryConverter(TensorRTOpConverter):
 
 
 for _name, _operation in (("add", "SUM"), ("subtract", "SUB"), ("multiply", "PROD"), ("divide", "DIV"),
-                          ("maximum", "MAX"), ("minimum", "MIN")):
+                          ("power", "POW"), ("maximum", "MAX"), ("minimum", "MIN")):
     register_converter(_name)(type(f"{_operation.title()}Converter", (BinaryConverter,), {"operation": _operation}))

@@ -36,16 +36,58 @@ def lift_to_rank(params, tensor, shape, rank: int):
     return reshape(params, tensor, (1,) * (rank - len(shape)) + tuple(shape))
 
 
+def axis_of(axis: int, rank: int) -> int:
+    return axis + rank if axis < 0 else axis
+
+
 def axes_mask(axes, rank: int) -> int:
     mask = 0
     for axis in axes:
-        mask |= 1 << (axis + rank if axis < 0 else axis)
+        mask |= 1 << axis_of(axis, rank)
     return mask
 
 
 def pairs(values, n: int) -> tuple:
-    """Relax gives 2D pads as (top, left, bottom, right): split into pre and post paddings."""
+    """Relax gives N-D pads as (begin_0..begin_n-1, end_0..end_n-1): split into pre and post
+    paddings (a list of n values pads both sides alike)."""
     values = list(values)
     if len(values) == n:
         values = values * 2
     return tuple(values[:n]), tuple(values[n:2 * n])
+
+
+def scalar_constant(params, value: float, dtype: str):
+    """A 0-d constant tensor in the network's dtype for `dtype` (fill values, bounds)."""
+    array = np.asarray(value, dtype=params.compute_dtype if dtype in ("float32", "float16") else dtype)
+    return params.constant(array)
+
+
+def slice_layer(params, tensor, start, size, stride, mode=None):
+    """An ISliceLayer; `mode` is a trt.SampleMode member name (FILL, REFLECT, CLAMP, WRAP).
+
+    A -1 in `size` (a dynamic batch: the only dim the partitioner lets be symbolic, and never
+    sliced) takes that dim of `tensor`'s runtime shape, through a shape tensor."""
+    size = [int(v) for v in size]
+    layer = params.network.add_slice(tensor, tuple(int(v) for v in start), tuple(max(v, 0) for v in size),
+                                     tuple(int(v) for v in stride))
+    if any(v < 0 for v in size):
+        layer.set_input(2, runtime_size(params, tensor, size))
+    if mode is not None:
+        layer.mode = getattr(params.trt.SampleMode, mode)
+    return layer
+
+
+def runtime_size(params, tensor, size):
+    """A shape tensor: `size` with each -1 replaced by that dim of `tensor` at run time."""
+    network, trt = params.network, params.trt
+    shape = network.add_shape(tensor).get_output(0)
+    dtype = np.int64 if shape.dtype == trt.int64 else np.int32
+    keep = params.constant(np.array([1 if v < 0 else 0 for v in size], dtype=dtype))
+    fixed = params.constant(np.array([max(v, 0) for v in size], dtype=dtype))
+    taken = network.add_elementwise(shape, keep, trt.ElementWiseOperation.PROD).get_output(0)
+    return network.add_elementwise(taken, fixed, trt.ElementWiseOperation.SUM).get_output(0)
+
+
+def add_spatial_dims(params, tensor, shape, count: int):
+    """(N, C, W) -> (N, C, W, 1): TensorRT convolves 2-D and 3-D windows only."""
+    return reshape(params, tensor, tuple(shape) + (1,) * count)

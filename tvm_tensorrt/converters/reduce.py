@@ -1,4 +1,4 @@
-"""Reductions: TensorRT's reduce layer over an axis bitmask."""
+"""Reductions: TensorRT's reduce layer over an axis bitmask (axis=None: every axis)."""
 
 from .base import TensorRTOpConverter, register_converter
 from .helpers import axes_mask, tensor_of
@@ -17,6 +17,5 @@ class ReduceConverter(TensorRTOpConverter):
         return [layer.get_output(0)]
 
 
-@register_converter("mean")
-class MeanConverter(ReduceConverter):
-    operation = "AVG"
+for _name, _operation in (("sum", "SUM"), ("prod", "PROD"), ("max", "MAX"), ("min", "MIN"), ("mean", "AVG")):
+    register_converter(_name)(type(f"{_name.title()}Converter", (ReduceConverter,), {"operation": _operation}))

@@ -1,8 +1,14 @@
 """Shape ops. Shapes are static inside a subgraph, so reshape-like ops reshape to the output
-shape Relax already computed (no -1/0 inference to get wrong)."""
+shape Relax already computed (no -1/0 inference to get wrong), and slicing ops compute their
+windows from the input shape the way Relax does (numpy slicing semantics)."""
 
+from __future__ import annotations
+
+import re
+
+from ..errors import ConversionError
 from .base import TensorRTOpConverter, register_converter
-from .helpers import reshape, tensor_of
+from .helpers import axis_of, reshape, scalar_constant, slice_layer, tensor_of
 
 
 class ReshapeToOutputConverter(TensorRTOpConverter):
@@ -10,8 +16,15 @@ class ReshapeToOutputConverter(TensorRTOpConverter):
         return [reshape(params, tensor_of(params, 0), params.output_shapes[0])]
 
 
-register_converter("reshape")(type("ReshapeConverter", (ReshapeToOutputConverter,), {}))
-register_converter("flatten")(type("FlattenConverter", (ReshapeToOutputConverter,), {}))
+for _name in ("reshape", "flatten", "nn.batch_flatten", "expand_dims", "squeeze"):
+    register_converter(_name)(type(f"{_name.title().replace('.', '').replace('_', '')}Converter",
+                                   (ReshapeToOutputConverter,), {}))
+
+
+def transpose(params, tensor, perm):
+    layer = params.network.add_shuffle(tensor)
+    layer.first_transpose = params.trt.Permutation(list(perm))
+    return layer.get_output(0)
 
 
 @register_converter("permute_dims")
@@ -19,10 +32,30 @@ class PermuteDimsConverter(TensorRTOpConverter):
     def convert(self, params):
         rank = len(params.inputs[0].shape)
         axes = params.attrs.get("axes")
-        axes = list(reversed(range(rank))) if axes is None else [a + rank if a < 0 else a for a in axes]
-        layer = params.network.add_shuffle(tensor_of(params, 0))
-        layer.first_transpose = params.trt.Permutation(axes)
-        return [layer.get_output(0)]
+        axes = list(reversed(range(rank))) if axes is None else [axis_of(a, rank) for a in axes]
+        return [transpose(params, tensor_of(params, 0), axes)]
+
+
+_INDEX_MAP = re.compile(r"lambda\s*([^:]*):\s*\((.*)\)\s*\)\s*$")
+
+
+def parse_permutation(index_map: str) -> list:
+    """The permutation in a serialised IndexMap, "T.index_map(lambda n, c, h, w: (n, h, w, c))"
+    (the rule admits only pure permutations)."""
+    match = _INDEX_MAP.search(index_map.strip())
+    if not match:
+        raise ConversionError(f"cannot read the index map {index_map!r}", op_name="layout_transform")
+    initial = [v.strip() for v in match.group(1).split(",") if v.strip()]
+    final = [v.strip() for v in match.group(2).split(",") if v.strip()]
+    if sorted(final) != sorted(initial):
+        raise ConversionError(f"index map {index_map!r} is not a permutation", op_name="layout_transform")
+    return [initial.index(v) for v in final]
+
+
+@register_converter("layout_transform")
+class LayoutTransformConverter(TensorRTOpConverter):
+    def convert(self, params):
+        return [transpose(params, tensor_of(params, 0), parse_permutation(str(params.attrs["index_map"])))]
 
 
 @register_converter("concat")
@@ -31,7 +64,66 @@ class ConcatConverter(TensorRTOpConverter):
 
     def convert(self, params):
         rank = len(params.inputs[0].shape)
-        axis = params.attrs["axis"]
         layer = params.network.add_concatenation([tensor_of(params, i) for i in range(len(params.inputs))])
-        layer.axis = axis + rank if axis < 0 else axis
+        layer.axis = axis_of(params.attrs["axis"], rank)
+        return [layer.get_output(0)]
+
+
+@register_converter("split")
+class SplitConverter(TensorRTOpConverter):
+    """One slice per output, at the offsets the output shapes Relax computed add up to."""
+
+    def convert(self, params):
+        shape = params.inputs[0].shape
+        axis = axis_of(params.attrs["axis"], len(shape))
+        x = tensor_of(params, 0)
+        outputs, offset = [], 0
+        for out_shape in params.output_shapes:
+            start = [0] * len(shape)
+            start[axis] = offset
+            outputs.append(slice_layer(params, x, start, out_shape, [1] * len(shape)).get_output(0))
+            offset += out_shape[axis]
+        return outputs
+
+
+def _argument(params, name: str, position: int):
+    """strided_slice's axes/begin/end/strides: TVM's schema does not name them, so the
+    serialised subgraph may carry them by position (arg1...)."""
+    attrs = params.attrs
+    return attrs[name] if name in attrs else attrs.get(f"arg{position}")
+
+
+@register_converter("strided_slice")
+class StridedSliceConverter(TensorRTOpConverter):
+    def convert(self, params):
+        shape = list(params.inputs[0].shape)
+        rank = len(shape)
+        axes, begin, end = (_argument(params, n, i) for i, n in enumerate(("axes", "begin", "end"), start=1))
+        strides = _argument(params, "strides", 4) or [1] * len(axes)
+        start, size, step = [0] * rank, list(shape), [1] * rank
+        for axis, b, e, s in zip(axes, begin, end, strides):
+            axis = axis_of(int(axis), rank)
+            selected = range(shape[axis])[slice(int(b), int(e), int(s))]
+            start[axis], size[axis], step[axis] = selected.start, len(selected), int(s)
+        return [slice_layer(params, tensor_of(params, 0), start, size, step).get_output(0)]
+
+
+PAD_SAMPLE_MODES = {"constant": "FILL", "reflect": "REFLECT", "replicate": "CLAMP", "circular": "WRAP"}
+
+
+@register_converter("nn.pad")
+class PadConverter(TensorRTOpConverter):
+    """A slice that starts before the input and runs past it; the sample mode fills the
+    outside (constant value, mirror, edge, wrap-around), as onnx-tensorrt does for Pad."""
+
+    def convert(self, params):
+        attrs = params.attrs
+        widths = list(attrs["pad_width"])
+        before = widths[0::2]
+        rank = len(params.inputs[0].shape)
+        mode = PAD_SAMPLE_MODES[attrs.get("pad_mode", "constant")]
+        layer = slice_layer(params, tensor_of(params, 0), [-b for b in before], params.output_shapes[0],
+                            [1] * rank, mode)
+        if mode == "FILL":
+            layer.set_input(4, scalar_constant(params, float(attrs.get("pad_value", 0.0)), params.inputs[0].dtype))
         return [layer.get_output(0)]

@@ -59,7 +59,9 @@ class _Writer:
         inputs, attrs = [], call_attrs(call)
         for i, arg in enumerate(call.args):
             arg_name = schema[i].name if i < len(schema) else f"arg{i}"
-            if isinstance(arg, relax.Tuple):
+            if isinstance(arg, relax.Tuple) and not all(isinstance(f.ty, relax.TensorType) for f in arg.fields):
+                attrs[arg_name] = plain(list(arg.fields))  # e.g. strided_slice's begin/end: tuples of ints
+            elif isinstance(arg, relax.Tuple):
                 inputs.extend(self.tensor_ref(f, name) for f in arg.fields)
             elif isinstance(arg.ty, relax.TensorType):
                 inputs.append(self.tensor_ref(arg, name))

@@ -1,3 +1,7 @@
-"""Built-in rules, one module per operator family; importing this registers them all."""
+"""Built-in rules, one module per operator family; importing this registers them all.
 
-from . import activation, elementwise, linear, nn, reduce, shape  # noqa: F401
+Each rule is registered with the names of the original (Relay) TensorRT table it stands for
+and its limits, so docs/operators.md is generated from the registry (tvm_tensorrt.partition.table).
+"""
+
+from . import activation, conv, elementwise, linear, norm, pool, reduce, shape, unary  # noqa: F401

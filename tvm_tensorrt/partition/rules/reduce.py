@@ -1,11 +1,32 @@
-"""Reductions map onto TensorRT's reduce layer with an axis bitmask."""
+"""Reductions map onto TensorRT's reduce layer with an axis bitmask.
 
-from ..checks import rank_of
+Relay's global pools have no Relax operator: ONNX GlobalAveragePool/GlobalMaxPool import as
+mean/max over the spatial axes with keepdims, so those rules stand for them too. The original
+counted reductions as compute-intensive for remove_no_mac_subgraphs; we keep that and count one
+accumulation per input element.
+"""
+
+from ..checks import check_axes_avoid_batch, dims, numel, rank_of
 from ..registry import register_rule
 
 
-@register_rule("mean")
-def mean_rule(call, config):
-    if rank_of(call.args[0]) == 0:
-        return "mean of a scalar is not offloaded"
-    return None
+def reduce_macs(call) -> int:
+    return numel(dims(call.args[0]))
+
+
+def reduce_rule(call, config):
+    rank = rank_of(call.args[0])
+    if rank == 0:
+        return f"{call.op.name.removeprefix('relax.')} of a scalar is not offloaded"
+    axes = None if call.attrs.axis is None else [int(a) for a in call.attrs.axis]
+    return check_axes_avoid_batch(axes, rank, config, f"{call.op.name.removeprefix('relax.')} axis")
+
+
+for _name, _original in (("sum", "sum"), ("prod", "prod"),
+                         ("max", ("max", "nn.global_max_pool2d", "nn.adaptive_max_pool2d")), ("min", "min"),
+                         ("mean", ("mean", "nn.global_avg_pool2d"))):
+    _limits = "global pooling: spatial axes with keepdims" if _name in ("max", "mean") else ""
+    if _name == "max":
+        _limits += " (Relax has no adaptive_max_pool2d; its global (1, 1) form is this)"
+    register_rule(_name, original=_original, macs=reduce_macs,
+                  batch_limits="axis given and without 0", limits=_limits)(reduce_rule)

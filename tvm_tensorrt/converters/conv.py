@@ -1,0 +1,62 @@
+"""Convolutions and transposed convolutions (1-D runs as a 2-D window of width 1)."""
+
+from .base import TensorRTOpConverter, register_converter
+from .helpers import add_spatial_dims, pairs, reshape, tensor_of, weight_of
+
+
+def _as_2d(params, x, kernel, strides, dilation, pre, post):
+    """TensorRT convolves 2-D and 3-D windows only: give a 1-D problem a unit second axis."""
+    x = add_spatial_dims(params, x, params.inputs[0].shape, 1)
+    return x, kernel[..., None], strides + [1], dilation + [1], pre + (0,), post + (0,)
+
+
+class ConvConverter(TensorRTOpConverter):
+    """Kernel (O, I/groups, *window), the layout TensorRT takes; bias is a separate add."""
+
+    input_types = ("tensor", "weight")
+
+    def convert(self, params):
+        trt, attrs = params.trt, params.attrs
+        kernel = weight_of(params, 1)
+        nd = kernel.ndim - 2
+        x = tensor_of(params, 0)
+        strides, dilation = list(attrs["strides"]), list(attrs["dilation"])
+        pre, post = pairs(attrs["padding"], nd)
+        if nd == 1:
+            x, kernel, strides, dilation, pre, post = _as_2d(params, x, kernel, strides, dilation, pre, post)
+        layer = params.network.add_convolution_nd(x, int(kernel.shape[0]), tuple(kernel.shape[2:]),
+                                                  params.weights(kernel), trt.Weights())
+        layer.stride_nd = tuple(strides)
+        layer.dilation_nd = tuple(dilation)
+        layer.num_groups = int(attrs["groups"])
+        layer.pre_padding, layer.post_padding = pre, post
+        out = layer.get_output(0)
+        return [reshape(params, out, params.output_shapes[0]) if nd == 1 else out]
+
+
+class ConvTransposeConverter(TensorRTOpConverter):
+    """Kernel (I, O/groups, *window) is TensorRT's deconvolution layout. Relax's output_padding
+    extends the output at the end, i.e. crops that much less there (the rule checks it is no
+    more than the end padding)."""
+
+    input_types = ("tensor", "weight")
+
+    def convert(self, params):
+        trt, attrs = params.trt, params.attrs
+        kernel = weight_of(params, 1)
+        nd = kernel.ndim - 2
+        groups = int(attrs["groups"])
+        pre, post = pairs(attrs["padding"], nd)
+        post = tuple(p - o for p, o in zip(post, attrs["output_padding"]))
+        layer = params.network.add_deconvolution_nd(tensor_of(params, 0), int(kernel.shape[1]) * groups,
+                                                    tuple(kernel.shape[2:]), params.weights(kernel), trt.Weights())
+        layer.stride_nd = tuple(attrs["strides"])
+        layer.num_groups = groups
+        layer.pre_padding, layer.post_padding = pre, post
+        return [layer.get_output(0)]
+
+
+for _nd in (1, 2, 3):
+    register_converter(f"nn.conv{_nd}d")(type(f"Conv{_nd}DConverter", (ConvConverter,), {}))
+for _nd in (2, 3):
+    register_converter(f"nn.conv{_nd}d_transpose")(type(f"Conv{_nd}DTransposeConverter", (ConvTransposeConverter,), {}))

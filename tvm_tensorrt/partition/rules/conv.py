@@ -1,0 +1,72 @@
+"""Convolutions and transposed convolutions, 1-D to 3-D, in TensorRT's channel-first layouts.
+
+NHWC-family models are converted to these layouts before partitioning (api.DESIRED_LAYOUTS),
+so the layout checks reject only layouts ConvertLayout could not rewrite.
+"""
+
+from ..checks import check_constant, check_layout, check_same_dtype_out, dims, first_reason, ints, numel
+from ..registry import register_rule
+
+LAYOUTS = {1: ("NCW", "OIW", "IOW"), 2: ("NCHW", "OIHW", "IOHW"), 3: ("NCDHW", "OIDHW", "IODHW")}
+
+
+def conv_macs(call) -> int:
+    """Each output element sums C_in / groups * kernel elements."""
+    weight = dims(call.args[1])
+    return numel(dims(call.ty)) * numel(weight[1:])
+
+
+def conv_transpose_macs(call) -> int:
+    """Each input element is scattered to C_out / groups * kernel elements."""
+    weight = dims(call.args[1])
+    return numel(dims(call.args[0])) * numel(weight[1:])
+
+
+def _conv_reason(call, nd: int, transpose: bool):
+    attrs, name = call.attrs, call.op.name.removeprefix("relax.")
+    data, kernel_oi, kernel_io = LAYOUTS[nd]
+    return first_reason(
+        check_layout(attrs.data_layout, [data], f"{name} data_layout"),
+        check_layout(attrs.kernel_layout, [kernel_io if transpose else kernel_oi], f"{name} kernel_layout"),
+        check_layout(attrs.out_layout, [data], f"{name} out_layout"),
+        check_constant(call.args[1], f"{name} weight"),
+        check_same_dtype_out(call, name),
+    )
+
+
+def conv_rule(nd: int):
+    def check(call, config):
+        return _conv_reason(call, nd, transpose=False)
+
+    return check
+
+
+def conv_transpose_rule(nd: int):
+    def check(call, config):
+        reason = _conv_reason(call, nd, transpose=True)
+        if reason:
+            return reason
+        name = call.op.name.removeprefix("relax.")
+        if any(d != 1 for d in ints(call.attrs.dilation)):
+            return f"{name} dilation {tuple(ints(call.attrs.dilation))} is not supported (TensorRT deconvolution)"
+        post = ints(call.attrs.padding)[nd:]
+        extra = ints(call.attrs.output_padding)
+        if any(o > p for o, p in zip(extra, post)):
+            return (f"{name} output_padding {tuple(extra)} exceeds the end padding {tuple(post)}: the extra "
+                    "rows would lie outside what TensorRT's deconvolution computes")
+        return None
+
+    return check
+
+
+CONV_LIMITS = "{} data, {} kernel, constant kernel, out_dtype = input dtype"
+for _nd, _gate in ((1, None), (2, None), (3, (6, 0, 1))):
+    _data, _oi, _io = LAYOUTS[_nd]
+    register_rule(f"nn.conv{_nd}d", min_version=_gate, original=f"nn.conv{_nd}d", macs=conv_macs,
+                  limits=CONV_LIMITS.format(_data, _oi))(conv_rule(_nd))
+for _nd, _gate in ((2, None), (3, (6, 0, 1))):
+    _data, _oi, _io = LAYOUTS[_nd]
+    register_rule(f"nn.conv{_nd}d_transpose", min_version=_gate, original=f"nn.conv{_nd}d_transpose",
+                  macs=conv_transpose_macs,
+                  limits=CONV_LIMITS.format(_data, _io) + ", dilation 1, output_padding <= end padding")(
+        conv_transpose_rule(_nd))
