@@ -33,10 +33,20 @@ def _shape_dict(items):
     return shapes or None
 
 
+def _version(text):
+    try:
+        parts = tuple(int(p) for p in text.split("."))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3:
+        raise argparse.ArgumentTypeError(f"--tensorrt-version takes MAJOR.MINOR.PATCH, e.g. 8.6.1, got {text!r}")
+    return parts
+
+
 def _partition_options(args) -> dict:
     return {"use_implicit_batch": not args.explicit_batch, "remove_no_mac_subgraphs": args.remove_no_mac_subgraphs,
             "max_workspace_size": args.max_workspace_size, "min_subgraph_size": args.min_subgraph_size,
-            "ops_to_exclude": args.exclude or ()}
+            "ops_to_exclude": args.exclude or (), "version": args.tensorrt_version}
 
 
 def _model_inputs(mod) -> list:
@@ -105,6 +115,8 @@ def _add_partition_flags(p):
     p.add_argument("--min-subgraph-size", type=int, default=1, help="smaller subgraphs stay in TVM")
     p.add_argument("--exclude", action="append", metavar="OP", help="Relax op TVM keeps, e.g. nn.softmax")
     p.add_argument("--shape", action="append", metavar="NAME=D0,D1", help="input shape override")
+    p.add_argument("--tensorrt-version", type=_version, metavar="M.m.p",
+                   help="TensorRT release to partition for (default: the installed one)")
 
 
 def main(argv=None) -> int:
