@@ -56,3 +56,38 @@ def test_batches_1_2_4_2(multi_engine, builds, kept, monkeypatch):
         assert spec.batch_range == (1, 4, 4)  # the largest engine serves the smaller batch
     else:
         assert spec.batch_range == (2, 2, 2)
+
+
+def test_prebuilt_dynamic_engine_serves_smaller_batches(monkeypatch):
+    from tvm_tensorrt.runtime.engines import prebuild
+
+    subgraph = dynamic_batch_subgraph()
+    plans = prebuild(subgraph, max_batch=8)
+    [(plan, batch_range)] = plans.values()
+    assert batch_range == (1, 8, 8)
+    engines = EngineSet(subgraph, plans)
+    spec, key, got = engines.plan_for(4, load_backend())
+    assert spec.batch_range == (1, 8, 8) and got == plan and engines.builds == 0
+    spec, _, _ = engines.plan_for(16, load_backend())  # beyond the prebuilt range: built here
+    assert spec.batch_range == (1, 16, 16) and engines.builds == 1
+
+
+def test_dynamic_inputs_must_agree_on_the_batch():
+    import tvm_tensorrt
+
+    engines = EngineSet(dynamic_batch_subgraph())
+    assert engines.batch_of([(3, 3, 8, 8)]) == 3
+    with pytest.raises(tvm_tensorrt.ConversionError, match="disagree"):
+        EngineSet(two_input_subgraph()).batch_of([(2, 3), (5, 3)])
+
+
+def two_input_subgraph():
+    n = SizeVar("n", "int64")
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType((n, 3), "float32"))
+    y = relax.Var("y", relax.TensorType((n, 3), "float32"))
+    with bb.function("tensorrt_0", [x, y]):
+        with bb.dataflow():
+            out = bb.emit_output(relax.op.add(x, y))
+        bb.emit_func_output(out)
+    return subgraph_of(bb.get()["tensorrt_0"], "tensorrt_0", {})

@@ -200,3 +200,49 @@ def test_load_runs_from_several_threads(library):
         np.testing.assert_array_equal(out, expected)
     with pytest.raises(tvm_tensorrt.ConfigError, match="device"):
         tvm_tensorrt.load(library, device="tpu")
+
+
+def test_overriding_a_converter_changes_the_engine_key():
+    from tvm_tensorrt.converters import get_converter, register_converter
+    from tvm_tensorrt.runtime.backend import load_backend
+    from tvm_tensorrt.runtime.build import offloaded_functions
+    from tvm_tensorrt.runtime.engines import EngineSpec, engine_key, key_fields
+    from tvm_tensorrt.runtime.options import engine_options
+    from tvm_tensorrt.runtime.serialize import subgraph_of
+
+    partitioned, config = tvm_tensorrt.partition_for_tensorrt(two_subgraph_module())
+    func = next(iter(offloaded_functions(partitioned).values()))
+    subgraph = subgraph_of(func, "tensorrt_0", config)
+    renamed = subgraph_of(func, "tensorrt_7", {**config, "min_subgraph_size": 3})
+
+    def key(sg):
+        return engine_key(key_fields(sg, EngineSpec(), engine_options(config), load_backend()))
+
+    before = key(subgraph)
+    assert key(renamed) == before  # the symbol and partition-only options do not change an engine
+    builtin = type(get_converter("nn.relu"))
+    try:
+        register_converter("nn.relu", override=True)(type("OtherRelu", (builtin,), {}))
+        assert key(subgraph) != before
+    finally:
+        register_converter("nn.relu", override=True)(builtin)
+    assert key(subgraph) == before
+
+
+def test_a_plan_that_does_not_fit_the_gpu_is_rebuilt_once(library, monkeypatch, caplog):
+    """Pretend the inputs live on a GPU whose TensorRT rejects every plan."""
+    import logging
+
+    from tvm_tensorrt.runtime import executor, gpu
+
+    executor.forget_runtimes()
+    monkeypatch.setattr(gpu, "is_cuda", lambda tensor: True)
+    monkeypatch.setattr(gpu, "load_engine", lambda trt, plan, device, symbol: None)
+    monkeypatch.setattr(gpu, "cuda_device", lambda index: __import__("contextlib").nullcontext())
+    caplog.set_level(logging.INFO, logger="tvm_tensorrt")
+    model = tvm_tensorrt.load(library)
+    for _ in range(3):
+        model.run(np.zeros(SHAPE, "float32"))  # falls back to TVM each time
+    assert caplog.text.count("Building new TensorRT engine for subgraph tensorrt_0") == 2  # first build + 1 rebuild
+    assert caplog.text.count("Rebuilding the TensorRT engine of tensorrt_0 for CUDA device 0") == 1
+    executor.forget_runtimes()

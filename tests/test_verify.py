@@ -9,7 +9,7 @@ from tvm_tensorrt.converters import TensorRTOpConverter, get_converter, register
 from tvm_tensorrt.runtime.build import offloaded_functions
 from tvm_tensorrt.runtime.engine import build_network
 from tvm_tensorrt.runtime.serialize import subgraph_of
-from op_samples import SAMPLES, const, sample_module, single_op_module
+from op_samples import SAMPLES, const, random_inputs, sample_module, single_op_module
 
 # Awkward attribute cases beyond the one sample per op in op_samples.SAMPLES.
 AWKWARD = {
@@ -30,9 +30,9 @@ AWKWARD = {
     "mean negative axes, no keepdims": (lambda x: relax.op.mean(x, axis=[-1, 1], keepdims=False), [(2, 3, 4, 5)]),
     "concat negative axis, 3 inputs": (lambda x, y, z: relax.op.concat([x, y, z], axis=-3),
                                        [(1, 2, 3, 4), (1, 1, 3, 4), (1, 3, 3, 4)]),
-    "permute_dims inverse-sensitive": (lambda x: relax.op.permute_dims(x, [2, 0, 3, 1]), [(2, 3, 4, 5)]),
+    "permute_dims inverse-sensitive": (lambda x: relax.op.permute_dims(x, [0, 3, 1, 2]), [(2, 3, 4, 5)]),
     "matmul vector": (lambda x: relax.op.matmul(x, const(5)), [(3, 5)]),
-    "matmul batched broadcast": (lambda x, y: relax.op.matmul(x, y), [(2, 1, 3, 4), (3, 4, 2)]),
+    "matmul batched broadcast": (lambda x, y: relax.op.matmul(x, y), [(2, 1, 3, 4), (2, 3, 4, 2)]),
     "add lower-rank constant": (lambda x: relax.op.add(x, const(1, 5)), [(2, 3, 4, 5)]),
     "batch_norm no scale/center": (
         lambda x: relax.op.nn.batch_norm(x, const(3), const(3), const(3), const(3, positive=True), axis=1,
@@ -111,8 +111,7 @@ def test_wrong_converter_is_caught_and_a_correct_one_passes():
 
 def test_inputs_by_name_and_bad_inputs():
     mod = sample_module("add")
-    x0 = np.ones((2, 3, 4), "float32")
-    x1 = np.full((3, 1), 2.0, "float32")
+    x0, x1 = random_inputs(mod, seed=5)
     assert tvm_tensorrt.verify(mod, inputs={"x0": x0, "x1": x1}).passed
     with pytest.raises(tvm_tensorrt.TensorRTError, match="lack"):
         tvm_tensorrt.verify(mod, inputs={"x0": x0})
@@ -129,3 +128,16 @@ def test_report_json_and_malformed_fp16_variable(monkeypatch):
     monkeypatch.setenv("TVM_TENSORRT_USE_FP16", "maybe")
     with pytest.raises(tvm_tensorrt.ConfigError, match="TVM_TENSORRT_USE_FP16"):
         tvm_tensorrt.verify(sample_module("nn.relu"))
+
+
+def test_comparison_handles_nan_inf_and_missing_outputs():
+    from tvm_tensorrt.verify.api import _compare
+
+    nan, inf = float("nan"), float("inf")
+    assert _compare([np.array([nan, 0.0, inf])], [np.array([nan, 0.0, inf])], 1e-3, 1e-4) == (0.0, 0.0, True)
+    max_abs, _, passed = _compare([np.array([nan, 0.0, 5.0])], [np.array([nan, 0.0, 0.0])], 1e-3, 1e-4)
+    assert max_abs == 5.0 and not passed
+    max_abs, _, passed = _compare([np.array([nan, 1.0])], [np.array([1.0, 1.0])], 1e-3, 1e-4)
+    assert max_abs == inf and not passed
+    assert _compare([], [np.zeros(2)], 1e-3, 1e-4)[2] is False
+    assert _compare([np.ones(2)], [np.ones(2) * 1.5], 0.0, 0.0)[:2] == (0.5, 0.5 / 1.5)

@@ -6,6 +6,8 @@ Importing the package registers the runtime functions that exported modules call
 
 import logging
 
+__version__ = "0.1.0"  # before the imports below: the engine cache keys include it
+
 from .errors import (BackendUnavailableError, ConfigError, ConversionError, RegistryError,
                      SubgraphFormatError, TensorRTError)
 from .frontend import from_onnx

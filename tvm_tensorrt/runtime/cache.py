@@ -44,8 +44,13 @@ class EngineCache:
             os.makedirs(directory, exist_ok=True)
         except OSError as err:
             raise ConfigError(f"TVM_TENSORRT_CACHE_DIR={directory!r} cannot be created: {err.strerror}") from err
-        if not os.access(directory, os.R_OK | os.W_OK | os.X_OK):
-            raise ConfigError(f"TVM_TENSORRT_CACHE_DIR={directory!r} is not readable and writable by this process")
+        if not os.access(directory, os.R_OK | os.X_OK):
+            raise ConfigError(f"TVM_TENSORRT_CACHE_DIR={directory!r} is not readable by this process")
+        # a read-only cache (say, one shipped with the application) still serves its engines
+        self.writable = os.access(directory, os.W_OK)
+        if not self.writable:
+            logger.warning("TVM_TENSORRT_CACHE_DIR=%s is read-only: engines are loaded from it but not added",
+                           directory)
 
     def plan_path(self, key: str) -> str:
         return os.path.join(self.directory, key + ".plan")
@@ -67,7 +72,9 @@ class EngineCache:
             logger.warning("Ignoring damaged TensorRT cache entry %s (%s); rebuilding", meta_path, err)
             return None
         problem = None
-        if meta.get("key") != key:
+        if not isinstance(meta, dict):
+            problem = "its meta is not a JSON object"
+        elif meta.get("key") != key:
             problem = f"its meta names key {meta.get('key')!r}"
         elif meta.get("plan_bytes") != len(plan) or meta.get("plan_sha256") != hashlib.sha256(plan).hexdigest():
             problem = "its plan does not match the size and hash its meta records (truncated or altered)"
@@ -80,18 +87,21 @@ class EngineCache:
         meta = {**meta, "key": key, "plan_bytes": len(plan), "plan_sha256": hashlib.sha256(plan).hexdigest(),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         path = self.plan_path(key)
-        logger.info("Caching TensorRT engine to %s", path)
+        if not self.writable:
+            return
         try:
             _atomic_write(path, plan)
             _atomic_write(self.meta_path(key), json.dumps(meta, indent=2, sort_keys=True).encode())
         except OSError as err:
             logger.warning("Could not write the TensorRT cache entry %s (%s); the engine is kept in memory only",
                            path, err.strerror)
+            return
+        logger.info("Caching TensorRT engine to %s", path)
 
     @contextlib.contextmanager
     def lock(self, key: str):
         """Exclusive per-key lock, so two processes building one engine build it once."""
-        if fcntl is None:
+        if fcntl is None or not self.writable:
             yield
             return
         path = os.path.join(self.directory, key + ".lock")
@@ -118,13 +128,19 @@ def _atomic_write(path: str, data: bytes) -> None:
         raise
 
 
+_OPEN: dict = {}
+
+
 def open_cache(directory: Optional[str]) -> Optional[EngineCache]:
     """The cache for TVM_TENSORRT_CACHE_DIR, or None when unset. An unusable directory is a
     ConfigError naming the variable (the user asked for caching; silently skipping it would make
     every cold start slow with no explanation)."""
     if not directory:
         return None
-    return EngineCache(directory)
+    cache = _OPEN.get(directory)
+    if cache is None or not os.path.isdir(directory):
+        cache = _OPEN[directory] = EngineCache(directory)
+    return cache
 
 
 __all__ = ["EngineCache", "engine_key", "open_cache"]

@@ -8,11 +8,17 @@ a larger batch arrives; =1 keeps one fixed-batch engine per batch size seen.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import inspect
 import logging
 import threading
 from dataclasses import dataclass
 from typing import Optional
 
+from .. import __version__
+from ..converters import get_converter
+from ..errors import ConversionError
 from .backend import Backend, find_backend
 from .cache import engine_key, open_cache
 from .engine import build_plan
@@ -39,8 +45,27 @@ def is_dynamic(subgraph) -> bool:
     return any(d["shape"] and d["shape"][0] == -1 for d in subgraph.inputs)
 
 
+@functools.lru_cache(maxsize=None)
+def _converter_identity(cls) -> str:
+    """A converter class by name and source, so overriding one never reuses its old engines."""
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):  # defined where no source is kept (e.g. interactively)
+        source = repr(cls)
+    return f"{cls.__module__}.{cls.__qualname__}:{hashlib.sha256(source.encode()).hexdigest()[:16]}"
+
+
+def converters_in_use(subgraph) -> dict:
+    found = {}
+    for node in subgraph.nodes:
+        converter = get_converter(node["op"])
+        found[node["op"]] = _converter_identity(type(converter)) if converter is not None else None
+    return found
+
+
 def key_fields(subgraph, spec: EngineSpec, options: EngineOptions, backend: Backend) -> dict:
-    return {"subgraph": subgraph.digest, "inputs": [d["shape"] for d in subgraph.inputs],
+    return {"network": subgraph.network_digest, "converters": converters_in_use(subgraph),
+            "tvm_tensorrt": __version__, "inputs": [d["shape"] for d in subgraph.inputs],
             "batch_range": list(spec.batch_range) if spec.batch_range else None, "precision": options.precision,
             "workspace": options.max_workspace_size, "backend": backend.describe(), "target": ENGINE_TARGET}
 
@@ -55,7 +80,7 @@ def plan_meta(subgraph, spec: EngineSpec, options: EngineOptions, backend: Backe
             "backend": backend.name, "backend_version": backend.library_version,
             "tensorrt_api_version": list(backend.api_version), "target": ENGINE_TARGET,
             "batch_range": list(spec.batch_range) if spec.batch_range else None,
-            "subgraph_digest": subgraph.digest}
+            "network_digest": subgraph.network_digest, "tvm_tensorrt_version": __version__}
 
 
 class EngineSet:
@@ -63,11 +88,27 @@ class EngineSet:
 
     def __init__(self, subgraph, prebuilt: Optional[dict] = None):
         self.subgraph = subgraph
-        self.prebuilt = prebuilt or {}  # key -> plan bytes embedded at compile time
+        self.prebuilt: dict = {}  # key -> (plan bytes, batch range) embedded at compile time
         self.plans: dict = {}  # EngineSpec -> (key, plan)
         self.builds = 0  # engines built by this process (tests and benchmarks read it)
         self.dynamic = is_dynamic(subgraph)
         self.lock = threading.Lock()
+        self.add_prebuilt(prebuilt or {})
+
+    def add_prebuilt(self, plans: dict) -> None:
+        """Plans from a library; keys are content-addressed, so plans of several libraries merge."""
+        with self.lock:
+            self.prebuilt.update(plans)
+
+    def batch_of(self, shapes) -> Optional[int]:
+        """The call's batch size (None when static); every dynamic input must agree on it."""
+        if not self.dynamic:
+            return None
+        batches = {int(shape[0]) for desc, shape in zip(self.subgraph.inputs, shapes) if desc["shape"][0] == -1}
+        if len(batches) != 1:
+            raise ConversionError(f"the dynamic-batch inputs disagree on the batch size: {sorted(batches)}",
+                                  symbol=self.symbol)
+        return batches.pop()
 
     @property
     def symbol(self) -> str:
@@ -78,8 +119,8 @@ class EngineSet:
             return EngineSpec()
         if options.multi_engine:
             return EngineSpec((batch, batch, batch))
-        largest = max((s.batch_range[2] for s in self.plans), default=0)
-        top = max(largest, batch)
+        ranges = [s.batch_range for s in self.plans] + [r for _, r in self.prebuilt.values() if r]
+        top = max([r[2] for r in ranges if r[0] == 1] + [batch])  # a prebuilt 1..8 engine serves batch 4
         return EngineSpec((1, top, top))
 
     def plan_for(self, batch: Optional[int], backend: Backend) -> tuple:
@@ -96,22 +137,26 @@ class EngineSet:
             key, plan = self.plans[spec]
             return spec, key, plan
 
-    def rebuild(self, spec: EngineSpec, backend: Backend) -> bytes:
+    def rebuild(self, spec: EngineSpec, key: str, backend: Backend) -> bytes:
         """Build `spec` afresh (its plan did not fit this GPU or TensorRT) and replace the cache entry."""
         options = engine_options(self.subgraph.config)
         with self.lock:
-            key = self.plans[spec][0]
             plan = self._build(spec, options, backend)
             cache = open_cache(options.cache_dir)
             if cache is not None:
                 cache.store(key, plan, plan_meta(self.subgraph, spec, options, backend))
-            self.plans[spec] = (key, plan)
+            if spec in self.plans:
+                self.plans[spec] = (key, plan)
             return plan
+
+    def current_keys(self) -> set:
+        with self.lock:
+            return {key for key, _ in self.plans.values()}
 
     def _obtain(self, spec, key, options, backend) -> bytes:
         if key in self.prebuilt:
             logger.info("Loading prebuilt TensorRT engine for subgraph %s", self.symbol)
-            return self.prebuilt[key]
+            return self.prebuilt[key][0]
         if self.prebuilt:
             logger.warning("The prebuilt engines of subgraph %s were built for other settings or another TensorRT "
                            "(now: %s, %s); building one here", self.symbol, backend.describe(), options.precision)
@@ -140,10 +185,11 @@ class EngineSet:
 
 
 def prebuild(subgraph, max_batch: int = 1) -> dict:
-    """{key: plan} built now (ahead of time, on a CPU if need be) for the settings in force."""
+    """{key: (plan, batch range)} built now (ahead of time, on a CPU if need be) for the
+    settings in force."""
     backend = find_backend()
     if backend is None:
         return {}
     engines = EngineSet(subgraph)
-    _, key, plan = engines.plan_for(max_batch if engines.dynamic else None, backend)
-    return {key: plan}
+    spec, key, plan = engines.plan_for(max_batch if engines.dynamic else None, backend)
+    return {key: (plan, spec.batch_range)}

@@ -33,7 +33,8 @@ class SubgraphRuntime:
     def __init__(self, subgraph, prebuilt: dict):
         self.subgraph = subgraph
         self.engines = EngineSet(subgraph, prebuilt)
-        self.cuda_engines: dict = {}  # (device index, key) -> gpu.CudaEngine
+        self.cuda_engines: dict = {}  # (device index, key) -> gpu.CudaEngine, or None: does not fit
+        self.rebuilt: set = set()  # (device index, key) rebuilt here once already
         self.lock = threading.Lock()
         self.warned = False
 
@@ -42,7 +43,7 @@ class SubgraphRuntime:
         return self.subgraph.symbol
 
     def batch_of(self, inputs):
-        return int(inputs[0].shape[0]) if self.engines.dynamic and inputs else None
+        return self.engines.batch_of([t.shape for t in inputs])
 
     def prepare(self, inputs) -> bool:
         backend = find_backend()
@@ -55,17 +56,29 @@ class SubgraphRuntime:
                             "(its TensorRT engine was built and checked)", self.symbol)
             return False
         device = inputs[0].device.index
-        if self.cuda_engine(device, key, plan, backend) is None:  # made for another GPU or TensorRT
+        if self.cuda_engine(device, key, plan, backend) is not None:
+            return True
+        with self.lock:
+            first_failure = (device, key) not in self.rebuilt
+            self.rebuilt.add((device, key))
+        if first_failure:  # made for another GPU or TensorRT: rebuild here, once
             logger.warning("Rebuilding the TensorRT engine of %s for CUDA device %d", self.symbol, device)
+            with gpu.cuda_device(device):
+                plan = self.engines.rebuild(spec, key, backend)
             with self.lock:
                 self.cuda_engines.pop((device, key), None)
-            plan = self.engines.rebuild(spec, backend)
             return self.cuda_engine(device, key, plan, backend) is not None
-        return True
+        self._warn_once("The TensorRT engine of %s cannot run on CUDA device %d: it runs through TVM",
+                        self.symbol, device)
+        return False
 
     def cuda_engine(self, device_index, key, plan, backend):
-        """The deserialized engine, or None when the plan does not fit this device (remembered)."""
+        """The deserialized engine, or None when the plan does not fit this device (remembered).
+        Engines the EngineSet no longer keeps (a larger batch replaced them) are released."""
+        live = self.engines.current_keys()
         with self.lock:
+            for stale in [k for k in self.cuda_engines if k[1] not in live]:
+                del self.cuda_engines[stale]
             if (device_index, key) not in self.cuda_engines:
                 self.cuda_engines[(device_index, key)] = gpu.load_engine(backend.trt, plan, device_index, self.symbol)
             return self.cuda_engines[(device_index, key)]
@@ -73,8 +86,11 @@ class SubgraphRuntime:
     def execute(self, args) -> None:
         n_in = len(self.subgraph.inputs)
         inputs, outputs = args[:n_in], args[n_in:]
-        _, key, plan = self.engines.plan_for(self.batch_of(inputs), find_backend())
-        engine = self.cuda_engine(inputs[0].device.index, key, plan, find_backend())
+        backend = find_backend()
+        _, key, plan = self.engines.plan_for(self.batch_of(inputs), backend)
+        engine = self.cuda_engine(inputs[0].device.index, key, plan, backend)
+        if engine is None:
+            raise gpu.GpuExecutionError(f"no TensorRT engine of {self.symbol} runs on this device")
         engine.run([d["name"] for d in self.subgraph.inputs], inputs,
                    [d["name"] for d in self.subgraph.outputs], outputs)
 
@@ -94,13 +110,27 @@ def _host_bytes(tensor) -> np.ndarray:
     return tensor.numpy()
 
 
+_SEEN: dict = {}  # (device, address, size) of a blob constant -> (runtime, plans address)
+
+
 def runtime_for(blob, plans) -> SubgraphRuntime:
+    """The runtime of this blob. A blob constant lives as long as its library, so its address
+    identifies it after the first call: no per-call copy of the blob off a GPU."""
+    seen_key = (str(blob.device), blob.data_ptr, int(blob.shape[0]))
+    with _RUNTIMES_LOCK:
+        seen = _SEEN.get(seen_key)
+        if seen is not None and seen[1] == plans.data_ptr:
+            return seen[0]
     data = _host_bytes(blob)
     digest = read_digest(data)
+    prebuilt = decode_plans(_host_bytes(plans))
     with _RUNTIMES_LOCK:
         runtime = _RUNTIMES.get(digest)
         if runtime is None:
-            runtime = _RUNTIMES[digest] = SubgraphRuntime(decode(data), decode_plans(_host_bytes(plans)))
+            runtime = _RUNTIMES[digest] = SubgraphRuntime(decode(data), prebuilt)
+        else:  # the same subgraph in another library: its prebuilt plans count too
+            runtime.engines.add_prebuilt(prebuilt)
+        _SEEN[seen_key] = (runtime, plans.data_ptr)
         return runtime
 
 
@@ -116,6 +146,7 @@ def forget_runtimes() -> None:
     """Drop every engine this process holds (tests use it to act like a fresh process)."""
     with _RUNTIMES_LOCK:
         _RUNTIMES.clear()
+        _SEEN.clear()
 
 
 tvm.register_global_func(PREPARE, _prepare, override=True)

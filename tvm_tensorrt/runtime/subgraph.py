@@ -57,6 +57,10 @@ class Subgraph:
         return self.header["outputs"]
 
     @property
+    def network_digest(self) -> str:
+        return self.header["network_digest"]
+
+    @property
     def config(self) -> dict:
         return self.header.get("config", {})
 
@@ -74,6 +78,7 @@ def encode(header: dict, weights: list) -> bytes:
     header["weights"] = entries
     header["format"] = "tvm_tensorrt.subgraph"
     header["format_version"] = FORMAT_VERSION
+    header["network_digest"] = network_digest(header, weights)
     text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
     body = bytearray(text)
     body += b"\0" * (_align(_PREFIX.size + len(text)) - _PREFIX.size - len(text))
@@ -84,6 +89,19 @@ def encode(header: dict, weights: list) -> bytes:
         body[start:start + entry["nbytes"]] = np.ascontiguousarray(w).tobytes()
     digest = hashlib.sha256(body).digest()
     return _PREFIX.pack(MAGIC, len(text), digest) + bytes(body)
+
+
+NETWORK_FIELDS = ("inputs", "outputs", "nodes", "weights")
+
+
+def network_digest(header: dict, weights: list) -> str:
+    """Hash of what the TensorRT network is made of (graph, attributes, weights), leaving out the
+    symbol and the partition options: identical subgraphs of different models or partitionings
+    then share engine-cache entries."""
+    h = hashlib.sha256(json.dumps({k: header[k] for k in NETWORK_FIELDS}, sort_keys=True).encode())
+    for w in weights:
+        h.update(np.ascontiguousarray(w).data)
+    return h.hexdigest()
 
 
 def read_digest(blob) -> str:
