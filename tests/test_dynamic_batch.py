@@ -91,3 +91,53 @@ def two_input_subgraph():
             out = bb.emit_output(relax.op.add(x, y))
         bb.emit_func_output(out)
     return subgraph_of(bb.get()["tensorrt_0"], "tensorrt_0", {})
+
+
+def dynamic_batch_model():
+    n = SizeVar("n", "int64")
+    weight = relax.const(np.random.default_rng(0).standard_normal((4, 3, 3, 3)).astype("float32"))
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType((n, 3, 8, 8), "float32"))
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            y = bb.emit(relax.op.nn.relu(relax.op.nn.conv2d(x, weight, padding=(1, 1))))
+            y = bb.emit(relax.op.nn.softmax(relax.op.reshape(y, (n, 256)), axis=1))
+            out = bb.emit_output(y)
+        bb.emit_func_output(out)
+    return bb.get()
+
+
+@pytest.fixture(scope="module")
+def dynamic_library(tmp_path_factory):
+    import tvm_tensorrt
+
+    mod = dynamic_batch_model()
+    partitioned, config = tvm_tensorrt.partition_for_tensorrt(mod)
+    assert [d.offloaded for d in tvm_tensorrt.explain(mod).decisions] == [True] * 4
+    path = str(tmp_path_factory.mktemp("dyn") / "dynamic.so")
+    tvm_tensorrt.build(partitioned, config=config).export_library(path)
+    return path
+
+
+@pytest.mark.parametrize("multi_engine, builds_per_call", [("0", [1, 1, 1, 0]), ("1", [1, 1, 1, 0])])
+def test_symbolic_batch_model_runs_with_any_batch(dynamic_library, multi_engine, builds_per_call, monkeypatch,
+                                                  trt_log):
+    import tvm_tensorrt
+    from tvm_tensorrt.runtime import executor
+    from op_samples import run_tvm
+
+    executor.forget_runtimes()
+    monkeypatch.setenv("TVM_TENSORRT_MULTI_ENGINE", multi_engine)
+    model = tvm_tensorrt.load(dynamic_library)
+    reference = dynamic_batch_model()
+    for batch, builds in zip((1, 2, 4, 2), builds_per_call):
+        trt_log.clear()
+        x = np.random.default_rng(batch).standard_normal((batch, 3, 8, 8)).astype("float32")
+        [out] = model.run(x)
+        assert out.shape == (batch, 256)
+        np.testing.assert_allclose(out, run_tvm(reference, [x])[0], rtol=1e-5, atol=1e-7)
+        assert trt_log.text.count("Building new TensorRT engine for subgraph tensorrt_0") == builds
+    [runtime] = executor._RUNTIMES.values()
+    assert runtime.engines.builds == 3
+    assert len(runtime.engines.plans) == (1 if multi_engine == "0" else 3)
+    executor.forget_runtimes()
