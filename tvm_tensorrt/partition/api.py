@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Optional
 
@@ -15,6 +16,8 @@ from .graph import EXTERNAL, build_block_graph, used_vars
 from .outline import CODEGEN, RegionOutliner
 from .regions import form_regions
 from .registry import get_rule
+
+logger = logging.getLogger("tvm_tensorrt")
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,11 @@ def prepare_module(mod: tvm.IRModule, params: Optional[dict]) -> tvm.IRModule:
         mod = relax.transform.BindParams("main", {k: tvm.runtime.tensor(v) if not hasattr(v, "device") else v
                                                  for k, v in params.items()})(mod)
     if _needs_layout_conversion(mod):
-        mod = relax.transform.ConvertLayout(DESIRED_LAYOUTS)(mod)
+        try:
+            mod = relax.transform.ConvertLayout(DESIRED_LAYOUTS)(mod)
+        except Exception as err:  # TVM's pass, not ours: keep the layouts and let the rules say why
+            logger.warning("ConvertLayout could not convert the model to NCHW (%s); convolutions in other "
+                           "layouts stay in TVM", err)
     return fold_module(mod)
 
 
