@@ -16,7 +16,7 @@ from ..registry import register_rule
 CHANGES_BATCH = "keeps dim 0 (as every op must)"
 
 
-@register_rule("reshape", original="reshape", batch_limits=CHANGES_BATCH)
+@register_rule("reshape", original=("reshape", "nn.batch_flatten"), batch_limits=CHANGES_BATCH)
 def reshape_rule(call, config):
     return None
 
