@@ -12,18 +12,13 @@ from tvm_tensorrt.runtime.serialize import subgraph_of
 
 
 def dynamic_batch_subgraph():
-    """conv -> relu -> reshape over a symbolic batch, serialised as the partitioner would."""
-    n = SizeVar("n", "int64")
-    weight = relax.const(np.random.default_rng(0).standard_normal((4, 3, 3, 3)).astype("float32"))
-    bb = relax.BlockBuilder()
-    x = relax.Var("x", relax.TensorType((n, 3, 8, 8), "float32"))
-    with bb.function("tensorrt_0", [x]):
-        with bb.dataflow():
-            y = bb.emit(relax.op.nn.relu(relax.op.nn.conv2d(x, weight, padding=(1, 1))))
-            y = bb.emit_output(relax.op.reshape(y, (n, 256)))
-        bb.emit_func_output(y)
-    func = bb.get()["tensorrt_0"]
-    return subgraph_of(func, "tensorrt_0", {"max_workspace_size": 1 << 28})
+    """The offloaded part of dynamic_batch_model, serialised as build() does."""
+    import tvm_tensorrt
+    from tvm_tensorrt.runtime.build import offloaded_functions
+
+    partitioned, config = tvm_tensorrt.partition_for_tensorrt(dynamic_batch_model())
+    [func] = offloaded_functions(partitioned).values()
+    return subgraph_of(func, "tensorrt_0", {**config, "max_workspace_size": 1 << 28})
 
 
 def test_dynamic_batch_serialises_as_minus_one_and_builds_a_profile():
