@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 
 from ..converters.network import populate_network
 from ..errors import ConversionError
@@ -10,39 +12,58 @@ from .backend import load_backend
 
 logger = logging.getLogger("tvm_tensorrt")
 
-_SEVERITY_TO_LEVEL = ("INTERNAL_ERROR", "ERROR", "WARNING", "INFO", "VERBOSE")
+_LOGGERS: dict = {}
+_CAPTURE = threading.local()
 
 
-def make_trt_logger(trt):
-    """A TensorRT ILogger that forwards to the "tvm_tensorrt" logger and keeps errors for messages."""
+def trt_logger(trt):
+    """The process's one TensorRT ILogger, forwarding to the "tvm_tensorrt" logger.
 
-    class _Bridge(trt.ILogger):
-        def __init__(self):
-            trt.ILogger.__init__(self)
-            self.errors: list[str] = []
+    TensorRT keeps the first logger a process registers and ignores later ones (with a warning),
+    so one bridge serves every builder and runtime; `captured_errors` collects what it reports
+    while the current thread builds or loads an engine, for the error we raise.
+    """
+    if id(trt) not in _LOGGERS:
+        class _Bridge(trt.ILogger):
+            def __init__(self):
+                trt.ILogger.__init__(self)
 
-        def log(self, severity, msg):
-            name = str(severity).rsplit(".", 1)[-1]
-            if name in ("INTERNAL_ERROR", "ERROR"):
-                self.errors.append(msg)
-                logger.error("TensorRT: %s", msg)
-            elif name == "WARNING":
-                logger.warning("TensorRT: %s", msg)
-            else:
-                logger.debug("TensorRT: %s", msg)
+            def log(self, severity, msg):
+                name = str(severity).rsplit(".", 1)[-1]
+                if name in ("INTERNAL_ERROR", "ERROR"):
+                    for errors in getattr(_CAPTURE, "stack", ()):
+                        errors.append(msg)
+                    logger.error("TensorRT: %s", msg)
+                elif name == "WARNING":
+                    logger.warning("TensorRT: %s", msg)
+                else:
+                    logger.debug("TensorRT: %s", msg)
 
-    return _Bridge()
+        _LOGGERS[id(trt)] = _Bridge()
+    return _LOGGERS[id(trt)]
+
+
+@contextlib.contextmanager
+def captured_errors():
+    """The TensorRT error messages this thread receives inside the block."""
+    stack = _CAPTURE.__dict__.setdefault("stack", [])
+    errors: list = []
+    stack.append(errors)
+    try:
+        yield errors
+    finally:
+        stack.remove(errors)
 
 
 def build_network(subgraph, backend=None, precision: str = "fp32"):
     """(builder, network build, trt logger) for `subgraph`; callers keep all three alive."""
     backend = backend or load_backend()
     trt = backend.trt
-    trt_logger = make_trt_logger(trt)
-    builder = trt.Builder(trt_logger)
+    bridge = trt_logger(trt)
+    builder = trt.Builder(bridge)
     network = builder.create_network(_strongly_typed_flag(trt))
     built = populate_network(trt, network, subgraph, precision)
-    return builder, built, trt_logger
+    return builder, built, bridge
 
 
 def _strongly_typed_flag(trt) -> int:
@@ -70,13 +91,14 @@ def build_plan(subgraph, workspace_size: int, backend=None, precision: str = "fp
     """Plan bytes for `subgraph`; `batch_range` (min, opt, max) when its batch is dynamic."""
     backend = backend or load_backend()
     trt = backend.trt
-    builder, built, trt_logger = build_network(subgraph, backend, precision)
+    builder, built, _ = build_network(subgraph, backend, precision)
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_size))
     if batch_range is not None:
         add_batch_profile(builder, config, built.network, batch_range)
-    plan = builder.build_serialized_network(built.network, config)
+    with captured_errors() as errors:
+        plan = builder.build_serialized_network(built.network, config)
     if plan is None:
-        detail = "; ".join(trt_logger.errors[-3:]) or "no error message from TensorRT"
+        detail = "; ".join(errors[-3:]) or "no error message from TensorRT"
         raise ConversionError(f"TensorRT could not build the engine: {detail}", symbol=subgraph.symbol)
     return bytes(memoryview(plan))

@@ -20,7 +20,7 @@ import os
 import threading
 
 from ..errors import TensorRTError
-from .engine import make_trt_logger
+from .engine import captured_errors, trt_logger
 
 logger = logging.getLogger("tvm_tensorrt")
 
@@ -76,12 +76,11 @@ def cuda_device(index: int):
 class CudaEngine:
     def __init__(self, trt, plan: bytes, device_index: int):
         self.device_index = device_index
-        self._logger = make_trt_logger(trt)
-        with cuda_device(device_index):
-            self._runtime = trt.Runtime(self._logger)
+        with cuda_device(device_index), captured_errors() as errors:
+            self._runtime = trt.Runtime(trt_logger(trt))
             self.engine = self._runtime.deserialize_cuda_engine(plan)
         if self.engine is None:
-            raise GpuExecutionError("; ".join(self._logger.errors) or "TensorRT could not deserialize the engine")
+            raise GpuExecutionError("; ".join(errors) or "TensorRT could not deserialize the engine")
         self._local = threading.local()
 
     def _context(self):
@@ -95,7 +94,7 @@ class CudaEngine:
     def run(self, input_names, inputs, output_names, outputs) -> None:
         import tvm_ffi
 
-        with cuda_device(self.device_index):
+        with cuda_device(self.device_index), captured_errors() as errors:
             context = self._context()
             stream = tvm_ffi.get_raw_stream(inputs[0].device)
             for name, shape, address in bindings(input_names, inputs):
@@ -108,7 +107,7 @@ class CudaEngine:
                     raise GpuExecutionError(f"output {name} has shape {shape}, the engine produces {expected}")
                 context.set_tensor_address(name, address)
             if not context.execute_async_v3(stream):
-                raise GpuExecutionError("TensorRT execute_async_v3 failed: " + "; ".join(self._logger.errors[-3:]))
+                raise GpuExecutionError("TensorRT execute_async_v3 failed: " + "; ".join(errors[-3:]))
 
 
 def load_engine(trt, plan: bytes, device_index: int, symbol: str):
