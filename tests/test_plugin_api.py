@@ -110,3 +110,28 @@ def test_crashing_rule_names_the_op():
             tvm_tensorrt.explain(silu_module())
     finally:
         unregister_rule("nn.silu")
+
+
+def test_converter_building_an_invalid_network_is_a_conversion_error_with_tensorrt_words():
+    @register_rule("nn.silu")
+    def silu_rule(call, config):
+        return None
+
+    @register_converter("nn.silu")
+    class MismatchedAdd(TensorRTOpConverter):
+        def convert(self, params):
+            other = params.constant(np.ones((4, 5), "float32"))
+            return [params.network.add_elementwise(params.inputs[0].tensor, other,
+                                                   params.trt.ElementWiseOperation.SUM).get_output(0)]
+
+    try:
+        partitioned, config = tvm_tensorrt.partition_for_tensorrt(silu_module())
+        [func] = offloaded_functions(partitioned).values()
+        with pytest.raises(tvm_tensorrt.ConversionError) as failure:
+            build_plan(subgraph_of(func, "tensorrt_0", config), 1 << 26)
+        message = str(failure.value)
+        assert message.startswith("subgraph tensorrt_0 op nn.silu: converter MismatchedAdd failed")
+        assert "broadcast dimensions must be conformable" in message
+    finally:
+        unregister_rule("nn.silu")
+        unregister_converter("nn.silu")

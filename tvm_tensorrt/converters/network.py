@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConversionError
+from ..runtime.trt_log import captured_errors
 from .base import ConverterInput, ConverterParams, get_converter
 
 TRT_DTYPES = {"float32": "float32", "float16": "float16", "int32": "int32", "int64": "int64", "bool": "bool",
@@ -123,16 +124,18 @@ def _convert_node(build, index, node) -> list:
                              [tuple(o["shape"]) for o in node["outputs"]], out_dtypes, build.keep_alive,
                              compute_dtype=build.compute_dtype or (out_dtypes[0] if out_dtypes else "float32"))
     first_layer = network.num_layers
-    try:
-        outputs = list(converter.convert(params))
-    except ConversionError:
-        raise
-    except Exception as err:
-        raise ConversionError(f"converter {type(converter).__name__} failed: {type(err).__name__}: {err}",
-                              symbol=subgraph.symbol, op_name=op) from err
+    with captured_errors() as trt_errors:
+        try:
+            outputs = list(converter.convert(params))
+            _check_outputs(subgraph, op, outputs, params.output_shapes)
+        except ConversionError:
+            raise
+        except Exception as err:  # a converter bug, or TensorRT refusing what it built
+            detail = f" (TensorRT: {'; '.join(trt_errors[-2:])})" if trt_errors else ""
+            raise ConversionError(f"converter {type(converter).__name__} failed: {type(err).__name__}: {err}{detail}",
+                                  symbol=subgraph.symbol, op_name=op) from err
     for k in range(first_layer, network.num_layers):
         network.get_layer(k).name = f"{layer_name}#{k - first_layer}"
-    _check_outputs(subgraph, op, outputs, params.output_shapes)
     return outputs
 
 
