@@ -7,9 +7,10 @@ Each call of an offloaded function `tensorrt_k` in `main` becomes
         else:     tensorrt_k_tvm(*args)                     # TVM's compiled copy of the subgraph
 
 so the library is self-contained (the blob, and any prebuilt plans, are constants inside it) and
-still runs where no engine can execute. We chose this over Relax's RunCodegen/`relax.ext.*` route because that route
-needs a C++ runtime module per backend to survive export_library; a packed function registered
-from Python plus a uint8 constant survives export -> load in a fresh process as is.
+still runs where no engine can execute. We chose this over Relax's RunCodegen/`relax.ext.*`
+route because that route needs a C++ runtime module per backend to survive export_library; a
+packed function registered from Python plus a uint8 constant survives export -> load in a fresh
+process as is.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import numpy as np
 import tvm
 from tvm import relax
 
+from ..errors import BackendUnavailableError
 from ..partition.config import make_config
 from ..partition.outline import CODEGEN
-from ..errors import BackendUnavailableError
 from .backend import find_backend
 from .engines import prebuild
 from .executor import EXECUTE, PREPARE
@@ -41,7 +42,7 @@ def offloaded_functions(mod: tvm.IRModule) -> dict:
 class _DispatchRewriter(relax.PyExprMutator):
     def __init__(self, mod, dispatch: dict):
         super().__init__(mod)
-        self.dispatch = dispatch  # GlobalVar -> (blob constant, fallback GlobalVar)
+        self.dispatch = dispatch  # GlobalVar -> (blob constant, plans constant, fallback GlobalVar)
 
     def visit_call_(self, call):
         args = [self.visit_expr(a) for a in call.args]
