@@ -76,7 +76,7 @@ def fold_module(mod: tvm.IRModule) -> tvm.IRModule:
                 updates[gv] = new
     if not updates:
         return mod
-    mod = mod.clone() if hasattr(mod, 'clone') else tvm.IRModule(dict(mod.functions.items()))
+    mod = mod.clone()  # never edit the caller's module
     for gv, func in updates.items():
         mod[gv] = func
     return relax.transform.DeadCodeElimination()(relax.transform.Normalize()(mod))
