@@ -100,3 +100,20 @@ def test_random_graphs_partition_without_cycles(spec):
 @given(graph_specs(max_nodes=12))
 def test_random_graphs_compute_the_same(spec):
     check_partition(spec, compare_numbers=True)
+
+
+def test_partitioning_leaves_the_callers_module_untouched():
+    """Folding, layout conversion and outlining work on copies: the user's module is not edited."""
+    import numpy as np_
+
+    weight = relax.const(np_.ones((3,), "float32"))
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType(SHAPE, "float32"))
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            out = bb.emit_output(relax.op.nn.relu(relax.op.add(x, relax.op.reshape(weight, (1, 3)))))
+        bb.emit_func_output(out)
+    mod = bb.get()
+    before = mod.script(show_meta=True)
+    partitioned, _ = tvm_tensorrt.partition_for_tensorrt(mod)
+    assert offloaded_ops(partitioned) and mod.script(show_meta=True) == before
