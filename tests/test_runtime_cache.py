@@ -246,3 +246,21 @@ def test_a_plan_that_does_not_fit_the_gpu_is_rebuilt_once(library, monkeypatch, 
     assert caplog.text.count("Building new TensorRT engine for subgraph tensorrt_0") == 2  # first build + 1 rebuild
     assert caplog.text.count("Rebuilding the TensorRT engine of tensorrt_0 for CUDA device 0") == 1
     executor.forget_runtimes()
+
+
+def test_gpu_only_library_stores_weights_once_and_says_why_it_cannot_run_here(tmp_path):
+    rng = np.random.default_rng(0)
+    heavy = relax.const(rng.standard_normal((256, 512)).astype("float32"))  # 512 KiB of weights
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType((1, 512), "float32"))
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            out = bb.emit_output(relax.op.nn.relu(relax.op.matmul(x, relax.op.permute_dims(heavy))))
+        bb.emit_func_output(out)
+    mod = bb.get()
+    both = compile_library(tmp_path / "both.so", mod)
+    gpu_only = compile_library(tmp_path / "gpu_only.so", mod, cpu_fallback=False)
+    saved = os.path.getsize(both) - os.path.getsize(gpu_only)
+    assert saved > 0.9 * heavy.value.numpy().nbytes
+    with pytest.raises(tvm_tensorrt.TensorRTError, match="cpu_fallback=False"):
+        tvm_tensorrt.load(gpu_only).run(np.ones((1, 512), "float32"))

@@ -56,7 +56,7 @@ def _model_inputs(mod) -> list:
 
 
 def compile_model(model_path, output, target="llvm", shapes=None, options=None, out=sys.stdout,
-                  prebuild_engines=False) -> dict:
+                  prebuild_engines=False, cpu_fallback=True) -> dict:
     from . import build, from_onnx
     from .partition.api import partition_with_decisions
     from .partition.report import PartitionReport
@@ -66,7 +66,8 @@ def compile_model(model_path, output, target="llvm", shapes=None, options=None, 
     partitioned, config, decisions = partition_with_decisions(mod, params, **(options or {}))
     report = PartitionReport(decisions, config)
     print(report.to_table(), file=out)
-    executable = build(partitioned, target=target, config=config, prebuild_engines=prebuild_engines)
+    executable = build(partitioned, target=target, config=config, prebuild_engines=prebuild_engines,
+                       cpu_fallback=cpu_fallback)
     executable.export_library(output)
     meta = {"model": os.path.abspath(model_path), "inputs": _model_inputs(mod), "target": target,
             "summary": report.summary(), "subgraphs": report.subgraphs, "config": config}
@@ -129,6 +130,8 @@ def main(argv=None) -> int:
     c.add_argument("--target", default="llvm", help='"llvm", or "cuda" on a GPU machine')
     c.add_argument("--prebuild-engines", action="store_true",
                    help="build every TensorRT engine now and embed it, so the first run loads instead of building")
+    c.add_argument("--no-cpu-fallback", action="store_true",
+                   help="GPU-only library: store weights once, no TVM copy of the offloaded subgraphs")
     _add_partition_flags(c)
     r = sub.add_parser("run", help="load a compiled library and run it once")
     r.add_argument("library", nargs="?", help="compiled .so (default: compile the bundled CNN first)")
@@ -148,7 +151,7 @@ def main(argv=None) -> int:
     try:
         if args.command == "compile":
             compile_model(args.model, args.output, args.target, _shape_dict(args.shape), _partition_options(args),
-                          prebuild_engines=args.prebuild_engines)
+                          prebuild_engines=args.prebuild_engines, cpu_fallback=not args.no_cpu_fallback)
         elif args.command == "run":
             if args.library:
                 run_library(args.library, args.input or ())

@@ -24,7 +24,7 @@ from ..partition.config import make_config
 from ..partition.outline import CODEGEN
 from .backend import find_backend
 from .engines import prebuild
-from .executor import EXECUTE, PREPARE
+from .executor import EXECUTE, NO_ENGINE, PREPARE
 from .plans import encode_plans
 from .serialize import serialize_function
 from .subgraph import decode
@@ -55,7 +55,9 @@ class _DispatchRewriter(relax.PyExprMutator):
         out_ty = call.ty
         out_types = list(out_ty.fields) if isinstance(out_ty, relax.TupleType) else out_ty
         engine_call = relax.call_dps_packed(EXECUTE, [blob, plans, *args], out_types)
-        return relax.If(ready, engine_call, relax.Call(fallback, args))
+        otherwise = relax.Call(fallback, args) if fallback is not None else \
+            relax.call_dps_packed(NO_ENGINE, [blob, plans, *args], out_types)
+        return relax.If(ready, engine_call, otherwise)
 
 
 def _bytes_const(data: bytes) -> relax.Expr:
@@ -63,8 +65,8 @@ def _bytes_const(data: bytes) -> relax.Expr:
 
 
 def lower_offloaded(mod: tvm.IRModule, config: dict, prebuild_engines: bool = False,
-                    prebuild_max_batch: int = 1) -> tvm.IRModule:
-    """Replace every offloaded function by its serialised form plus a TVM fallback copy."""
+                    prebuild_max_batch: int = 1, cpu_fallback: bool = True) -> tvm.IRModule:
+    """Replace every offloaded function by its serialised form plus (cpu_fallback) a TVM copy."""
     targets = offloaded_functions(mod)
     if not targets:
         return mod
@@ -76,12 +78,14 @@ def lower_offloaded(mod: tvm.IRModule, config: dict, prebuild_engines: bool = Fa
         symbol = func.attrs["global_symbol"]
         blob = serialize_function(func, symbol, config)
         plans = prebuild(decode(blob), prebuild_max_batch) if prebuild_engines else {}
-        fallback = func.without_attr("Codegen").without_attr("global_symbol")
-        fallback_gv = builder.add_func(fallback, symbol + FALLBACK_SUFFIX)
+        fallback_gv = None
+        if cpu_fallback:
+            fallback = func.without_attr("Codegen").without_attr("global_symbol")
+            fallback_gv = builder.add_func(fallback, symbol + FALLBACK_SUFFIX)
         dispatch[gv] = (_bytes_const(blob), _bytes_const(encode_plans(plans)), fallback_gv)
     mod = builder.get()
     rewriter = _DispatchRewriter(mod, dispatch)
-    fallbacks = {fb for _, _, fb in dispatch.values()}
+    fallbacks = {fb for _, _, fb in dispatch.values() if fb is not None}
     for gv, func in list(mod.functions.items()):
         if isinstance(func, relax.Function) and gv not in targets and gv not in fallbacks:
             rewriter.builder_.update_func(gv, rewriter.visit_expr(func))
@@ -92,15 +96,18 @@ def lower_offloaded(mod: tvm.IRModule, config: dict, prebuild_engines: bool = Fa
 
 
 def build(mod: tvm.IRModule, target="llvm", config: dict | None = None, prebuild_engines: bool = False,
-          prebuild_max_batch: int = 1):
+          prebuild_max_batch: int = 1, cpu_fallback: bool = True):
     """Compile `mod` (from partition_for_tensorrt) with TVM; returns a relax VM executable.
 
     prebuild_engines: build every engine now (on a CPU if need be, with the TVM_TENSORRT_*
     settings in force) and embed the plans, so the first inference loads instead of building.
     Subgraphs with a dynamic batch get one engine for batches 1..prebuild_max_batch.
+    cpu_fallback: also compile each subgraph with TVM, so the library runs where no engine can
+    (no GPU). False stores the weights once instead of twice, for GPU-only deployment; there a
+    subgraph with no usable engine raises TensorRTError instead of running slowly.
     """
     config = config if config is not None else make_config()
     if prebuild_engines and find_backend() is None:
         raise BackendUnavailableError("prebuild_engines=True needs TensorRT (or TensorRT-RTX) on this machine")
-    lowered = lower_offloaded(mod, config, prebuild_engines, prebuild_max_batch)
+    lowered = lower_offloaded(mod, config, prebuild_engines, prebuild_max_batch, cpu_fallback)
     return tvm.compile(lowered, target=target)

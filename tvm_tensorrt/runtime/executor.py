@@ -15,6 +15,7 @@ import threading
 import numpy as np
 import tvm
 
+from ..errors import TensorRTError
 from . import gpu
 from .backend import find_backend
 from .engines import EngineSet
@@ -25,6 +26,7 @@ logger = logging.getLogger("tvm_tensorrt")
 
 PREPARE = "tvm_tensorrt.prepare"
 EXECUTE = "tvm_tensorrt.execute"
+NO_ENGINE = "tvm_tensorrt.no_engine"
 
 
 class SubgraphRuntime:
@@ -142,6 +144,14 @@ def _execute(blob, plans, *args):
     runtime_for(blob, plans).execute(args)
 
 
+def _no_engine(blob, plans, *args):
+    """The else-branch of a library built with cpu_fallback=False."""
+    symbol = runtime_for(blob, plans).symbol
+    raise TensorRTError(f"subgraph {symbol} has no TensorRT engine that runs on this device, and the library was "
+                        "built with cpu_fallback=False; run it on a supported NVIDIA GPU, or rebuild with "
+                        "cpu_fallback=True to run such subgraphs through TVM")
+
+
 def forget_runtimes() -> None:
     """Drop every engine this process holds (tests use it to act like a fresh process)."""
     with _RUNTIMES_LOCK:
@@ -151,3 +161,4 @@ def forget_runtimes() -> None:
 
 tvm.register_global_func(PREPARE, _prepare, override=True)
 tvm.register_global_func(EXECUTE, _execute, override=True)
+tvm.register_global_func(NO_ENGINE, _no_engine, override=True)
