@@ -78,9 +78,7 @@ def compile_model(model_path, output, target="llvm", shapes=None, options=None, 
 
 
 def run_library(path, input_files=(), out=sys.stdout, seed=0) -> list:
-    import tvm
-
-    import tvm_tensorrt  # noqa: F401  (registers the runtime)
+    from . import load
 
     if not os.path.isfile(path):
         raise TensorRTError(f"compiled library {path!r} does not exist; create it with `tvm-tensorrt compile`")
@@ -95,13 +93,10 @@ def run_library(path, input_files=(), out=sys.stdout, seed=0) -> list:
         raise TensorRTError(f"{meta_path} is missing: pass the inputs with --input x.npy")
     if meta:
         print(meta["summary"], file=out)
-    lib = tvm.runtime.load_module(path)
-    vm = tvm.relax.VirtualMachine(lib, tvm.cpu())
+    model = load(path)
     start = time.perf_counter()
-    result = vm["main"](*[tvm.runtime.tensor(a) for a in arrays])
+    arrays_out = model.run(*arrays)
     elapsed = time.perf_counter() - start
-    outputs = [result] if hasattr(result, "numpy") else list(result)
-    arrays_out = [o.numpy() for o in outputs]
     for i, a in enumerate(arrays_out):
         flat = a.ravel()
         print(f"output {i}: shape {a.shape} {a.dtype} first values {np.array2string(flat[:5], precision=5)}", file=out)

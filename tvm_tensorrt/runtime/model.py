@@ -40,13 +40,14 @@ class LoadedModel:
         """Outputs of `main` as numpy arrays (always a list, one entry per output)."""
         args = [tvm.runtime.tensor(np.ascontiguousarray(x), device=self.device) for x in inputs]
         result = self._vm()["main"](*args)
-        return [r.numpy() for r in _flatten(result)]
+        return [r.numpy() for r in flatten_outputs(result)]
 
 
-def _flatten(value) -> list:
+def flatten_outputs(value) -> list:
+    """The tensors of a VM result, nested tuples flattened in order."""
     if hasattr(value, "numpy"):
         return [value]
-    return [v for item in value for v in _flatten(item)]
+    return [v for item in value for v in flatten_outputs(item)]
 
 
 def load(path: str, device: str = "cpu", index: int = 0) -> LoadedModel:

@@ -22,6 +22,7 @@ from ..partition.api import partition_with_decisions
 from ..runtime.backend import load_backend
 from ..runtime.build import offloaded_functions
 from ..runtime.engine import build_network
+from ..runtime.model import flatten_outputs
 from ..runtime.options import engine_options
 from ..runtime.serialize import subgraph_of
 from .evaluator import evaluate_network
@@ -116,12 +117,6 @@ def _run(executable, inputs) -> list:
     return list(vm["main"](*[tvm.runtime.tensor(x) for x in inputs]))
 
 
-def _flatten(value) -> list:
-    if hasattr(value, "numpy"):
-        return [value.numpy()]
-    return [v for item in value for v in _flatten(item)]
-
-
 def _compare(actual: list, expected: list, rtol: float, atol: float) -> tuple[float, float, bool]:
     if len(actual) != len(expected):
         return float("inf"), float("inf"), False
@@ -163,7 +158,7 @@ def verify(mod, params=None, inputs=None, rtol: Optional[float] = None, atol: Op
     cursor = 0
     for symbol, n_args in layout:
         args = [v.numpy() for v in values[cursor:cursor + n_args]]
-        expected = _flatten(values[cursor + n_args])
+        expected = [t.numpy() for t in flatten_outputs(values[cursor + n_args])]
         cursor += n_args + 1
         subgraph = subgraph_of(functions[symbol], symbol, config)
         _, built, _ = build_network(subgraph, backend, precision)
