@@ -23,6 +23,8 @@ family of layers and registers its handlers when imported, and this module impor
 """
 
 from . import conv, elementwise, linalg, pool, reduce, resize, shape  # noqa: F401  (registers the handlers)
-from .core import EvaluationError, UnsupportedLayerError, evaluate_network, supported_layer_types
+from .core import (ArithmeticVariant, EvaluationError, UnsupportedLayerError, evaluate_network,
+                   supported_layer_types)
 
-__all__ = ["EvaluationError", "UnsupportedLayerError", "evaluate_network", "supported_layer_types"]
+__all__ = ["ArithmeticVariant", "EvaluationError", "UnsupportedLayerError", "evaluate_network",
+           "supported_layer_types"]

@@ -8,7 +8,7 @@ from .core import _LayerFailure, _acc_dtype, _enum_name, _handler, _input, _ints
 from .geometry import _window_geometry, _windows
 
 
-def _conv_nd(x, kernel, groups, strides, dilations, pres, outs):
+def _conv_nd(ev, x, kernel, groups, strides, dilations, pres, outs):
     """Grouped N-D correlation. x: (N, C, *S), kernel: (K, C/groups, *F) -> (N, K, *outs)."""
     nd = kernel.ndim - 2
     n, c = x.shape[:2]
@@ -20,9 +20,9 @@ def _conv_nd(x, kernel, groups, strides, dilations, pres, outs):
     cols = win.transpose(order).reshape(n * positions, groups, (c // groups) * taps)  # im2col (copies)
     weights = kernel.reshape(groups, k // groups, (c // groups) * taps)
     if groups == 1:
-        out = cols[:, 0, :] @ weights[0].T  # (NP, K)
+        out = ev.contract(cols[:, 0, :], weights[0].T)  # (NP, K)
     else:
-        out = np.matmul(cols.transpose(1, 0, 2), weights.transpose(0, 2, 1))  # (G, NP, K/G)
+        out = ev.contract(cols.transpose(1, 0, 2), weights.transpose(0, 2, 1))  # (G, NP, K/G)
         out = out.transpose(1, 0, 2).reshape(n * positions, k)
     return np.moveaxis(out.reshape((n,) + tuple(outs) + (k,)), -1, 1)
 
@@ -82,7 +82,7 @@ def _convolution(ev, layer, ins, dtypes):
     geometry = [_window_geometry(i, f, s, d, b, a, mode)
                 for i, f, s, d, b, a in zip(x.shape[2:], window, strides, dilations, pre, post)]
     acc = _acc_dtype(x.dtype)
-    y = _conv_nd(x.astype(acc), kernel.astype(acc), groups, strides, dilations,
+    y = _conv_nd(ev, x.astype(acc), kernel.astype(acc), groups, strides, dilations,
                  [g[1] for g in geometry], [g[0] for g in geometry])
     if bias is not None:
         y = y + bias.astype(acc).reshape((1, k) + (1,) * nd)
@@ -121,7 +121,7 @@ def _deconvolution(ev, layer, ins, dtypes):
         extent = 1 + d * (f - 1)
         pres.append(extent - 1 - b)
         outs.append((size - 1) * s + extent - b - a)
-    y = _conv_nd(dilated, conv_kernel, groups, (1,) * nd, dilations, pres, outs)
+    y = _conv_nd(ev, dilated, conv_kernel, groups, (1,) * nd, dilations, pres, outs)
     if bias is not None:
         y = y + bias.astype(acc).reshape((1, k) + (1,) * nd)
     return [y.astype(dtypes[0])]

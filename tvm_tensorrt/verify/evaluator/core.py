@@ -11,7 +11,8 @@ class property.
 from __future__ import annotations
 
 import heapq
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -95,13 +96,32 @@ def _handler(kind: str):
     return register
 
 
-def evaluate_network(network, trt, inputs: dict) -> dict:
+@dataclass(frozen=True)
+class ArithmeticVariant:
+    """Evaluate as another, equally valid, floating-point implementation of the network would.
+
+    A GPU kernel, TVM's generated code and numpy's BLAS all sum in different orders, so their
+    results differ by rounding. Where a network amplifies rounding (huge activations feeding a
+    softmax), that difference is the whole answer, and which machine runs the check decides it.
+    A variant exposes this on purpose: `shuffle_sums` permutes the order of every contraction
+    (convolution, matrix multiply, sum reductions); `ulp_noise` moves every float result of every
+    layer by a random fraction of one rounding unit of its dtype (Monte Carlo arithmetic), which
+    is the most any correctly rounded implementation may differ per operation.
+    """
+
+    seed: int = 0
+    shuffle_sums: bool = False
+    ulp_noise: bool = False
+
+
+def evaluate_network(network, trt, inputs: dict, variant: Optional[ArithmeticVariant] = None) -> dict:
     """Run `network` (an INetworkDefinition) on `inputs` ({input name: array}) with numpy.
 
     Returns {output name: array} for every marked network output. Raises
     UnsupportedLayerError / EvaluationError (both TensorRTError) naming the offending layer.
+    `variant`: evaluate with another summation order or per-layer rounding (see ArithmeticVariant).
     """
-    return _Evaluator(network, trt).run(inputs)
+    return _Evaluator(network, trt, variant).run(inputs)
 
 
 def _enum_name(value) -> str:
@@ -145,10 +165,38 @@ def _unsupported(message):
 
 
 class _Evaluator:
-    def __init__(self, network, trt):
+    def __init__(self, network, trt, variant: Optional[ArithmeticVariant] = None):
         self.network = network
         self.trt = trt
         self._type_property = trt.ILayer.__dict__["type"]
+        self.variant = variant
+        self._rng = np.random.default_rng(variant.seed) if variant is not None else None
+
+    # ---- arithmetic variants ------------------------------------------------------------
+    def summation_order(self, n: int) -> Optional[np.ndarray]:
+        """A permutation of a contraction of length n to sum in, or None for the natural order."""
+        if self.variant is None or not self.variant.shuffle_sums or n < 2:
+            return None
+        return self._rng.permutation(n)
+
+    def contract(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """a @ b. Shuffled sums give each block of output columns its own summation order, as
+        BLAS kernels do (main and edge tiles sum differently), so equal-valued outputs can differ."""
+        if self.variant is None or not self.variant.shuffle_sums or a.shape[-1] < 2:
+            return np.matmul(a, b)
+        columns = np.array_split(np.arange(b.shape[-1]), min(b.shape[-1], 4))
+        blocks = []
+        for cols in columns:
+            order = self._rng.permutation(a.shape[-1])
+            blocks.append(np.matmul(a[..., order], b[..., order, :][..., cols]))
+        return np.concatenate(blocks, axis=-1)
+
+    def _round_differently(self, result: np.ndarray) -> np.ndarray:
+        if self.variant is None or not self.variant.ulp_noise or not _is_float(result.dtype) or not result.size:
+            return result
+        unit = float(np.finfo(result.dtype).eps) / 2  # unit roundoff of the layer's output dtype
+        noise = self._rng.uniform(-unit, unit, result.shape)
+        return (result.astype(np.float64) * (1.0 + noise)).astype(result.dtype)
 
     # ---- dtypes -------------------------------------------------------------------------
     def np_dtype(self, trt_dtype) -> np.dtype:
@@ -283,6 +331,7 @@ class _Evaluator:
             if len(declared) != result.ndim or any(d >= 0 and d != s for d, s in zip(declared, result.shape)):
                 raise EvaluationError(f"{where}: evaluator computed shape {result.shape} for output {tensor.name!r}, "
                                       f"TensorRT declares {declared}")
+            result = self._round_differently(result)
             values[tensor.name] = result if result.flags.c_contiguous else np.ascontiguousarray(result)
 
 

@@ -26,7 +26,7 @@ def _matrix_multiply(ev, layer, ins, dtypes):
     if vb:
         b = b[..., :, None]
     acc = _acc_dtype(a.dtype)
-    y = np.matmul(a.astype(acc), b.astype(acc))
+    y = ev.contract(a.astype(acc), b.astype(acc))
     if va and vb:
         y = y[..., 0, 0]
     elif va:

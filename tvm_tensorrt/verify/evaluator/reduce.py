@@ -31,6 +31,11 @@ def _reduce(ev, layer, ins, dtypes):
     axes = _bits(int(layer.axes), x.ndim, "reduce axes")
     keep = bool(layer.keep_dims)
     acc = _acc_dtype(x.dtype) if _is_float(x.dtype) else x.dtype
+    if op in ("SUM", "AVG"):
+        for axis in axes:
+            order = ev.summation_order(x.shape[axis])
+            if order is not None:
+                x = np.take(x, order, axis=axis)
     if op == "SUM":
         y = x.astype(acc).sum(axis=axes, keepdims=keep)
     elif op == "PROD":
