@@ -1,14 +1,21 @@
 """Implicit batch mode keeps in TVM everything that reads, moves or changes the batch dimension
 (axis 0); explicit batch mode offloads it. For each limit: the op stays in TVM (with a reason
 naming the batch dimension) in implicit mode, and in explicit mode it is offloaded and the built
-module computes what plain TVM computes."""
+module computes what plain TVM computes.
+
+The original limits bind exactly for targets below TensorRT 10 (OLD_TARGET here). TensorRT 10 has
+no implicit batch: there they bind only where the batch dimension is symbolic."""
 
 import numpy as np
 import pytest
 from tvm import relax
 
 import tvm_tensorrt
+from tvm.ir.prim.expr import Var as SizeVar
+
 from op_samples import const, main_ops, offloaded_ops, random_inputs, run_tvm, single_op_module
+
+OLD_TARGET = (8, 6, 1)  # a TensorRT with implicit-batch networks
 
 # (id, make, input shapes, op kept in implicit mode, text in its reason, tuple field or None)
 LIMITS = [
@@ -76,17 +83,54 @@ def test_batch_limit(case):
     _, make, shapes, op, reason, field = case
     mod = single_op_module(make, *shapes, field=field)
 
-    report = tvm_tensorrt.explain(mod)
+    report = tvm_tensorrt.explain(mod, version=OLD_TARGET)
     [decision] = [d for d in report.decisions if d.op == f"relax.{op}"]
     assert not decision.offloaded and reason in decision.reason
     assert "batch" in decision.reason and "use_implicit_batch=False offloads it" in decision.reason
-    partitioned, _ = tvm_tensorrt.partition_for_tensorrt(mod)
+    assert "batch mode: implicit (TensorRT 8.6.1)" in report.to_table()
+    partitioned, _ = tvm_tensorrt.partition_for_tensorrt(mod, version=OLD_TARGET)
     assert f"relax.{op}" in main_ops(partitioned)
 
     partitioned, config = tvm_tensorrt.partition_for_tensorrt(mod, use_implicit_batch=False)
     assert offloaded_ops(partitioned) and f"relax.{op}" in offloaded_ops(partitioned)["tensorrt_0"]
     assert f"relax.{op}" not in main_ops(partitioned)
     assert_same_numbers(mod, partitioned, config)
+
+
+@pytest.mark.parametrize("case", LIMITS, ids=[c[0] for c in LIMITS])
+def test_static_batch_is_offloaded_in_implicit_mode_on_tensorrt_10(case):
+    """Nothing can vary on a static axis 0, and TensorRT 10 networks are explicit-batch anyway."""
+    _, make, shapes, op, _, field = case
+    mod = single_op_module(make, *shapes, field=field)
+    report = tvm_tensorrt.explain(mod)
+    assert tuple(report.config["tensorrt_version"]) >= (10, 0, 0) and report.config["use_implicit_batch"]
+    [decision] = [d for d in report.decisions if d.op == f"relax.{op}"]
+    assert decision.offloaded, report.to_table()
+    assert "only ops on a symbolic batch dim keep the implicit-batch limits" in report.to_table()
+    partitioned, config = tvm_tensorrt.partition_for_tensorrt(mod)
+    assert f"relax.{op}" not in main_ops(partitioned)
+    assert_same_numbers(mod, partitioned, config)
+
+
+N = SizeVar("n", "int64")
+SYMBOLIC_LIMITS = [
+    ("softmax over a symbolic axis 0", lambda x: relax.op.nn.softmax(x, axis=0), (N, 4), "nn.softmax", "axis 0"),
+    ("sum over a symbolic axis 0", lambda x: relax.op.sum(x, axis=[0]), (N, 4), "sum", "axis 0"),
+    ("concat over a symbolic axis 0", lambda x: relax.op.concat([x, x], axis=0), (N, 3), "concat", "axis 0"),
+]
+
+
+@pytest.mark.parametrize("case", SYMBOLIC_LIMITS, ids=[c[0] for c in SYMBOLIC_LIMITS])
+def test_symbolic_batch_keeps_the_limits_on_tensorrt_10(case):
+    _, make, shape, op, reason = case
+    mod = single_op_module(make, shape)
+    [decision] = [d for d in tvm_tensorrt.explain(mod).decisions if d.op == f"relax.{op}"]
+    assert not decision.offloaded and reason in decision.reason and "use_implicit_batch=False" in decision.reason
+
+
+def test_symbolic_batch_ops_that_keep_axis_0_are_offloaded_on_tensorrt_10():
+    mod = single_op_module(lambda x: relax.op.nn.softmax(relax.op.nn.relu(x), axis=1), (N, 4))
+    assert all(d.offloaded for d in tvm_tensorrt.explain(mod).decisions)
 
 
 def two_batch_module():
@@ -114,7 +158,7 @@ def subgraph_input_batches(mod) -> list:
 
 def test_subgraph_inputs_agree_on_batch_size_in_implicit_mode():
     mod = two_batch_module()
-    partitioned, config = tvm_tensorrt.partition_for_tensorrt(mod)
+    partitioned, config = tvm_tensorrt.partition_for_tensorrt(mod, version=OLD_TARGET)
     assert all(len(batches) == 1 for batches in subgraph_input_batches(partitioned))
     assert main_ops(partitioned) == ["relax.add"]
     assert sorted(map(tuple, offloaded_ops(partitioned).values())) == [("relax.nn.relu",), ("relax.nn.relu",),
@@ -148,7 +192,7 @@ def test_a_region_never_mixes_batch_sizes():
     """Region formation: sigmoid's batch (its dim 0 is the 3 channels) differs from batch_norm's
     (2), so in implicit mode it starts a subgraph of its own instead of joining batch_norm's."""
     mod = batch_norm_statistics_module()
-    partitioned, config = tvm_tensorrt.partition_for_tensorrt(mod)
+    partitioned, config = tvm_tensorrt.partition_for_tensorrt(mod, version=OLD_TARGET)
     assert offloaded_ops(partitioned) == {"tensorrt_0": ["relax.nn.batch_norm"], "tensorrt_1": ["relax.sigmoid"]}
     assert_same_numbers(mod, partitioned, config)
     partitioned, config = tvm_tensorrt.partition_for_tensorrt(mod, use_implicit_batch=False)

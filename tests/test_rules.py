@@ -128,10 +128,11 @@ def test_nhwc_convolutions_are_converted_to_nchw_and_offloaded():
     assert main_ops(partitioned) == []
 
 
-def test_integer_dtype_is_rejected_with_reason():
-    mod = single_op_module(lambda x: relax.op.add(x, x), (2, 3), dtype="int32")
-    decision = decision_for(mod, "relax.add")
-    assert "dtype int32" in decision.reason
+def test_integer_dtype_is_offloaded_where_the_layer_takes_it_and_rejected_with_reason_elsewhere():
+    assert decision_for(single_op_module(lambda x: relax.op.add(x, x), (2, 3), dtype="int32"), "relax.add").offloaded
+    decision = decision_for(single_op_module(lambda x: relax.op.divide(x, x), (2, 3), dtype="int32"), "relax.divide")
+    assert not decision.offloaded
+    assert "dtype int32" in decision.reason and "float32/float16/bfloat16" in decision.reason
 
 
 def test_dynamic_shape_is_rejected_with_reason():

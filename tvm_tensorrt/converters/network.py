@@ -12,8 +12,8 @@ from ..errors import ConversionError
 from ..runtime.trt_log import captured_errors
 from .base import ConverterInput, ConverterParams, get_converter
 
-TRT_DTYPES = {"float32": "float32", "float16": "float16", "int32": "int32", "int64": "int64", "bool": "bool",
-              "int8": "int8", "uint8": "uint8"}
+TRT_DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16", "int32": "int32",
+              "int64": "int64", "bool": "bool", "int8": "int8", "uint8": "uint8"}
 
 
 def trt_dtype(trt, dtype: str):
@@ -31,7 +31,7 @@ class NetworkBuild:
         self.keep_alive = keep_alive
 
 
-FLOATS = ("float32", "float16")
+FLOATS = ("float32", "float16", "bfloat16")
 
 
 def populate_network(trt, network, subgraph, precision: str = "fp32") -> NetworkBuild:
@@ -122,7 +122,7 @@ def _convert_node(build, index, node) -> list:
     out_dtypes = [build.dtype_in_network(o["dtype"]) for o in node["outputs"]]
     params = ConverterParams(network, trt, inputs, dict(node["attrs"]), op, layer_name,
                              [tuple(o["shape"]) for o in node["outputs"]], out_dtypes, build.keep_alive,
-                             compute_dtype=build.compute_dtype or (out_dtypes[0] if out_dtypes else "float32"))
+                             compute_dtype=build.compute_dtype or _float_dtype_of(inputs, out_dtypes))
     first_layer = network.num_layers
     with captured_errors() as trt_errors:
         try:
@@ -137,6 +137,15 @@ def _convert_node(build, index, node) -> list:
     for k in range(first_layer, network.num_layers):
         network.get_layer(k).name = f"{layer_name}#{k - first_layer}"
     return outputs
+
+
+def _float_dtype_of(inputs, out_dtypes) -> str:
+    """The float precision a node computes in: its first float output's or input's dtype (a
+    comparison's output is bool, a gather's indices int), float32 when it has none."""
+    for dtype in list(out_dtypes) + [i.dtype for i in inputs]:
+        if dtype in FLOATS:
+            return dtype
+    return "float32"
 
 
 def _describe(subgraph, ref) -> dict:

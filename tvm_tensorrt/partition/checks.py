@@ -13,6 +13,15 @@ change it, so the engine can take any batch size. Three layers enforce that:
 * region formation: a subgraph's ops, hence its inputs, share one batch size (`batch_key`).
 
 A symbolic dim 0 with every other dim static passes the shape checks in implicit mode.
+
+TensorRT 10 has no implicit batch: every network is explicit-batch, and the mode survives as a
+contract that one engine serves any batch size. That contract only means something where the
+batch dimension can vary, so for a target TensorRT >= 10 the limits above apply only to calls
+that touch a symbolic dim 0 (`limits_apply`); a call on static shapes is judged as in explicit
+mode, since nothing can vary on its axis 0. Targets below 10 keep the original limits exactly.
+
+Dtypes: rules accept float tensors unless they declare more (`register_rule(dtypes=...)`);
+shape ops, comparisons and the like carry int32/int64/bool tensors (masks, position ids) too.
 """
 
 from __future__ import annotations
@@ -22,7 +31,11 @@ from typing import Iterable, Optional
 import tvm
 from tvm import relax
 
-SUPPORTED_DTYPES = ("float32", "float16")
+FLOAT_DTYPES = ("float32", "float16", "bfloat16")
+INT_DTYPES = ("int32", "int64")
+NUMERIC_DTYPES = FLOAT_DTYPES + INT_DTYPES
+ANY_DTYPES = NUMERIC_DTYPES + ("bool",)
+IMPLICIT_BATCH_DROPPED_IN = (10, 0, 0)  # the TensorRT release without implicit-batch networks
 IMPLICIT_HINT = "use_implicit_batch=False offloads it"
 
 
@@ -91,6 +104,40 @@ def implicit_batch(config: dict) -> bool:
     return bool(config.get("use_implicit_batch", True))
 
 
+def has_symbolic_batch(call) -> bool:
+    """Does any tensor the call reads or writes have a symbolic dim 0?"""
+    types = [a.ty for a in tensor_args(call)] + output_types(call)
+    return any(isinstance(batch_key(ty), str) for ty in types)
+
+
+def limits_apply(call, config: dict) -> bool:
+    """Do the implicit-batch limits bind this call? (see the module docstring)"""
+    if not implicit_batch(config):
+        return False
+    if tuple(config["tensorrt_version"]) < IMPLICIT_BATCH_DROPPED_IN:
+        return True
+    return has_symbolic_batch(call)
+
+
+def config_for_call(call, config: dict) -> dict:
+    """The config a call's checks see: explicit batch where the implicit-batch limits do not bind."""
+    if implicit_batch(config) and not limits_apply(call, config):
+        return {**config, "use_implicit_batch": False}
+    return config
+
+
+def batch_mode_note(config: dict) -> str:
+    """One line for reports: the batch mode and what it means for this target."""
+    version = ".".join(str(v) for v in config["tensorrt_version"])
+    if not implicit_batch(config):
+        return f"batch mode: explicit (TensorRT {version}): ops may read, move or change axis 0"
+    if tuple(config["tensorrt_version"]) < IMPLICIT_BATCH_DROPPED_IN:
+        return (f"batch mode: implicit (TensorRT {version}): axis 0 is the batch; ops that read, move or change "
+                "it stay in TVM")
+    return (f"batch mode: implicit on TensorRT {version}, which has no implicit batch: only ops on a symbolic "
+            "batch dim keep the implicit-batch limits; ops on static shapes are offloaded as in explicit mode")
+
+
 def _dim_text(d) -> str:
     return str(int(d)) if isinstance(d, tvm.ir.prim.expr.IntImm) else str(d)
 
@@ -108,28 +155,30 @@ def _shape_reason(ty, what: str, config: dict) -> Optional[str]:
     return f"{what} has a dynamic shape {shape}; only static shapes are offloaded{allowance}"
 
 
-def check_tensor(expr_or_ty, what: str, config: Optional[dict] = None) -> Optional[str]:
-    """TensorRT needs float dtypes and static shapes (but for a symbolic batch in implicit mode)."""
+def check_tensor(expr_or_ty, what: str, config: Optional[dict] = None,
+                 dtypes: tuple = FLOAT_DTYPES) -> Optional[str]:
+    """TensorRT needs dtypes the op's layer takes and static shapes (but for a symbolic batch in
+    implicit mode)."""
     ty = expr_or_ty.ty if isinstance(expr_or_ty, relax.Expr) else expr_or_ty
     if not isinstance(ty, relax.TensorType):
         return f"{what} is not a tensor ({type(ty).__name__})"
     dtype = dtype_of(ty)
-    if dtype not in SUPPORTED_DTYPES:
-        return f"{what} has dtype {dtype}; TensorRT subgraphs here compute in {' or '.join(SUPPORTED_DTYPES)}"
+    if dtype not in dtypes:
+        return f"{what} has dtype {dtype}; the TensorRT layer for this op takes {'/'.join(dtypes)}"
     return _shape_reason(ty, what, config if config is not None else {"use_implicit_batch": False})
 
 
-def check_call_tensors(call, config: Optional[dict] = None) -> Optional[str]:
+def check_call_tensors(call, config: Optional[dict] = None, dtypes: tuple = FLOAT_DTYPES) -> Optional[str]:
     """Every tensor input and every output must pass check_tensor."""
     for i, arg in enumerate(tensor_args(call)):
-        reason = check_tensor(arg, f"input {i}", config)
+        reason = check_tensor(arg, f"input {i}", config, dtypes)
         if reason:
             return reason
     for k, ty in enumerate(output_types(call)):
         what = "output" if len(output_types(call)) == 1 else f"output {k}"
         if not isinstance(ty, relax.TensorType):
             return f"{what} is {type(ty).__name__}, not a tensor"
-        reason = check_tensor(ty, what, config)
+        reason = check_tensor(ty, what, config, dtypes)
         if reason:
             return reason
     return None

@@ -13,7 +13,7 @@ import networkx as nx
 import tvm
 from tvm import relax
 
-from .checks import batch_key, check_batch_dim, check_call_tensors, implicit_batch, output_types
+from .checks import batch_key, check_batch_dim, check_call_tensors, config_for_call, limits_apply, output_types
 from .registry import RELAX_PREFIX, count_macs, gate_reason, get_rule, run_rule
 
 EXTERNAL = -1
@@ -37,7 +37,8 @@ def op_name(call) -> str | None:
 def support_reason(call, config: dict) -> str | None:
     """Why TensorRT cannot take this call, or None. Order: registry, exclusion, version gate,
     dtypes and shapes, the rule, and last the generic implicit-batch check (a rule names the
-    batch problem more precisely, e.g. "softmax axis 0")."""
+    batch problem more precisely, e.g. "softmax axis 0"). The checks see the batch mode that
+    binds this call (checks.config_for_call)."""
     name = op_name(call)
     if name is None:
         return "not an operator call"
@@ -46,8 +47,9 @@ def support_reason(call, config: dict) -> str | None:
         return f"no TensorRT rule is registered for {RELAX_PREFIX}{name}"
     if name in config.get("ops_to_exclude", ()):
         return f"{RELAX_PREFIX}{name} is in ops_to_exclude"
-    return (gate_reason(rule, config) or check_call_tensors(call, config) or run_rule(rule, call, config)
-            or check_batch_dim(call, config))
+    config = config_for_call(call, config)
+    return (gate_reason(rule, config) or check_call_tensors(call, config, rule.dtypes)
+            or run_rule(rule, call, config) or check_batch_dim(call, config))
 
 
 def build_block_graph(block, config: dict, outside_uses: set) -> nx.DiGraph:
@@ -56,7 +58,6 @@ def build_block_graph(block, config: dict, outside_uses: set) -> nx.DiGraph:
     graph.add_node(EXTERNAL, op=None, reason="uses outside the block", follows=None, binding=None, batch=None,
                    macs=0)
     defined_at: dict = {}
-    implicit = implicit_batch(config)
     for index, binding in enumerate(block.bindings):
         value = binding.value
         attrs = {"binding": binding, "op": op_name(value), "follows": None, "batch": None, "macs": 0}
@@ -64,7 +65,7 @@ def build_block_graph(block, config: dict, outside_uses: set) -> nx.DiGraph:
             attrs["reason"] = support_reason(value, config)
             if attrs["op"] is not None:
                 attrs["macs"] = count_macs(get_rule(attrs["op"]), value)
-            if implicit:
+            if limits_apply(value, config):  # one batch size per subgraph where the batch may vary
                 attrs["batch"] = batch_key(output_types(value)[0])
         elif isinstance(binding, relax.VarBinding) and isinstance(value, relax.TupleGetItem) \
                 and value.tuple_value in defined_at:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
 from ..errors import RegistryError, TensorRTError
+from .checks import ANY_DTYPES, FLOAT_DTYPES
 
 RuleCheck = Callable[[object, dict], Optional[str]]
 MacCounter = Callable[[object], int]
@@ -30,6 +31,7 @@ class Rule:
     batch_limits: str = ""  # what use_implicit_batch=True keeps in TVM
     limits: str = ""  # attribute limits
     macs: Optional[MacCounter] = None  # call -> multiply-accumulates; set only for ops that do MAC work
+    dtypes: tuple = FLOAT_DTYPES  # the dtypes every tensor the call reads or writes may have
 
     @property
     def does_mac_work(self) -> bool:
@@ -50,19 +52,24 @@ def _normalise_version(version) -> Optional[tuple]:
 
 def register_rule(op_name: str, min_version=None, override: bool = False, *, original=None,
                   batch_limits: Optional[str] = None, limits: Optional[str] = None,
-                  macs: Optional[MacCounter] = None):
+                  macs: Optional[MacCounter] = None, dtypes: Optional[tuple] = None):
     """Decorator registering `check(call, config) -> None | reason` for `op_name`.
 
     `min_version=(M, m, p)`: targets older than that TensorRT release keep the op in TVM.
     `original`, `batch_limits`, `limits`: the op's row(s) in docs/operators.md.
     `macs(call) -> int`: the call's multiply-accumulates; ops with a counter are the "MAC work"
     that `remove_no_mac_subgraphs` looks for, and explain() totals the counts.
+    `dtypes`: the tensor dtypes the op's TensorRT layer takes (default: float32/float16/bfloat16);
+    a rule with mixed dtypes (a comparison's bool output) lists them all and checks the rest itself.
     With override=True the descriptive data of the replaced rule is kept unless given again
     (the gate is not: it is part of the check).
     """
     if op_name.startswith(RELAX_PREFIX):
         raise RegistryError(f"register rules by the name without 'relax.': use {op_name[len(RELAX_PREFIX):]!r}")
     gate = _normalise_version(min_version)
+    unknown = [d for d in (dtypes or ()) if d not in ANY_DTYPES]
+    if unknown:
+        raise RegistryError(f"dtypes {unknown} for {op_name!r}: TensorRT subgraphs carry {ANY_DTYPES}")
     if isinstance(original, str):
         original = (original,)
 
@@ -74,7 +81,7 @@ def register_rule(op_name: str, min_version=None, override: bool = False, *, ori
         if previous is not None:
             rule = replace(previous, check=check, min_version=gate)
         given = {"original": tuple(original) if original is not None else None, "batch_limits": batch_limits,
-                 "limits": limits, "macs": macs}
+                 "limits": limits, "macs": macs, "dtypes": tuple(dtypes) if dtypes is not None else None}
         _RULES[op_name] = replace(rule, **{k: v for k, v in given.items() if v is not None})
         return check
 

@@ -12,6 +12,8 @@ import json
 from collections import Counter
 from dataclasses import asdict, dataclass
 
+from .checks import batch_mode_note
+
 
 def format_count(n: int) -> str:
     """1234567 -> "1.23 M" (exact below ten thousand)."""
@@ -65,7 +67,7 @@ class PartitionReport:
                 f"offloaded{share}")
 
     def to_table(self) -> str:
-        lines = [self.summary(), self.mac_summary()]
+        lines = [self.summary(), self.mac_summary(), batch_mode_note(self.config)]
         for row in self.subgraph_totals():
             symbol = row["subgraph"]
             ops = Counter(d.op for d in self.decisions if d.subgraph == symbol)
@@ -79,7 +81,8 @@ class PartitionReport:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        return {"summary": self.summary(), "totals": self.totals, "config": self.config,
+        return {"summary": self.summary(), "batch_mode": batch_mode_note(self.config), "totals": self.totals,
+                "config": self.config,
                 "subgraphs": self.subgraphs, "subgraph_totals": self.subgraph_totals(),
                 "decisions": [asdict(d) for d in self.decisions]}
 

@@ -182,11 +182,13 @@ def rounding_spread(network, trt, feeds: dict, names: list, reference: list) -> 
     return spread
 
 
-def _ill_conditioned(spread: list, expected: list, rtol: float, atol: float) -> list:
+def _ill_conditioned(spread: list, expected: list, precision: str) -> list:
     """Masks of the values not to compare: all of an output whose rounding spread (with a margin)
-    exceeds the tolerance at the output's own scale. Judged per output, not per value: a few
-    noisy samples show that rounding decides an output (say, which logit a softmax picks), not
-    every value it can move."""
+    exceeds the precision's default tolerance at the output's own scale. Judged per output, not
+    per value: a few noisy samples show that rounding decides an output (say, which logit a
+    softmax picks), not every value it can move. Judged against the default tolerance, not the
+    caller's: a tighter tolerance asks for closer numbers, not for more values to be excused."""
+    rtol, atol = DEFAULT_TOLERANCES[precision]
     masks = []
     for s, e in zip(spread, expected):
         e64 = np.abs(e.astype(np.float64))
@@ -231,7 +233,7 @@ def verify(mod, params=None, inputs=None, rtol: Optional[float] = None, atol: Op
                               output_values=sum(int(e.size) for e in expected))
         if not check.passed:  # a mismatch: is it the converter, or rounding the network amplifies?
             spread = rounding_spread(built.network, backend.trt, feeds, names, actual)
-            unresolved = _ill_conditioned(spread, expected, report.rtol, report.atol)
+            unresolved = _ill_conditioned(spread, expected, precision)
             check.max_abs_error, check.max_rel_error, check.passed = _compare(
                 actual, expected, report.rtol, report.atol, unresolved)
             check.ill_conditioned_values = sum(int(m.sum()) for m in unresolved)

@@ -7,7 +7,7 @@ and a constant of the output's rank must have dim 0 == 1, or it would tie the en
 batch size.
 """
 
-from ..checks import IMPLICIT_HINT, dims, implicit_batch, is_constant
+from ..checks import IMPLICIT_HINT, NUMERIC_DTYPES, dims, implicit_batch, is_constant
 from ..registry import register_rule
 
 BATCH_LIMITS = ("computed operands of the output's rank; constants of that rank need dim 0 = 1 "
@@ -32,8 +32,11 @@ def broadcast_reason(call, config):
     return None
 
 
-for _name, _original in (("add", ("add", "nn.bias_add")), ("subtract", "subtract"), ("multiply", "multiply"),
-                         ("divide", "divide"), ("power", "power"), ("maximum", "maximum"),
-                         ("minimum", "minimum")):
-    register_rule(_name, original=_original, batch_limits=BATCH_LIMITS,
+# Integer add/subtract/multiply/max/min are exact in TensorRT's element-wise layer; integer
+# divide and power are not offered (TVM truncates where TensorRT's DIV may not).
+for _name, _original, _dtypes in (("add", ("add", "nn.bias_add"), NUMERIC_DTYPES),
+                                  ("subtract", "subtract", NUMERIC_DTYPES), ("multiply", "multiply", NUMERIC_DTYPES),
+                                  ("divide", "divide", None), ("power", "power", None),
+                                  ("maximum", "maximum", NUMERIC_DTYPES), ("minimum", "minimum", NUMERIC_DTYPES)):
+    register_rule(_name, original=_original, batch_limits=BATCH_LIMITS, dtypes=_dtypes,
                   limits="numpy-broadcastable shapes")(broadcast_reason)

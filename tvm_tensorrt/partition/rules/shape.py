@@ -9,25 +9,26 @@ from __future__ import annotations
 
 import tvm
 
-from ..checks import (IMPLICIT_HINT, check_axes_avoid_batch, dims, implicit_batch, is_constant, normalise_axis,
+from ..checks import (ANY_DTYPES, IMPLICIT_HINT, NUMERIC_DTYPES, check_axes_avoid_batch, dims, implicit_batch, is_constant, normalise_axis,
                       rank_of)
 from ..registry import register_rule
 
 CHANGES_BATCH = "keeps dim 0 (as every op must)"
 
 
-@register_rule("reshape", original=("reshape", "nn.batch_flatten"), batch_limits=CHANGES_BATCH)
+@register_rule("reshape", dtypes=ANY_DTYPES, original=("reshape", "nn.batch_flatten"), batch_limits=CHANGES_BATCH)
 def reshape_rule(call, config):
     return None
 
 
-@register_rule("flatten", original="nn.batch_flatten", batch_limits="rank <= 1 (it flattens the batch too)",
+@register_rule("flatten", dtypes=ANY_DTYPES, original="nn.batch_flatten",
+               batch_limits="rank <= 1 (it flattens the batch too)",
                limits="Relax flatten makes a 1-D tensor")
 def flatten_rule(call, config):
     return None
 
 
-@register_rule("nn.batch_flatten", original="nn.batch_flatten")
+@register_rule("nn.batch_flatten", dtypes=ANY_DTYPES, original="nn.batch_flatten")
 def batch_flatten_rule(call, config):
     return None
 
@@ -38,7 +39,7 @@ def _moves_batch(perm: list, config) -> str | None:
     return None
 
 
-@register_rule("permute_dims", original="transpose", batch_limits="axes[0] = 0")
+@register_rule("permute_dims", dtypes=ANY_DTYPES, original="transpose", batch_limits="axes[0] = 0")
 def permute_dims_rule(call, config):
     rank = rank_of(call.args[0])
     if rank == 0:
@@ -63,7 +64,8 @@ def index_map_permutation(index_map) -> list | None:
     return perm if sorted(perm) == list(range(len(initial))) else None
 
 
-@register_rule("layout_transform", original="layout_transform", batch_limits="keeps axis 0 first",
+@register_rule("layout_transform", dtypes=ANY_DTYPES, original="layout_transform",
+               batch_limits="keeps axis 0 first",
                limits="a pure permutation of axes (e.g. NCHW <-> NHWC); no splitting or padding")
 def layout_transform_rule(call, config):
     perm = index_map_permutation(call.attrs.index_map)
@@ -73,12 +75,13 @@ def layout_transform_rule(call, config):
     return _moves_batch(perm, config)
 
 
-@register_rule("expand_dims", original="expand_dims", batch_limits="axis != 0")
+@register_rule("expand_dims", dtypes=ANY_DTYPES, original="expand_dims", batch_limits="axis != 0")
 def expand_dims_rule(call, config):
     return check_axes_avoid_batch([int(a) for a in call.attrs.axis], call.ty.ndim, config, "expand_dims axis")
 
 
-@register_rule("squeeze", original="squeeze", batch_limits="axis given and without 0 (or dim 0 != 1)")
+@register_rule("squeeze", dtypes=ANY_DTYPES, original="squeeze",
+               batch_limits="axis given and without 0 (or dim 0 != 1)")
 def squeeze_rule(call, config):
     rank = rank_of(call.args[0])
     if call.attrs.axis is None:
@@ -89,7 +92,7 @@ def squeeze_rule(call, config):
     return check_axes_avoid_batch([int(a) for a in call.attrs.axis], rank, config, "squeeze axis")
 
 
-@register_rule("concat", original="concatenate", batch_limits="axis != 0; no constant inputs")
+@register_rule("concat", dtypes=ANY_DTYPES, original="concatenate", batch_limits="axis != 0; no constant inputs")
 def concat_rule(call, config):
     if call.attrs.axis is None:
         return "concat with axis=None (flattening) is not offloaded"
@@ -102,7 +105,7 @@ def concat_rule(call, config):
     return None
 
 
-@register_rule("split", min_version=(5, 1, 5), original="split", batch_limits="axis != 0")
+@register_rule("split", dtypes=ANY_DTYPES, min_version=(5, 1, 5), original="split", batch_limits="axis != 0")
 def split_rule(call, config):
     return check_axes_avoid_batch([int(call.attrs.axis)], rank_of(call.args[0]), config, "split axis")
 
@@ -131,7 +134,7 @@ def sliced_range(size: int, begin: int, end: int, stride: int) -> range:
     return range(size)[slice(begin, end, stride)]
 
 
-@register_rule("strided_slice", min_version=(5, 1, 5), original="strided_slice",
+@register_rule("strided_slice", dtypes=ANY_DTYPES, min_version=(5, 1, 5), original="strided_slice",
                batch_limits="axis 0 whole (begin 0, stride 1, end >= dim 0)",
                limits="constant begin/end/strides; strides != 0; at least one element per axis")
 def strided_slice_rule(call, config):
@@ -152,7 +155,7 @@ def strided_slice_rule(call, config):
 PAD_MODES = ("constant", "reflect", "replicate", "circular")
 
 
-@register_rule("nn.pad", original="nn.pad", batch_limits="no padding on axis 0",
+@register_rule("nn.pad", dtypes=NUMERIC_DTYPES, original="nn.pad", batch_limits="no padding on axis 0",
                limits="modes constant (any value), reflect (pad < dim), replicate, circular (pad <= dim); "
                       "no negative pads")
 def pad_rule(call, config):
