@@ -12,6 +12,7 @@ from onnx import helper, numpy_helper
 
 from .canonicalize import canonicalize
 from .errors import TensorRTError
+from .onnx_ops import relax_importers
 
 logger = logging.getLogger("tvm_tensorrt")
 
@@ -65,7 +66,8 @@ def from_onnx(model_or_path, shape_dict=None):
         logger.warning("onnxslim could not simplify the model (%s); importing it as is", err)
     _clip_to_max_min(model)
     try:
-        mod = relax_from_onnx(model, shape_dict=shape_dict, keep_params_in_input=False)
+        with relax_importers():
+            mod = relax_from_onnx(model, shape_dict=shape_dict, keep_params_in_input=False)
     except Exception as err:
         raise TensorRTError(f"TVM's ONNX importer failed: {err}") from err
     return canonicalize(mod), {}
