@@ -6,7 +6,7 @@ from tvm import relax
 from tvm.ir.prim.expr import Var as SizeVar
 
 from tvm_tensorrt.runtime.backend import load_backend
-from tvm_tensorrt.runtime.engine import add_batch_profile, build_network
+from tvm_tensorrt.runtime.engine import add_profile, build_network
 from tvm_tensorrt.runtime.engines import EngineSet
 from tvm_tensorrt.runtime.serialize import subgraph_of
 
@@ -24,9 +24,10 @@ def dynamic_batch_subgraph():
 def test_dynamic_batch_serialises_as_minus_one_and_builds_a_profile():
     subgraph = dynamic_batch_subgraph()
     assert subgraph.inputs[0]["shape"] == [-1, 3, 8, 8] and subgraph.outputs[0]["shape"] == [-1, 256]
+    assert subgraph.inputs[0]["dims"] == ["n", 3, 8, 8]
     builder, built, _ = build_network(subgraph)
     config = builder.create_builder_config()
-    add_batch_profile(builder, config, built.network, (1, 3, 5))
+    add_profile(builder, config, built.network, subgraph, (("n", 1, 3, 5),))
     assert config.num_optimization_profiles == 1
     assert tuple(built.network.get_output(0).shape) == (-1, 256)
     assert builder.build_serialized_network(built.network, config) is not None
@@ -39,18 +40,18 @@ def test_batches_1_2_4_2(multi_engine, builds, kept, monkeypatch):
     backend = load_backend()
     specs = []
     for batch in (1, 2, 4):
-        spec, _, _ = engines.plan_for(batch, backend)
+        spec, _, _ = engines.plan_for({"n": batch}, backend)
         specs.append(spec)
-        assert spec.covers(batch)
+        assert spec.covers({"n": batch})
     before = engines.builds
-    spec, _, _ = engines.plan_for(2, backend)
+    spec, _, _ = engines.plan_for({"n": 2}, backend)
     assert engines.builds == before == builds  # the second batch-2 call builds nothing
     assert len(engines.plans) == kept
     if multi_engine == "0":
-        assert [s.batch_range for s in specs] == [(1, 1, 1), (1, 2, 2), (1, 4, 4)]
-        assert spec.batch_range == (1, 4, 4)  # the largest engine serves the smaller batch
+        assert [s.ranges for s in specs] == [(("n", 1, 1, 1),), (("n", 1, 2, 2),), (("n", 1, 4, 4),)]
+        assert spec.ranges == (("n", 1, 4, 4),)  # the largest engine serves the smaller batch
     else:
-        assert spec.batch_range == (2, 2, 2)
+        assert spec.ranges == (("n", 2, 2, 2),)
 
 
 def test_prebuilt_dynamic_engine_serves_smaller_batches(monkeypatch):
@@ -58,22 +59,24 @@ def test_prebuilt_dynamic_engine_serves_smaller_batches(monkeypatch):
 
     subgraph = dynamic_batch_subgraph()
     plans = prebuild(subgraph, max_batch=8)
-    [(plan, batch_range)] = plans.values()
-    assert batch_range == (1, 8, 8)
+    [(plan, ranges)] = plans.values()
+    assert ranges == (("n", 1, 8, 8),)
     engines = EngineSet(subgraph, plans)
-    spec, key, got = engines.plan_for(4, load_backend())
-    assert spec.batch_range == (1, 8, 8) and got == plan and engines.builds == 0
-    spec, _, _ = engines.plan_for(16, load_backend())  # beyond the prebuilt range: built here
-    assert spec.batch_range == (1, 16, 16) and engines.builds == 1
+    spec, key, got = engines.plan_for({"n": 4}, load_backend())
+    assert spec.ranges == (("n", 1, 8, 8),) and got == plan and engines.builds == 0
+    spec, _, _ = engines.plan_for({"n": 16}, load_backend())  # beyond the prebuilt range: built here
+    assert spec.ranges == (("n", 1, 16, 16),) and engines.builds == 1
 
 
 def test_dynamic_inputs_must_agree_on_the_batch():
     import tvm_tensorrt
 
     engines = EngineSet(dynamic_batch_subgraph())
-    assert engines.batch_of([(3, 3, 8, 8)]) == 3
-    with pytest.raises(tvm_tensorrt.ConversionError, match="disagree"):
-        EngineSet(two_input_subgraph()).batch_of([(2, 3), (5, 3)])
+    assert engines.values_of([(3, 3, 8, 8)]) == {"n": 3}
+    with pytest.raises(tvm_tensorrt.ConversionError, match="input input_1 has n = 5, another input has n = 2"):
+        EngineSet(two_input_subgraph()).values_of([(2, 3), (5, 3)])
+    with pytest.raises(tvm_tensorrt.ConversionError, match=r"has shape \(3, 3, 8, 9\), expected"):
+        engines.values_of([(3, 3, 8, 9)])
 
 
 def two_input_subgraph():

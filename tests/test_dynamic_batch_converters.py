@@ -11,7 +11,7 @@ from tvm.ir.prim.expr import Var as SizeVar
 import tvm_tensorrt
 from tvm_tensorrt.runtime.backend import load_backend
 from tvm_tensorrt.runtime.build import offloaded_functions
-from tvm_tensorrt.runtime.engine import add_batch_profile, build_network
+from tvm_tensorrt.runtime.engine import add_profile, build_network
 from tvm_tensorrt.runtime.serialize import subgraph_of
 from op_samples import SAMPLES, single_op_module
 
@@ -44,7 +44,7 @@ def test_symbolic_batch_is_offloaded_built_and_exact(op_name):
     builder, built, _ = build_network(subgraph, backend)
     assert built.network.get_output(0).shape[0] == -1
     builder_config = builder.create_builder_config()
-    add_batch_profile(builder, builder_config, built.network, (1, 2, 4))
+    add_profile(builder, builder_config, built.network, subgraph, (("n", 1, 2, 4),))
     assert builder.build_serialized_network(built.network, builder_config) is not None
 
     from tvm_tensorrt.verify import evaluate_network

@@ -139,19 +139,23 @@ def test_dynamic_shape_is_rejected_with_reason():
     from tvm.ir.prim.expr import Var as SizeVar
 
     n = SizeVar("n", "int64")
-    mod = single_op_module(lambda x: relax.op.nn.relu(x), (3, n))
-    reason = decision_for(mod, "relax.nn.relu").reason
-    assert "dynamic shape (3, n)" in reason and "a symbolic batch dim 0 is allowed" in reason
+    mod = single_op_module(lambda x: relax.op.nn.conv2d(x, const(4, 3, 3, 3), padding=1), (1, 3, n, 8))
+    reason = decision_for(mod, "relax.nn.conv2d").reason
+    assert "dynamic shape (1, 3, n, 8)" in reason and "converter needs static shapes" in reason
 
 
-def test_symbolic_batch_passes_in_implicit_mode_only():
+def test_symbolic_batch_passes_in_both_modes():
+    """Explicit mode too: a converter that needs static shapes copes with a symbolic dim 0 while
+    the op leaves axis 0 alone, so there the implicit-batch limits bind it (and name why)."""
     from tvm.ir.prim.expr import Var as SizeVar
 
     n = SizeVar("n", "int64")
     mod = single_op_module(lambda x: relax.op.nn.conv2d(x, const(4, 3, 3, 3), padding=1), (n, 3, 8, 8))
     assert decision_for(mod, "relax.nn.conv2d").offloaded
-    reason = decision_for(mod, "relax.nn.conv2d", use_implicit_batch=False).reason
-    assert "dynamic shape (n, 3, 8, 8)" in reason and "explicit-batch mode" in reason
+    assert decision_for(mod, "relax.nn.conv2d", use_implicit_batch=False).offloaded
+    mod = single_op_module(lambda x: relax.op.nn.softmax(x, axis=0), (n, 3))
+    reason = decision_for(mod, "relax.nn.softmax", use_implicit_batch=False).reason
+    assert "axis 0" in reason and "converter needs axis 0 left alone when the batch is symbolic" in reason
 
 
 def test_ops_to_exclude_keeps_op_in_tvm():

@@ -82,7 +82,7 @@ def test_meta_records_what_made_the_engine(library, tmp_path):
         assert meta["key"] == key and meta["precision"] == "fp16" and meta["max_workspace_size"] == 1 << 26
         assert meta["backend"] in ("tensorrt", "tensorrt-rtx") and meta["backend_version"]
         assert meta["inputs"][0]["name"] == "input_0" and meta["outputs"][0]["dtype"] == "float32"
-        assert meta["batch_range"] is None and meta["created"].endswith("Z")
+        assert meta["ranges"] is None and meta["created"].endswith("Z")
     # a different precision is a different engine, kept beside the first
     run(library, tmp_path, cache)
     assert len(entries(cache)) == 4

@@ -21,7 +21,7 @@ def test_round_trip_keeps_nodes_weights_and_config():
     func, blob = conv_blob()
     subgraph = decode(blob)
     assert subgraph.symbol == "tensorrt_0"
-    assert subgraph.header["format"] == "tvm_tensorrt.subgraph" and subgraph.header["format_version"] == 1
+    assert subgraph.header["format"] == "tvm_tensorrt.subgraph" and subgraph.header["format_version"] == 2
     [node] = subgraph.nodes
     assert node["op"] == "nn.conv2d" and node["attrs"]["padding"] == [1, 0, 2, 1] and node["attrs"]["groups"] == 2
     assert node["inputs"] == [["input", 0], ["weight", 0]]

@@ -19,12 +19,18 @@ INPUT_KINDS = ("tensor", "weight")
 @dataclass
 class ConverterInput:
     """One input: `.tensor` (an ITensor) when it is a network value, `.weight` (numpy) when a
-    converter asked for a weight and the value is a constant. `shape`/`dtype` are always set."""
+    converter asked for a weight and the value is a constant. `shape`/`dtype` are always set;
+    `shape` has -1 for a symbolic dimension, and `dims` then says what it is (runtime.dims)."""
 
     shape: tuple
     dtype: str
     tensor: Any = None
     weight: Optional[np.ndarray] = None
+    dims: Optional[list] = None
+
+    @property
+    def symbolic(self) -> bool:
+        return -1 in self.shape
 
 
 @dataclass
@@ -39,6 +45,8 @@ class ConverterParams:
     output_dtypes: list = field(default_factory=list)
     keep_alive: list = field(default_factory=list)  # numpy arrays TensorRT points into until the build
     compute_dtype: str = "float32"  # "float16" when the engine computes in half precision
+    output_dims: list = field(default_factory=list)  # per output: its dims (runtime.dims data)
+    shape_var: Any = None  # name -> 1-element INT64 ITensor holding that shape variable at run time
 
     def weights(self, array: np.ndarray):
         """trt.Weights over `array` in the compute precision (networks are strongly typed, so

@@ -10,7 +10,8 @@ class BinaryConverter(TensorRTOpConverter):
 
     def convert(self, params):
         rank = max(len(i.shape) for i in params.inputs)
-        lhs, rhs = (lift_to_rank(params, tensor_of(params, i), params.inputs[i].shape, rank) for i in range(2))
+        lhs, rhs = (lift_to_rank(params, tensor_of(params, i), params.inputs[i].shape, rank, params.inputs[i].dims)
+                    for i in range(2))
         op = getattr(params.trt.ElementWiseOperation, self.operation)
         return [params.network.add_elementwise(lhs, rhs, op).get_output(0)]
 

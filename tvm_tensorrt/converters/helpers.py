@@ -23,17 +23,56 @@ def weight_of(params, index: int) -> np.ndarray:
     return item.weight
 
 
-def reshape(params, tensor, shape):
+def reshape(params, tensor, dims):
+    """Reshape to `dims` (ints, or runtime.dims data for symbolic ones). With at most one
+    symbolic dim TensorRT infers it (-1); with more, the shape is computed at run time."""
     layer = params.network.add_shuffle(tensor)
-    layer.reshape_dims = tuple(int(d) for d in shape)
+    symbolic = [d for d in dims if not isinstance(d, int) or d < 0]
+    if len(symbolic) <= 1:
+        layer.reshape_dims = tuple(d if isinstance(d, int) else -1 for d in dims)
+    else:
+        layer.set_input(1, shape_tensor(params, dims))
     return layer.get_output(0)
 
 
-def lift_to_rank(params, tensor, shape, rank: int):
-    """Prepend unit dims so element-wise layers can broadcast (they need equal ranks)."""
+def shape_tensor(params, dims):
+    """A 1-D INT64 shape tensor for `dims`, computing symbolic dims from the shape variables."""
+    parts = [dim_tensor(params, d) for d in dims]
+    if len(parts) == 1:
+        return parts[0]
+    return params.network.add_concatenation(parts).get_output(0)
+
+
+DIM_OPERATIONS = {"add": "SUM", "sub": "SUB", "mul": "PROD", "floordiv": "FLOOR_DIV", "max": "MAX", "min": "MIN"}
+
+
+def dim_tensor(params, dim):
+    """A 1-element INT64 tensor holding one dimension (runtime.dims data) at run time."""
+    if isinstance(dim, int):
+        return params.constant(np.array([dim], dtype=np.int64))
+    if isinstance(dim, str):
+        return params.shape_var(dim)
+    op, a, b = dim
+    lhs, rhs = dim_tensor(params, a), dim_tensor(params, b)
+    ops = params.trt.ElementWiseOperation
+    if op == "floormod":  # a - floor(a / b) * b
+        quotient = params.network.add_elementwise(lhs, rhs, ops.FLOOR_DIV).get_output(0)
+        product = params.network.add_elementwise(quotient, rhs, ops.PROD).get_output(0)
+        return params.network.add_elementwise(lhs, product, ops.SUB).get_output(0)
+    return params.network.add_elementwise(lhs, rhs, getattr(ops, DIM_OPERATIONS[op])).get_output(0)
+
+
+def input_dims(item) -> list:
+    """A converter input's dims: symbolic ones as runtime.dims data."""
+    return list(item.dims) if item.dims else list(item.shape)
+
+
+def lift_to_rank(params, tensor, shape, rank: int, dims=None):
+    """Prepend unit dims so element-wise layers can broadcast (they need equal ranks).
+    `dims`: the input's dims when it has symbolic ones."""
     if len(shape) == rank:
         return tensor
-    return reshape(params, tensor, (1,) * (rank - len(shape)) + tuple(shape))
+    return reshape(params, tensor, (1,) * (rank - len(shape)) + tuple(dims or shape))
 
 
 def axis_of(axis: int, rank: int) -> int:
@@ -56,9 +95,10 @@ def pairs(values, n: int) -> tuple:
     return tuple(values[:n]), tuple(values[n:2 * n])
 
 
-def scalar_constant(params, value: float, dtype: str):
-    """A 0-d constant tensor in the network's dtype for `dtype` (fill values, bounds)."""
-    array = np.asarray(value, dtype=params.compute_dtype if dtype in ("float32", "float16") else dtype)
+def scalar_constant(params, value: float, dtype: str, rank: int = 0):
+    """A one-element constant in the network's dtype for `dtype` (fill values, bounds), with
+    `rank` unit dims so element-wise and select layers can broadcast it."""
+    array = np.full((1,) * rank, value, dtype=params.compute_dtype if dtype in ("float32", "float16") else dtype)
     return params.constant(array)
 
 
@@ -91,3 +131,21 @@ def runtime_size(params, tensor, size):
 def add_spatial_dims(params, tensor, shape, count: int):
     """(N, C, W) -> (N, C, W, 1): TensorRT convolves 2-D and 3-D windows only."""
     return reshape(params, tensor, tuple(shape) + (1,) * count)
+
+
+def lifted_inputs(params) -> list:
+    """Every input at the highest input rank: element-wise and select layers broadcast only
+    between equal ranks, where numpy prepends unit dims."""
+    rank = max(len(item.shape) for item in params.inputs)
+    return [lift_to_rank(params, tensor_of(params, i), item.shape, rank, item.dims)
+            for i, item in enumerate(params.inputs)]
+
+
+def elementwise(params, lhs, rhs, operation: str):
+    """`operation`: a trt.ElementWiseOperation member name."""
+    return params.network.add_elementwise(lhs, rhs, getattr(params.trt.ElementWiseOperation, operation)).get_output(0)
+
+
+def unary(params, tensor, operation: str):
+    """`operation`: a trt.UnaryOperation member name."""
+    return params.network.add_unary(tensor, getattr(params.trt.UnaryOperation, operation)).get_output(0)

@@ -15,6 +15,6 @@ class MatmulConverter(TensorRTOpConverter):
         ops = [trt.MatrixOperation.VECTOR if len(s) == 1 else trt.MatrixOperation.NONE for s in shapes]
         if len(shapes[0]) > 1 and len(shapes[1]) > 1:
             rank = max(len(s) for s in shapes)
-            tensors = [lift_to_rank(params, t, s, rank) for t, s in zip(tensors, shapes)]
+            tensors = [lift_to_rank(params, t, i.shape, rank, i.dims) for t, i in zip(tensors, params.inputs)]
         layer = params.network.add_matrix_multiply(tensors[0], ops[0], tensors[1], ops[1])
         return [layer.get_output(0)]

@@ -60,6 +60,24 @@ class _Build:
         self.compute_dtype = compute_dtype  # None: each tensor keeps its Relax dtype
         self.values: dict = {}
         self.keep_alive: list = []
+        self.shape_vars: dict = {}
+
+    def shape_var(self, name: str):
+        """The shape variable `name` at run time: a dimension of the first network input that has
+        it as a plain dim (the partitioner makes sure one does), read with shape layers."""
+        if name not in self.shape_vars:
+            for i, desc in enumerate(self.subgraph.inputs):
+                if name in (desc.get("dims") or ()):
+                    shape = self.network.add_shape(self.network.get_input(i)).get_output(0)
+                    axis = np.array([desc["dims"].index(name)], dtype=np.int32)
+                    self.keep_alive.append(axis)
+                    index = self.network.add_constant((1,), self.trt.Weights(axis)).get_output(0)
+                    self.shape_vars[name] = self.network.add_gather(shape, index, 0).get_output(0)
+                    break
+            else:
+                raise ConversionError(f"no input of the subgraph has shape variable {name} as a dimension",
+                                      symbol=self.subgraph.symbol)
+        return self.shape_vars[name]
 
     def dtype_in_network(self, relax_dtype: str) -> str:
         return self.compute_dtype if self.compute_dtype and relax_dtype in FLOATS else relax_dtype
@@ -117,12 +135,14 @@ def _convert_node(build, index, node) -> list:
                                   symbol=subgraph.symbol, op_name=op)
         desc = _describe(subgraph, ref)
         inputs.append(ConverterInput(tuple(desc["shape"]), build.dtype_in_network(desc["dtype"]),
-                                     tensor=build.lookup(ref, op)))
+                                     tensor=build.lookup(ref, op), dims=desc.get("dims")))
     layer_name = f"{subgraph.symbol}/{index}:{op}"
     out_dtypes = [build.dtype_in_network(o["dtype"]) for o in node["outputs"]]
     params = ConverterParams(network, trt, inputs, dict(node["attrs"]), op, layer_name,
                              [tuple(o["shape"]) for o in node["outputs"]], out_dtypes, build.keep_alive,
-                             compute_dtype=build.compute_dtype or _float_dtype_of(inputs, out_dtypes))
+                             compute_dtype=build.compute_dtype or _float_dtype_of(inputs, out_dtypes),
+                             output_dims=[o.get("dims") or o["shape"] for o in node["outputs"]],
+                             shape_var=build.shape_var)
     first_layer = network.num_layers
     with captured_errors() as trt_errors:
         try:
@@ -158,8 +178,10 @@ def _check_outputs(subgraph, op, outputs, expected) -> None:
     if len(outputs) < len(expected):
         raise ConversionError(f"converter returned {len(outputs)} outputs, Relax has {len(expected)}",
                               symbol=subgraph.symbol, op_name=op)
+    dynamic = any(-1 in d["shape"] for d in subgraph.inputs)  # TensorRT may not know every dim statically
     for k, (tensor, shape) in enumerate(zip(outputs, expected)):
         got = tuple(tensor.shape)
-        if got != tuple(shape):
+        if len(got) != len(shape) or any(e != -1 and g != e and not (dynamic and g == -1)
+                                         for g, e in zip(got, shape)):
             raise ConversionError(f"output {k} has shape {got}, Relax expects {tuple(shape)}",
                                   symbol=subgraph.symbol, op_name=op)

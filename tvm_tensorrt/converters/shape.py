@@ -13,7 +13,7 @@ from .helpers import axis_of, reshape, scalar_constant, slice_layer, tensor_of
 
 class ReshapeToOutputConverter(TensorRTOpConverter):
     def convert(self, params):
-        return [reshape(params, tensor_of(params, 0), params.output_shapes[0])]
+        return [reshape(params, tensor_of(params, 0), params.output_dims[0])]
 
 
 for _name in ("reshape", "flatten", "nn.batch_flatten", "expand_dims", "squeeze"):

@@ -10,6 +10,7 @@ import tvm
 from tvm import relax
 
 from . import rules  # noqa: F401  (registers the built-in rules)
+from .checks import bound_vars, shape_vars
 from .config import make_config
 from .fold import fold_module
 from .graph import EXTERNAL, build_block_graph, used_vars
@@ -112,14 +113,49 @@ def _partition_function(func: relax.Function, fname: str, config, outliner, deci
             for binding in b.bindings:
                 later.update(used_vars(binding.value))
         graph = build_block_graph(block, config, later)
-        region_of = form_regions(graph)
-        region_of = _drop_small_regions(graph, region_of, config)
-        if config["remove_no_mac_subgraphs"]:
-            region_of = _drop_no_mac_regions(graph, region_of)
+        region_of = _regions(graph, config)
         new_blocks.append(outliner.rewrite_block(block, graph, region_of))
         _record(graph, region_of, fname, outliner.last_symbols, decisions)
     new_body = relax.SeqExpr(new_blocks, body.body)
     return relax.Function(func.params, new_body, func.ret_ty, func.is_pure, func.attrs)
+
+
+def _regions(graph, config) -> dict:
+    """Regions, re-formed until every subgraph can be given its symbolic dims at run time."""
+    while True:
+        region_of = form_regions(graph)
+        region_of = _drop_small_regions(graph, region_of, config)
+        if config["remove_no_mac_subgraphs"]:
+            region_of = _drop_no_mac_regions(graph, region_of)
+        if not _refuse_unbound_shape_vars(graph, region_of):
+            return region_of
+
+
+def _refuse_unbound_shape_vars(graph, region_of) -> bool:
+    """The runtime learns a shape variable (seq) from a subgraph input that has it as a plain
+    dimension. A node whose tensors use a variable no input of its subgraph carries that way
+    (its input is (batch * seq, 64) only) goes back to TVM; True when any did, and the regions
+    must be formed again (taking nodes out of a region can close a cycle through them)."""
+    members: dict = {}
+    for node, region in region_of.items():
+        members.setdefault(region, []).append(node)
+    refused = False
+    for nodes in members.values():
+        bindings = [graph.nodes[n]["binding"] for n in nodes]
+        defined = {b.var for b in bindings}
+        bound: set = set()
+        for b in bindings:
+            for var in used_vars(b.value):
+                if var not in defined:
+                    bound |= bound_vars(var.ty)
+        for node, b in zip(nodes, bindings):
+            types = [b.var.ty] + [v.ty for v in used_vars(b.value)]
+            missing = sorted(set().union(*(shape_vars(t) for t in types)) - bound)
+            if missing:
+                graph.nodes[node]["reason"] = (f"its shape uses {', '.join(missing)}, which no input of its "
+                                               "subgraph has as a dimension, so the engine could not learn it")
+                refused = True
+    return refused
 
 
 def _drop_small_regions(graph, region_of, config):

@@ -110,19 +110,23 @@ def has_symbolic_batch(call) -> bool:
     return any(isinstance(batch_key(ty), str) for ty in types)
 
 
-def limits_apply(call, config: dict) -> bool:
-    """Do the implicit-batch limits bind this call? (see the module docstring)"""
+def limits_apply(call, config: dict, dynamic: bool = False) -> bool:
+    """Do the implicit-batch limits bind this call? (see the module docstring) They also bind a
+    call on a symbolic batch in explicit mode when its converter needs static shapes
+    (`dynamic=False`): such converters cope with a symbolic dim 0 only while nothing reads,
+    moves or changes it."""
     if not implicit_batch(config):
-        return False
+        return not dynamic and has_symbolic_batch(call)
     if tuple(config["tensorrt_version"]) < IMPLICIT_BATCH_DROPPED_IN:
         return True
     return has_symbolic_batch(call)
 
 
-def config_for_call(call, config: dict) -> dict:
-    """The config a call's checks see: explicit batch where the implicit-batch limits do not bind."""
-    if implicit_batch(config) and not limits_apply(call, config):
-        return {**config, "use_implicit_batch": False}
+def config_for_call(call, config: dict, dynamic: bool = False) -> dict:
+    """The config a call's checks see: the batch mode that binds it."""
+    binding = limits_apply(call, config, dynamic)
+    if binding != implicit_batch(config):
+        return {**config, "use_implicit_batch": binding}
     return config
 
 
@@ -138,50 +142,117 @@ def batch_mode_note(config: dict) -> str:
             "batch dim keep the implicit-batch limits; ops on static shapes are offloaded as in explicit mode")
 
 
+STATIC_AXIS_HINT = "its converter needs axis 0 left alone when the batch is symbolic"
+
+
+def explicit_mode_reason(reason: str) -> str:
+    """In explicit mode the implicit-batch limits bind only ops whose converter needs them
+    (limits_apply); their reasons must not suggest explicit mode as the fix."""
+    return reason.replace(IMPLICIT_HINT, STATIC_AXIS_HINT)
+
+
 def _dim_text(d) -> str:
     return str(int(d)) if isinstance(d, tvm.ir.prim.expr.IntImm) else str(d)
 
 
-def _shape_reason(ty, what: str, config: dict) -> Optional[str]:
-    if ty.shape is None or getattr(ty.shape, "values", None) is None:
-        return f"{what} has an unknown shape; only static shapes are offloaded"
-    values = ty.shape.values
-    symbolic = [i for i, d in enumerate(values) if not isinstance(d, tvm.ir.prim.expr.IntImm)]
-    if not symbolic or (symbolic == [0] and implicit_batch(config)):
+_DIM_OPS = {"Add": "add", "Sub": "sub", "Mul": "mul", "FloorDiv": "floordiv", "FloorMod": "floormod",
+            "Max": "max", "Min": "min"}
+
+
+def dim_ast(dim):
+    """A TIR dimension as runtime.dims data (int, variable name, [op, a, b]); None when it uses
+    something the runtime cannot evaluate."""
+    if isinstance(dim, tvm.ir.prim.expr.IntImm):
+        return int(dim)
+    if isinstance(dim, tvm.ir.prim.expr.Var):
+        return str(dim.name)
+    op = _DIM_OPS.get(type(dim).__name__)
+    if op is None:
         return None
-    shape = "(" + ", ".join(_dim_text(d) for d in values) + ")"
-    allowance = " (a symbolic batch dim 0 is allowed with use_implicit_batch=True)" if symbolic != [0] else \
-        " in explicit-batch mode (use_implicit_batch=True allows a symbolic batch dim 0)"
-    return f"{what} has a dynamic shape {shape}; only static shapes are offloaded{allowance}"
+    a, b = dim_ast(dim.a), dim_ast(dim.b)
+    return None if a is None or b is None else [op, a, b]
+
+
+def symbolic_dims(ty) -> list:
+    """[(axis, TIR dim)] of a tensor type's symbolic dims (none when its shape is unknown)."""
+    values = getattr(ty.shape, "values", None) or ()
+    return [(i, d) for i, d in enumerate(values) if not isinstance(d, tvm.ir.prim.expr.IntImm)]
+
+
+def _shape_reason(ty, what: str, config: dict, dynamic: bool) -> Optional[str]:
+    """Static shapes pass. A symbolic dim 0 passes where the implicit-batch limits bind (they
+    keep such calls off axis 0). Other symbolic dims pass only for rules registered with
+    dynamic=True, whose converters compute shapes at run time, and only as expressions the
+    runtime can evaluate."""
+    if ty.shape is None or getattr(ty.shape, "values", None) is None:
+        return f"{what} has an unknown shape; only tensors of known rank are offloaded"
+    symbolic = symbolic_dims(ty)
+    if not symbolic or ([a for a, _ in symbolic] == [0] and implicit_batch(config)):
+        return None
+    shape = "(" + ", ".join(_dim_text(d) for d in ty.shape.values) + ")"
+    if not dynamic:
+        return (f"{what} has a dynamic shape {shape}; this op's converter needs static shapes "
+                f"(a symbolic batch dim 0 is allowed with use_implicit_batch=True)")
+    for _, d in symbolic:
+        if dim_ast(d) is None:
+            return f"{what} has dimension {d}, an expression the TensorRT runtime cannot evaluate"
+    return None
 
 
 def check_tensor(expr_or_ty, what: str, config: Optional[dict] = None,
-                 dtypes: tuple = FLOAT_DTYPES) -> Optional[str]:
-    """TensorRT needs dtypes the op's layer takes and static shapes (but for a symbolic batch in
-    implicit mode)."""
+                 dtypes: tuple = FLOAT_DTYPES, dynamic: bool = False) -> Optional[str]:
+    """TensorRT needs dtypes the op's layer takes, and shapes its converter can build (see
+    _shape_reason)."""
     ty = expr_or_ty.ty if isinstance(expr_or_ty, relax.Expr) else expr_or_ty
     if not isinstance(ty, relax.TensorType):
         return f"{what} is not a tensor ({type(ty).__name__})"
     dtype = dtype_of(ty)
     if dtype not in dtypes:
         return f"{what} has dtype {dtype}; the TensorRT layer for this op takes {'/'.join(dtypes)}"
-    return _shape_reason(ty, what, config if config is not None else {"use_implicit_batch": False})
+    return _shape_reason(ty, what, config if config is not None else {"use_implicit_batch": False}, dynamic)
 
 
-def check_call_tensors(call, config: Optional[dict] = None, dtypes: tuple = FLOAT_DTYPES) -> Optional[str]:
+def check_call_tensors(call, config: Optional[dict] = None, dtypes: tuple = FLOAT_DTYPES,
+                       dynamic: bool = False) -> Optional[str]:
     """Every tensor input and every output must pass check_tensor."""
     for i, arg in enumerate(tensor_args(call)):
-        reason = check_tensor(arg, f"input {i}", config, dtypes)
+        reason = check_tensor(arg, f"input {i}", config, dtypes, dynamic)
         if reason:
             return reason
     for k, ty in enumerate(output_types(call)):
         what = "output" if len(output_types(call)) == 1 else f"output {k}"
         if not isinstance(ty, relax.TensorType):
             return f"{what} is {type(ty).__name__}, not a tensor"
-        reason = check_tensor(ty, what, config, dtypes)
+        reason = check_tensor(ty, what, config, dtypes, dynamic)
         if reason:
             return reason
     return None
+
+
+def shape_vars(ty) -> set:
+    """Names of the shape variables a tensor (or tuple) type's dims use."""
+    found: set = set()
+    if isinstance(ty, relax.TupleType):
+        return found.union(*(shape_vars(f) for f in ty.fields))
+    if isinstance(ty, relax.TensorType) and ty.shape is not None and getattr(ty.shape, "values", None) is not None:
+        for _, d in symbolic_dims(ty):
+            found |= {str(v.name) for v in _tir_vars(d)}
+    return found
+
+
+def bound_vars(ty) -> set:
+    """Shape variables a tensor type has as plain dims: a value of this type tells them."""
+    if not isinstance(ty, relax.TensorType) or ty.shape is None or getattr(ty.shape, "values", None) is None:
+        return set()
+    return {str(d.name) for _, d in symbolic_dims(ty) if isinstance(d, tvm.ir.prim.expr.Var)}
+
+
+def _tir_vars(dim) -> list:
+    if isinstance(dim, tvm.ir.prim.expr.Var):
+        return [dim]
+    if hasattr(dim, "a") and hasattr(dim, "b"):
+        return _tir_vars(dim.a) + _tir_vars(dim.b)
+    return []
 
 
 def batch_key(ty):

@@ -6,8 +6,27 @@ from ..errors import ConfigError
 from ..runtime.backend import find_backend, installed_api_version
 
 
+def parse_dim_ranges(dim_ranges) -> dict:
+    """{name: (min, opt, max)} -> {name: [min, opt, max]}, checked: the optimization-profile
+    range of each shape variable (a symbolic dim such as batch or seq)."""
+    if dim_ranges is None:
+        return {}
+    if not isinstance(dim_ranges, dict):
+        raise ConfigError(f"dim_ranges must map shape-variable names to (min, opt, max), got {dim_ranges!r}")
+    ranges = {}
+    for name, values in dim_ranges.items():
+        try:
+            lo, opt, hi = (int(v) for v in values)
+        except (TypeError, ValueError):
+            raise ConfigError(f"dim_ranges[{name!r}] must be three ints (min, opt, max), got {values!r}") from None
+        if not 1 <= lo <= opt <= hi:
+            raise ConfigError(f"dim_ranges[{name!r}] = {(lo, opt, hi)} must satisfy 1 <= min <= opt <= max")
+        ranges[str(name)] = [lo, opt, hi]
+    return ranges
+
+
 def make_config(version=None, use_implicit_batch=True, remove_no_mac_subgraphs=False,
-                max_workspace_size=1 << 30, min_subgraph_size=1, ops_to_exclude=()) -> dict:
+                max_workspace_size=1 << 30, min_subgraph_size=1, ops_to_exclude=(), dim_ranges=None) -> dict:
     if version is None:
         version = installed_api_version()
     try:
@@ -30,5 +49,6 @@ def make_config(version=None, use_implicit_batch=True, remove_no_mac_subgraphs=F
         "max_workspace_size": int(max_workspace_size),
         "min_subgraph_size": int(min_subgraph_size),
         "ops_to_exclude": sorted(str(o).removeprefix("relax.") for o in ops_to_exclude),
+        "dim_ranges": parse_dim_ranges(dim_ranges),
         "backend": backend.describe() if backend else None,
     }

@@ -13,7 +13,8 @@ import networkx as nx
 import tvm
 from tvm import relax
 
-from .checks import batch_key, check_batch_dim, check_call_tensors, config_for_call, limits_apply, output_types
+from .checks import (batch_key, check_batch_dim, check_call_tensors, config_for_call, explicit_mode_reason,
+                     implicit_batch, limits_apply, output_types)
 from .registry import RELAX_PREFIX, count_macs, gate_reason, get_rule, run_rule
 
 EXTERNAL = -1
@@ -47,9 +48,10 @@ def support_reason(call, config: dict) -> str | None:
         return f"no TensorRT rule is registered for {RELAX_PREFIX}{name}"
     if name in config.get("ops_to_exclude", ()):
         return f"{RELAX_PREFIX}{name} is in ops_to_exclude"
-    config = config_for_call(call, config)
-    return (gate_reason(rule, config) or check_call_tensors(call, config, rule.dtypes)
-            or run_rule(rule, call, config) or check_batch_dim(call, config))
+    effective = config_for_call(call, config, rule.dynamic)
+    reason = (gate_reason(rule, effective) or check_call_tensors(call, effective, rule.dtypes, rule.dynamic)
+              or run_rule(rule, call, effective) or check_batch_dim(call, effective))
+    return explicit_mode_reason(reason) if reason and not implicit_batch(config) else reason
 
 
 def build_block_graph(block, config: dict, outside_uses: set) -> nx.DiGraph:
@@ -65,7 +67,7 @@ def build_block_graph(block, config: dict, outside_uses: set) -> nx.DiGraph:
             attrs["reason"] = support_reason(value, config)
             if attrs["op"] is not None:
                 attrs["macs"] = count_macs(get_rule(attrs["op"]), value)
-            if limits_apply(value, config):  # one batch size per subgraph where the batch may vary
+            if implicit_batch(config) and limits_apply(value, config):  # one batch size per subgraph
                 attrs["batch"] = batch_key(output_types(value)[0])
         elif isinstance(binding, relax.VarBinding) and isinstance(value, relax.TupleGetItem) \
                 and value.tuple_value in defined_at:

@@ -32,6 +32,7 @@ class Rule:
     limits: str = ""  # attribute limits
     macs: Optional[MacCounter] = None  # call -> multiply-accumulates; set only for ops that do MAC work
     dtypes: tuple = FLOAT_DTYPES  # the dtypes every tensor the call reads or writes may have
+    dynamic: bool = False  # its converter computes shapes at run time (symbolic dims beyond the batch)
 
     @property
     def does_mac_work(self) -> bool:
@@ -52,7 +53,8 @@ def _normalise_version(version) -> Optional[tuple]:
 
 def register_rule(op_name: str, min_version=None, override: bool = False, *, original=None,
                   batch_limits: Optional[str] = None, limits: Optional[str] = None,
-                  macs: Optional[MacCounter] = None, dtypes: Optional[tuple] = None):
+                  macs: Optional[MacCounter] = None, dtypes: Optional[tuple] = None,
+                  dynamic: Optional[bool] = None):
     """Decorator registering `check(call, config) -> None | reason` for `op_name`.
 
     `min_version=(M, m, p)`: targets older than that TensorRT release keep the op in TVM.
@@ -61,6 +63,8 @@ def register_rule(op_name: str, min_version=None, override: bool = False, *, ori
     that `remove_no_mac_subgraphs` looks for, and explain() totals the counts.
     `dtypes`: the tensor dtypes the op's TensorRT layer takes (default: float32/float16/bfloat16);
     a rule with mixed dtypes (a comparison's bool output) lists them all and checks the rest itself.
+    `dynamic=True`: the converter builds shapes at run time, so the op may have symbolic dims
+    anywhere (the rule must still refuse what it cannot do on them, e.g. slicing a symbolic axis).
     With override=True the descriptive data of the replaced rule is kept unless given again
     (the gate is not: it is part of the check).
     """
@@ -81,7 +85,7 @@ def register_rule(op_name: str, min_version=None, override: bool = False, *, ori
         if previous is not None:
             rule = replace(previous, check=check, min_version=gate)
         given = {"original": tuple(original) if original is not None else None, "batch_limits": batch_limits,
-                 "limits": limits, "macs": macs, "dtypes": tuple(dtypes) if dtypes is not None else None}
+                 "limits": limits, "macs": macs, "dtypes": tuple(dtypes) if dtypes is not None else None, "dynamic": dynamic}
         _RULES[op_name] = replace(rule, **{k: v for k, v in given.items() if v is not None})
         return check
 

@@ -6,6 +6,7 @@ import logging
 
 from ..converters.network import populate_network
 from ..errors import ConversionError
+from . import dims
 from .backend import load_backend
 from .trt_log import captured_errors, trt_logger
 
@@ -29,29 +30,32 @@ def _strongly_typed_flag(trt) -> int:
     return 1 << int(flag) if flag is not None else 0
 
 
-def add_batch_profile(builder, config, network, batch_range) -> None:
-    """One optimization profile giving every dynamic-batch input (dim 0 = -1) the batch range
-    (min, opt, max); TensorRT needs it to build an engine with dynamic shapes."""
+def add_profile(builder, config, network, subgraph, ranges) -> None:
+    """One optimization profile: each input's shapes at its shape variables' (min, opt, max);
+    TensorRT needs it to build an engine with dynamic shapes."""
     profile = builder.create_optimization_profile()
-    for i in range(network.num_inputs):
-        tensor = network.get_input(i)
-        shape = tuple(tensor.shape)
-        if -1 in shape[1:]:
-            raise ConversionError(f"input {tensor.name} has shape {shape}: only the batch dimension may be dynamic")
-        if shape and shape[0] == -1:
-            profile.set_shape(tensor.name, *[(b,) + shape[1:] for b in batch_range])
+    points = [{name: r[k] for name, *r in ranges} for k in range(3)]
+    for i, desc in enumerate(subgraph.inputs):
+        if -1 not in desc["shape"]:
+            continue
+        name = network.get_input(i).name
+        try:
+            shapes = [tuple(dims.evaluate(d, values) for d in dims.dims_of(desc)) for values in points]
+        except KeyError as err:
+            raise ConversionError(f"input {name} uses shape variable {err}, which has no range") from None
+        profile.set_shape(name, *shapes)
     config.add_optimization_profile(profile)
 
 
-def build_plan(subgraph, workspace_size: int, backend=None, precision: str = "fp32", batch_range=None) -> bytes:
-    """Plan bytes for `subgraph`; `batch_range` (min, opt, max) when its batch is dynamic."""
+def build_plan(subgraph, workspace_size: int, backend=None, precision: str = "fp32", ranges=None) -> bytes:
+    """Plan bytes for `subgraph`; `ranges` ((name, min, opt, max), ...) when it has symbolic dims."""
     backend = backend or load_backend()
     trt = backend.trt
     builder, built, _ = build_network(subgraph, backend, precision)
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_size))
-    if batch_range is not None:
-        add_batch_profile(builder, config, built.network, batch_range)
+    if ranges:
+        add_profile(builder, config, built.network, subgraph, ranges)
     with captured_errors() as errors:
         plan = builder.build_serialized_network(built.network, config)
     if plan is None:

@@ -1,9 +1,12 @@
 """Which engine serves a call, and where its plan comes from: memory, the prebuilt plans in the
 library, the on-disk cache, or the builder (in that order).
 
-Static subgraphs have one engine. With a dynamic batch dimension, TVM_TENSORRT_MULTI_ENGINE=0
-(default) keeps one engine whose profile covers batches 1..largest seen and rebuilds it only when
-a larger batch arrives; =1 keeps one fixed-batch engine per batch size seen.
+Static subgraphs have one engine. A subgraph with symbolic dimensions (a dynamic batch, a
+sequence length) has shape variables, and an engine's optimization profile gives each a range
+(min, opt, max). With TVM_TENSORRT_MULTI_ENGINE=0 (default) one engine serves every call: each
+variable's range is the one the partition config gives it (`dim_ranges`, CLI `--dim
+seq=16:128:512`), or else 1..the largest value seen; a call outside the range rebuilds the engine
+with the range stretched to cover it. =1 keeps one engine per combination of values seen.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Optional
 from .. import __version__
 from ..converters import get_converter
 from ..errors import ConversionError
+from . import dims
 from .backend import Backend, find_backend
 from .cache import engine_key, open_cache
 from .engine import build_plan
@@ -33,16 +37,25 @@ ENGINE_TARGET = "builder-default"
 
 @dataclass(frozen=True)
 class EngineSpec:
-    """The shapes an engine accepts: None for static subgraphs, else its batch (min, opt, max)."""
+    """The shapes an engine accepts: None for static subgraphs, else each shape variable's range,
+    as ((name, min, opt, max), ...) sorted by name."""
 
-    batch_range: Optional[tuple] = None
+    ranges: Optional[tuple] = None
 
-    def covers(self, batch: Optional[int]) -> bool:
-        return self.batch_range is None or self.batch_range[0] <= batch <= self.batch_range[2]
+    def covers(self, values: Optional[dict]) -> bool:
+        return self.ranges is None or all(lo <= values[name] <= hi for name, lo, _, hi in self.ranges)
+
+    def as_list(self) -> Optional[list]:
+        return [list(r) for r in self.ranges] if self.ranges else None
 
 
 def is_dynamic(subgraph) -> bool:
-    return any(d["shape"] and d["shape"][0] == -1 for d in subgraph.inputs)
+    return any(-1 in d["shape"] for d in subgraph.inputs)
+
+
+def batch_variables(subgraph) -> set:
+    """Shape variables some input has as its dim 0 (the batch, in the usual reading)."""
+    return {d["dims"][0] for d in subgraph.inputs if d.get("dims") and isinstance(d["dims"][0], str)}
 
 
 @functools.lru_cache(maxsize=None)
@@ -66,7 +79,7 @@ def converters_in_use(subgraph) -> dict:
 def key_fields(subgraph, spec: EngineSpec, options: EngineOptions, backend: Backend) -> dict:
     return {"network": subgraph.network_digest, "converters": converters_in_use(subgraph),
             "tvm_tensorrt": __version__, "inputs": [d["shape"] for d in subgraph.inputs],
-            "batch_range": list(spec.batch_range) if spec.batch_range else None, "precision": options.precision,
+            "ranges": spec.as_list(), "precision": options.precision,
             "workspace": options.max_workspace_size, "backend": backend.describe(), "target": ENGINE_TARGET}
 
 
@@ -79,7 +92,7 @@ def plan_meta(subgraph, spec: EngineSpec, options: EngineOptions, backend: Backe
             "precision": options.precision, "max_workspace_size": options.max_workspace_size,
             "backend": backend.name, "backend_version": backend.library_version,
             "tensorrt_api_version": list(backend.api_version), "target": ENGINE_TARGET,
-            "batch_range": list(spec.batch_range) if spec.batch_range else None,
+            "ranges": spec.as_list(),
             "network_digest": subgraph.network_digest, "tvm_tensorrt_version": __version__}
 
 
@@ -88,7 +101,7 @@ class EngineSet:
 
     def __init__(self, subgraph, prebuilt: Optional[dict] = None):
         self.subgraph = subgraph
-        self.prebuilt: dict = {}  # key -> (plan bytes, batch range) embedded at compile time
+        self.prebuilt: dict = {}  # key -> (plan bytes, ranges) embedded at compile time
         self.plans: dict = {}  # EngineSpec -> (key, plan)
         self.builds = 0  # engines built by this process (tests and benchmarks read it)
         self.dynamic = is_dynamic(subgraph)
@@ -100,34 +113,40 @@ class EngineSet:
         with self.lock:
             self.prebuilt.update(plans)
 
-    def batch_of(self, shapes) -> Optional[int]:
-        """The call's batch size (None when static); every dynamic input must agree on it."""
+    def values_of(self, shapes) -> Optional[dict]:
+        """The call's shape variables, {name: value} (None for static subgraphs); raises when an
+        input's shape does not fit its dims."""
         if not self.dynamic:
             return None
-        batches = {int(shape[0]) for desc, shape in zip(self.subgraph.inputs, shapes) if desc["shape"][0] == -1}
-        if len(batches) != 1:
-            raise ConversionError(f"the dynamic-batch inputs disagree on the batch size: {sorted(batches)}",
-                                  symbol=self.symbol)
-        return batches.pop()
+        return dims.bind(self.subgraph.inputs, shapes, self.symbol)
 
     @property
     def symbol(self) -> str:
         return self.subgraph.symbol
 
-    def spec_for(self, batch: Optional[int], options: EngineOptions) -> EngineSpec:
+    def spec_for(self, values: Optional[dict], options: EngineOptions) -> EngineSpec:
         if not self.dynamic:
             return EngineSpec()
         if options.multi_engine:
-            return EngineSpec((batch, batch, batch))
-        ranges = [s.batch_range for s in self.plans] + [r for _, r in self.prebuilt.values() if r]
-        top = max([r[2] for r in ranges if r[0] == 1] + [batch])  # a prebuilt 1..8 engine serves batch 4
-        return EngineSpec((1, top, top))
+            return EngineSpec(tuple((name, v, v, v) for name, v in sorted(values.items())))
+        configured = self.subgraph.config.get("dim_ranges") or {}
+        known = [s.ranges for s in self.plans] + [r for _, r in self.prebuilt.values() if r]
+        ranges = []
+        for name, value in sorted(values.items()):
+            seen = [hi for r in known for n, lo, _, hi in r if n == name and lo == 1]
+            if name in configured:
+                lo, opt, hi = configured[name]
+                ranges.append((name, min(lo, value), opt, max([hi, value] + seen)))
+            else:  # a prebuilt 1..8 engine serves 4
+                top = max(seen + [value])
+                ranges.append((name, 1, top, top))
+        return EngineSpec(tuple(ranges))
 
-    def plan_for(self, batch: Optional[int], backend: Backend) -> tuple:
-        """(spec, key, plan) for a call with this batch size, building or loading if needed."""
+    def plan_for(self, values: Optional[dict], backend: Backend) -> tuple:
+        """(spec, key, plan) for a call with these shape variables, building or loading if needed."""
         options = engine_options(self.subgraph.config)
         with self.lock:
-            spec = self.spec_for(batch, options)
+            spec = self.spec_for(values, options)
             if spec not in self.plans:
                 key = engine_key(key_fields(self.subgraph, spec, options, backend))
                 self.plans[spec] = (key, self._obtain(spec, key, options, backend))
@@ -178,18 +197,34 @@ class EngineSet:
 
     def _build(self, spec, options, backend) -> bytes:
         logger.info("Building new TensorRT engine for subgraph %s", self.symbol)
-        plan = build_plan(self.subgraph, options.max_workspace_size, backend, options.precision, spec.batch_range)
+        plan = build_plan(self.subgraph, options.max_workspace_size, backend, options.precision, spec.ranges)
         self.builds += 1
         logger.info("Finished building TensorRT engine for subgraph %s", self.symbol)
         return plan
 
 
 def prebuild(subgraph, max_batch: int = 1) -> dict:
-    """{key: (plan, batch range)} built now (ahead of time, on a CPU if need be) for the
-    settings in force."""
+    """{key: (plan, ranges)} built now (ahead of time, on a CPU if need be) for the settings in
+    force. Shape variables get their configured range; a batch variable (dim 0) without one gets
+    1..max_batch; any other variable needs a configured range."""
     backend = find_backend()
     if backend is None:
         return {}
     engines = EngineSet(subgraph)
-    spec, key, plan = engines.plan_for(max_batch if engines.dynamic else None, backend)
-    return {key: (plan, spec.batch_range)}
+    values = None
+    if engines.dynamic:
+        configured = subgraph.config.get("dim_ranges") or {}
+        batch = batch_variables(subgraph)
+        values = {}
+        for name in sorted(set().union(*(dims.variables(d) for desc in subgraph.inputs
+                                         for d in dims.dims_of(desc)))):
+            if name in configured:
+                values[name] = configured[name][2]
+            elif name in batch:
+                values[name] = max_batch
+            else:
+                raise ConversionError(f"cannot prebuild an engine without a range for shape variable {name}: give "
+                                      f"one, e.g. dim_ranges={{'{name}': (1, 64, 256)}} (CLI: --dim {name}=1:64:256)",
+                                      symbol=subgraph.symbol)
+    spec, key, plan = engines.plan_for(values, backend)
+    return {key: (plan, spec.ranges)}

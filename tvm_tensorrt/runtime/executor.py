@@ -44,15 +44,15 @@ class SubgraphRuntime:
     def symbol(self) -> str:
         return self.subgraph.symbol
 
-    def batch_of(self, inputs):
-        return self.engines.batch_of([t.shape for t in inputs])
+    def values_of(self, inputs):
+        return self.engines.values_of([t.shape for t in inputs])
 
     def prepare(self, inputs) -> bool:
         backend = find_backend()
         if backend is None:
             self._warn_once("No TensorRT backend is installed: subgraph %s runs through TVM", self.symbol)
             return False
-        spec, key, plan = self.engines.plan_for(self.batch_of(inputs), backend)
+        spec, key, plan = self.engines.plan_for(self.values_of(inputs), backend)
         if not inputs or not all(gpu.is_cuda(t) for t in inputs):
             self._warn_once("No CUDA device holds the inputs of %s: it runs through TVM on the CPU "
                             "(its TensorRT engine was built and checked)", self.symbol)
@@ -89,7 +89,7 @@ class SubgraphRuntime:
         n_in = len(self.subgraph.inputs)
         inputs, outputs = args[:n_in], args[n_in:]
         backend = find_backend()
-        _, key, plan = self.engines.plan_for(self.batch_of(inputs), backend)
+        _, key, plan = self.engines.plan_for(self.values_of(inputs), backend)
         engine = self.cuda_engine(inputs[0].device.index, key, plan, backend)
         if engine is None:
             raise gpu.GpuExecutionError(f"no TensorRT engine of {self.symbol} runs on this device")

@@ -1,6 +1,6 @@
 """The container of prebuilt plans a library may carry beside each subgraph blob.
 
-    MAGIC (8) | json length (8, little endian) | JSON {"plans": [{key, batch_range, offset, nbytes}]} | plans
+    MAGIC (8) | json length (8, little endian) | JSON {"plans": [{key, ranges, offset, nbytes}]} | plans
 
 Kept apart from the subgraph blob so embedding plans never changes the subgraph's digest, and
 so a library without prebuilt plans carries only the empty container.
@@ -18,10 +18,10 @@ _PREFIX = struct.Struct("<8sQ")
 
 
 def encode_plans(plans: dict) -> bytes:
-    """plans: {key: (plan bytes, batch range or None)}."""
+    """plans: {key: (plan bytes, shape-variable ranges or None)}."""
     entries, chunks, offset = [], [], 0
-    for key, (plan, batch_range) in sorted(plans.items()):
-        entries.append({"key": key, "batch_range": list(batch_range) if batch_range else None,
+    for key, (plan, ranges) in sorted(plans.items()):
+        entries.append({"key": key, "ranges": [list(r) for r in ranges] if ranges else None,
                         "offset": offset, "nbytes": len(plan)})
         chunks.append(plan)
         offset += len(plan)
@@ -46,5 +46,5 @@ def decode_plans(blob) -> dict:
         plan = bytes(view[base + e["offset"]:base + e["offset"] + e["nbytes"]])
         if len(plan) != e["nbytes"]:
             raise SubgraphFormatError("prebuilt-plan container is truncated; rebuild the library")
-        plans[e["key"]] = (plan, tuple(e["batch_range"]) if e.get("batch_range") else None)
+        plans[e["key"]] = (plan, tuple(tuple(r) for r in e["ranges"]) if e.get("ranges") else None)
     return plans

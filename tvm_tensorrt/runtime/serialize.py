@@ -7,19 +7,23 @@ import tvm
 from tvm import relax
 
 from ..errors import ConversionError
-from ..partition.checks import is_constant, static_shape
+from ..partition.checks import dim_ast, is_constant, static_shape
 from ..partition.graph import op_name
 from .subgraph import Subgraph, encode, plain, decode
 
 
 def _tensor_desc(ty) -> dict:
-    """Shape with -1 for a symbolic dimension (the partitioner only lets the batch one through)."""
+    """Shape with -1 for each symbolic dimension (TensorRT's notation), plus, when there are
+    any, `dims`: every dimension as runtime.dims data, so the runtime can compute shapes."""
     if static_shape(ty) is not None:
         return {"shape": list(static_shape(ty)), "dtype": str(ty.dtype)}
-    dims = getattr(ty.shape, "values", None)
-    if dims is None:
+    values = getattr(ty.shape, "values", None)
+    if values is None:
         raise ConversionError(f"a tensor of unknown rank ({ty}) cannot be offloaded")
-    return {"shape": [int(d.value) if hasattr(d, "value") else -1 for d in dims], "dtype": str(ty.dtype)}
+    dims = [dim_ast(d) for d in values]
+    if any(d is None for d in dims):
+        raise ConversionError(f"tensor shape {ty.shape} has a dimension the runtime cannot evaluate")
+    return {"shape": [d if isinstance(d, int) else -1 for d in dims], "dims": dims, "dtype": str(ty.dtype)}
 
 
 def call_attrs(call) -> dict:

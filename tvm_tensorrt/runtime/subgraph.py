@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import SubgraphFormatError
 
 MAGIC = b"TVMTRTSG"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: symbolic dims as `dims` data beside the -1 shapes
 _PREFIX = struct.Struct("<8sQ32s")
 ALIGN = 64
 

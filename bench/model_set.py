@@ -1,0 +1,136 @@
+"""How well the transformer-family model set (tests/models/*.onnx) partitions.
+
+For each model: ONNX nodes, Relax operator calls after import, our TensorRT subgraphs and the
+operator calls they take, and the subgraph count of TVM's own TensorRT partitioner on the same
+module; then, per model, the five most common reasons operator calls stayed in TVM.
+
+    python bench/model_set.py                       # implicit-batch mode (the default)
+    python bench/model_set.py --explicit-batch      # partition for explicit-batch networks
+    python bench/model_set.py --json out.json       # also write every row and reason as JSON
+
+The models come from tests/models/make_model_set.py (see tests/models/README.md).
+"""
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from collections import Counter
+from pathlib import Path
+
+import onnx
+from tvm import relax
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ROOT / "tests" / "models"
+
+
+def relax_op_calls(mod) -> int:
+    """Calls of Relax operators (not of functions) in every Relax function of the module."""
+    import tvm
+
+    count = 0
+
+    def visit(expr):
+        nonlocal count
+        if isinstance(expr, relax.Call) and isinstance(expr.op, tvm.ir.Op):
+            count += 1
+
+    for func in mod.functions.values():
+        if isinstance(func, relax.Function):
+            relax.analysis.post_order_visit(func, visit)
+    return count
+
+
+def tvm_own_subgraphs(mod, params) -> int:
+    from tvm.relax.backend.contrib.tensorrt import partition_for_tensorrt
+
+    if params:
+        mod = relax.transform.BindParams("main", params)(mod)
+    partitioned = partition_for_tensorrt(mod)
+    return sum(1 for func in partitioned.functions.values()
+               if func.attrs is not None and func.attrs.get("Codegen") == "tensorrt")
+
+
+def measure(path: Path, explicit_batch: bool) -> dict:
+    import tvm_tensorrt
+
+    row = {"model": path.stem, "onnx_nodes": len(onnx.load(str(path), load_external_data=False).graph.node)}
+    start = time.perf_counter()
+    mod, params = tvm_tensorrt.from_onnx(str(path))
+    row["relax_ops"] = relax_op_calls(mod)
+    report = tvm_tensorrt.explain(mod, params, use_implicit_batch=not explicit_batch)
+    row["seconds"] = round(time.perf_counter() - start, 2)
+    totals = report.totals
+    row.update(subgraphs=len(report.subgraphs), ops_offloaded=totals["ops_offloaded"], ops_total=totals["ops_total"])
+    kept = Counter(d.reason or "(no reason given)" for d in report.decisions if not d.offloaded)
+    row["kept_reasons"] = kept.most_common()
+    try:
+        row["tvm_subgraphs"] = tvm_own_subgraphs(mod, params)
+    except Exception as err:  # TVM's partitioner failing is a result too
+        row["tvm_subgraphs"] = None
+        row["tvm_error"] = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
+    return row
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--explicit-batch", action="store_true", help="partition for explicit-batch networks")
+    parser.add_argument("--json", metavar="OUT", type=Path, help="also write the results to this JSON file")
+    parser.add_argument("--models", type=Path, default=MODELS, help="folder of .onnx files (default tests/models)")
+    args = parser.parse_args(argv)
+
+    paths = sorted(args.models.glob("*.onnx"))
+    if not paths:
+        print(f"no .onnx files in {args.models}", file=sys.stderr)
+        return 1
+    print(f"mode: {'explicit' if args.explicit_batch else 'implicit'} batch")
+    header = f"{'model':24s} {'ONNX nodes':>10} {'Relax ops':>9} {'TRT subgraphs':>13} {'offloaded / total':>17} {'%':>5} {'TVM own':>7} {'s':>6}"
+    print(header)
+    print("-" * len(header))
+    rows = []
+    for path in paths:
+        try:
+            row = measure(path, args.explicit_batch)
+        except Exception as err:
+            row = {"model": path.stem, "error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
+            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            print(f"{path.stem:24s} FAILED: {type(err).__name__}: {first[:200]}", flush=True)
+            rows.append(row)
+            continue
+        rows.append(row)
+        share = 100.0 * row["ops_offloaded"] / row["ops_total"] if row["ops_total"] else 0.0
+        tvm = "err" if row["tvm_subgraphs"] is None else str(row["tvm_subgraphs"])
+        print(f"{row['model']:24s} {row['onnx_nodes']:10d} {row['relax_ops']:9d} {row['subgraphs']:13d} "
+              f"{row['ops_offloaded']:>8d} / {row['ops_total']:<6d} {share:5.1f} {tvm:>7} {row['seconds']:6.1f}", flush=True)
+
+    ok = [r for r in rows if "error" not in r]
+    if ok:
+        print("\nTop 5 reasons operator calls stayed in TVM (reason -> count):")
+        for row in ok:
+            if not row["kept_reasons"]:
+                print(f"  {row['model']}: (everything offloaded)")
+                continue
+            print(f"  {row['model']}:")
+            for reason, n in row["kept_reasons"][:5]:
+                print(f"    {reason} -> {n}")
+        overall = Counter()
+        for row in ok:
+            overall.update(dict(row["kept_reasons"]))
+        if overall:
+            print("  all models:")
+            for reason, n in overall.most_common(5):
+                print(f"    {reason} -> {n}")
+    for row in rows:
+        if row.get("tvm_error"):
+            print(f"TVM's partitioner failed on {row['model']}: {row['tvm_error'][:300]}")
+
+    if args.json:
+        args.json.write_text(json.dumps({"explicit_batch": args.explicit_batch, "models": rows}, indent=2))
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
