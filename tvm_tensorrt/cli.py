@@ -33,6 +33,19 @@ def _shape_dict(items):
     return shapes or None
 
 
+def _dim_ranges(items):
+    """--dim NAME=MIN:OPT:MAX (repeatable): a shape variable's optimization-profile range."""
+    ranges = {}
+    for item in items or ():
+        name, _, spec = item.partition("=")
+        try:
+            lo, opt, hi = (int(v) for v in spec.split(":"))
+        except ValueError:
+            raise SystemExit(f"--dim takes NAME=MIN:OPT:MAX, e.g. --dim seq=16:128:512, got {item!r}") from None
+        ranges[name.strip()] = (lo, opt, hi)
+    return ranges or None
+
+
 def _version(text):
     try:
         parts = tuple(int(p) for p in text.split("."))
@@ -46,13 +59,14 @@ def _version(text):
 def _partition_options(args) -> dict:
     return {"use_implicit_batch": not args.explicit_batch, "remove_no_mac_subgraphs": args.remove_no_mac_subgraphs,
             "max_workspace_size": args.max_workspace_size, "min_subgraph_size": args.min_subgraph_size,
-            "ops_to_exclude": args.exclude or (), "version": args.tensorrt_version}
+            "ops_to_exclude": args.exclude or (), "version": args.tensorrt_version,
+            "dim_ranges": _dim_ranges(args.dim)}
 
 
 def _model_inputs(mod) -> list:
     main = mod["main"]
-    return [{"name": p.name, "shape": [int(d) for d in p.ty.shape.values], "dtype": str(p.ty.dtype)}
-            for p in main.params]
+    return [{"name": p.name, "shape": [int(d) if hasattr(d, "value") else str(d) for d in p.ty.shape.values],
+             "dtype": str(p.ty.dtype)} for p in main.params]
 
 
 def compile_model(model_path, output, target="llvm", shapes=None, options=None, out=sys.stdout,
@@ -88,7 +102,9 @@ def run_library(path, input_files=(), out=sys.stdout, seed=0) -> list:
         arrays = [np.load(f) for f in input_files]
     elif meta:
         rng = np.random.default_rng(seed)
-        arrays = [rng.standard_normal(i["shape"]).astype(i["dtype"]) for i in meta["inputs"]]
+        ranges = (meta.get("config") or {}).get("dim_ranges") or {}
+        shapes = [[d if isinstance(d, int) else ranges.get(d, [1, 1, 1])[1] for d in i["shape"]] for i in meta["inputs"]]
+        arrays = [rng.standard_normal(s).astype(i["dtype"]) for s, i in zip(shapes, meta["inputs"])]
     else:
         raise TensorRTError(f"{meta_path} is missing: pass the inputs with --input x.npy")
     if meta:
@@ -111,6 +127,9 @@ def _add_partition_flags(p):
     p.add_argument("--min-subgraph-size", type=int, default=1, help="smaller subgraphs stay in TVM")
     p.add_argument("--exclude", action="append", metavar="OP", help="Relax op TVM keeps, e.g. nn.softmax")
     p.add_argument("--shape", action="append", metavar="NAME=D0,D1", help="input shape override")
+    p.add_argument("--dim", action="append", metavar="NAME=MIN:OPT:MAX",
+                   help="range of a symbolic dim for the engine's optimization profile, e.g. seq=16:128:512 "
+                        "(default: 1 to the largest size seen)")
     p.add_argument("--tensorrt-version", type=_version, metavar="M.m.p",
                    help="TensorRT release to partition for (default: the installed one)")
 

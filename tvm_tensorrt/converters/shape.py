@@ -103,6 +103,8 @@ class StridedSliceConverter(TensorRTOpConverter):
         start, size, step = [0] * rank, list(shape), [1] * rank
         for axis, b, e, s in zip(axes, begin, end, strides):
             axis = axis_of(int(axis), rank)
+            if shape[axis] < 0:  # a symbolic axis is kept whole (the rule makes sure): size from the input
+                continue
             selected = range(shape[axis])[slice(int(b), int(e), int(s))]
             start[axis], size[axis], step[axis] = selected.start, len(selected), int(s)
         return [slice_layer(params, tensor_of(params, 0), start, size, step).get_output(0)]

@@ -1,16 +1,22 @@
 """Fold calls whose inputs are all constants (ONNX models compute weights in the graph:
 ConstantOfShape, transposed Gemm weights, reshaped biases), so TensorRT sees constant weights.
 
+Shape arithmetic on static shapes folds too: ONNX exports read shapes at run time (Shape ->
+Gather -> Concat -> Reshape), which TVM imports as shape_of / shape_to_tensor and int64 math.
+Where the shape is static it is a constant, and so is everything computed from it; left in the
+graph those ops would cut the TensorRT subgraphs apart.
+
 Relax's FoldConstant legalizes every call in the module to find the foldable ones, which costs
 seconds per thousand ops; this walks the bindings once and hands only the foldable calls to it.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import tvm
 from tvm import relax
 
-from .checks import is_constant
+from .checks import is_constant, static_shape
 from .graph import used_vars
 from .outline import substitute
 
@@ -26,6 +32,21 @@ def _foldable(value) -> bool:
             if isinstance(f, relax.Var):
                 return False
     return any(is_constant(f) for a in value.args for f in (a.fields if isinstance(a, relax.Tuple) else [a]))
+
+
+def _static_shape_value(value):
+    """shape_of(static tensor) -> ShapeExpr; shape_to_tensor(static ShapeExpr) -> int64 const."""
+    if not isinstance(value, relax.Call) or not isinstance(value.op, tvm.ir.Op):
+        return None
+    name = value.op.name
+    if name == "relax.shape_of":
+        shape = static_shape(value.args[0].ty)
+        return relax.ShapeExpr([tvm.ir.prim.expr.IntImm("int64", d) for d in shape]) if shape is not None else None
+    if name == "relax.shape_to_tensor" and isinstance(value.args[0], relax.ShapeExpr):
+        values = value.args[0].values
+        if all(isinstance(v, tvm.ir.prim.expr.IntImm) for v in values):
+            return relax.const(np.array([int(v) for v in values], dtype="int64"), "int64")
+    return None
 
 
 def _evaluate(call) -> relax.Expr:
@@ -50,7 +71,12 @@ def fold_constants(func: relax.Function) -> relax.Function:
             value = binding.value
             if folded and any(v in folded for v in used_vars(value)):
                 value = normalizer.normalize(substitute(value, folded))
-            if isinstance(binding, relax.VarBinding) and _foldable(value):
+            shape_value = _static_shape_value(value) if isinstance(binding, relax.VarBinding) else None
+            if shape_value is not None:
+                folded[binding.var] = shape_value
+                changed = True
+                value = shape_value
+            elif isinstance(binding, relax.VarBinding) and _foldable(value):
                 result = _evaluate(value)
                 if is_constant(result):
                     folded[binding.var] = result

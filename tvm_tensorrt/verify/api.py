@@ -92,6 +92,14 @@ class VerifyReport:
         return self.to_table()
 
 
+def random_input(rng, shape, dtype: str) -> np.ndarray:
+    """Floats from a standard normal; integers and bools as 0/1 (token ids, masks and indices
+    are valid at 0 and 1 in any model, where random ints could index out of range)."""
+    if np.dtype(dtype).kind in "iub":
+        return rng.integers(0, 2, shape).astype(dtype)
+    return rng.standard_normal(shape).astype(dtype)
+
+
 def _model_inputs(mod, inputs, seed) -> list:
     params = mod["main"].params
     if inputs is None:
@@ -100,7 +108,7 @@ def _model_inputs(mod, inputs, seed) -> list:
         if any(None in s for s in shapes):
             raise TensorRTError("the model has symbolic input dimensions: pass `inputs` to verify "
                                 f"(shapes {[str(p.ty.shape) for p in params]})")
-        return [rng.standard_normal(s).astype(str(p.ty.dtype)) for s, p in zip(shapes, params)]
+        return [random_input(rng, s, str(p.ty.dtype)) for s, p in zip(shapes, params)]
     if isinstance(inputs, dict):
         missing = [p.name for p in params if p.name not in inputs]
         if missing:

@@ -28,5 +28,5 @@ for _name, _original in (("sum", "sum"), ("prod", "prod"),
     _limits = "global pooling: spatial axes with keepdims" if _name in ("max", "mean") else ""
     if _name == "max":
         _limits += " (Relax has no adaptive_max_pool2d; its global (1, 1) form is this)"
-    register_rule(_name, original=_original, macs=reduce_macs,
+    register_rule(_name, original=_original, macs=reduce_macs, dynamic=True,
                   batch_limits="axis given and without 0", limits=_limits)(reduce_rule)

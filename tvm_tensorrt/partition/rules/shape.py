@@ -16,19 +16,19 @@ from ..registry import register_rule
 CHANGES_BATCH = "keeps dim 0 (as every op must)"
 
 
-@register_rule("reshape", dtypes=ANY_DTYPES, original=("reshape", "nn.batch_flatten"), batch_limits=CHANGES_BATCH)
+@register_rule("reshape", dtypes=ANY_DTYPES, dynamic=True, original=("reshape", "nn.batch_flatten"), batch_limits=CHANGES_BATCH)
 def reshape_rule(call, config):
     return None
 
 
-@register_rule("flatten", dtypes=ANY_DTYPES, original="nn.batch_flatten",
+@register_rule("flatten", dtypes=ANY_DTYPES, dynamic=True, original="nn.batch_flatten",
                batch_limits="rank <= 1 (it flattens the batch too)",
                limits="Relax flatten makes a 1-D tensor")
 def flatten_rule(call, config):
     return None
 
 
-@register_rule("nn.batch_flatten", dtypes=ANY_DTYPES, original="nn.batch_flatten")
+@register_rule("nn.batch_flatten", dtypes=ANY_DTYPES, dynamic=True, original="nn.batch_flatten")
 def batch_flatten_rule(call, config):
     return None
 
@@ -39,7 +39,7 @@ def _moves_batch(perm: list, config) -> str | None:
     return None
 
 
-@register_rule("permute_dims", dtypes=ANY_DTYPES, original="transpose", batch_limits="axes[0] = 0")
+@register_rule("permute_dims", dtypes=ANY_DTYPES, dynamic=True, original="transpose", batch_limits="axes[0] = 0")
 def permute_dims_rule(call, config):
     rank = rank_of(call.args[0])
     if rank == 0:
@@ -64,7 +64,7 @@ def index_map_permutation(index_map) -> list | None:
     return perm if sorted(perm) == list(range(len(initial))) else None
 
 
-@register_rule("layout_transform", dtypes=ANY_DTYPES, original="layout_transform",
+@register_rule("layout_transform", dtypes=ANY_DTYPES, dynamic=True, original="layout_transform",
                batch_limits="keeps axis 0 first",
                limits="a pure permutation of axes (e.g. NCHW <-> NHWC); no splitting or padding")
 def layout_transform_rule(call, config):
@@ -75,12 +75,12 @@ def layout_transform_rule(call, config):
     return _moves_batch(perm, config)
 
 
-@register_rule("expand_dims", dtypes=ANY_DTYPES, original="expand_dims", batch_limits="axis != 0")
+@register_rule("expand_dims", dtypes=ANY_DTYPES, dynamic=True, original="expand_dims", batch_limits="axis != 0")
 def expand_dims_rule(call, config):
     return check_axes_avoid_batch([int(a) for a in call.attrs.axis], call.ty.ndim, config, "expand_dims axis")
 
 
-@register_rule("squeeze", dtypes=ANY_DTYPES, original="squeeze",
+@register_rule("squeeze", dtypes=ANY_DTYPES, dynamic=True, original="squeeze",
                batch_limits="axis given and without 0 (or dim 0 != 1)")
 def squeeze_rule(call, config):
     rank = rank_of(call.args[0])
@@ -92,7 +92,7 @@ def squeeze_rule(call, config):
     return check_axes_avoid_batch([int(a) for a in call.attrs.axis], rank, config, "squeeze axis")
 
 
-@register_rule("concat", dtypes=ANY_DTYPES, original="concatenate", batch_limits="axis != 0; no constant inputs")
+@register_rule("concat", dtypes=ANY_DTYPES, dynamic=True, original="concatenate", batch_limits="axis != 0; no constant inputs")
 def concat_rule(call, config):
     if call.attrs.axis is None:
         return "concat with axis=None (flattening) is not offloaded"
@@ -105,9 +105,12 @@ def concat_rule(call, config):
     return None
 
 
-@register_rule("split", dtypes=ANY_DTYPES, min_version=(5, 1, 5), original="split", batch_limits="axis != 0")
+@register_rule("split", dtypes=ANY_DTYPES, dynamic=True, min_version=(5, 1, 5), original="split", batch_limits="axis != 0")
 def split_rule(call, config):
-    return check_axes_avoid_batch([int(call.attrs.axis)], rank_of(call.args[0]), config, "split axis")
+    axis = normalise_axis(int(call.attrs.axis), rank_of(call.args[0]))
+    if dims(call.args[0])[axis] < 0:
+        return f"split along axis {axis}, whose size is symbolic: the slices are computed when the engine is built"
+    return check_axes_avoid_batch([axis], rank_of(call.args[0]), config, "split axis")
 
 
 def slice_spec(call) -> list | None:
@@ -129,12 +132,19 @@ def slice_spec(call) -> list | None:
     return [(normalise_axis(a, rank), b, e, s) for a, b, e, s in zip(axes, begin, end, strides)]
 
 
+WHOLE_AXIS_END = 2 ** 31 - 1  # exporters write "to the end" as INT_MAX (or INT64_MAX)
+
+
+def keeps_whole_axis(begin: int, end: int, stride: int) -> bool:
+    return begin == 0 and stride == 1 and end >= WHOLE_AXIS_END
+
+
 def sliced_range(size: int, begin: int, end: int, stride: int) -> range:
     """What numpy-style slicing (Relax's strided_slice clamps the same way) selects."""
     return range(size)[slice(begin, end, stride)]
 
 
-@register_rule("strided_slice", dtypes=ANY_DTYPES, min_version=(5, 1, 5), original="strided_slice",
+@register_rule("strided_slice", dtypes=ANY_DTYPES, dynamic=True, min_version=(5, 1, 5), original="strided_slice",
                batch_limits="axis 0 whole (begin 0, stride 1, end >= dim 0)",
                limits="constant begin/end/strides; strides != 0; at least one element per axis")
 def strided_slice_rule(call, config):
@@ -147,6 +157,9 @@ def strided_slice_rule(call, config):
             return f"strided_slice stride 0 on axis {axis}"
         if axis == 0 and implicit_batch(config) and (begin != 0 or stride != 1 or (shape[0] < 0 or end < shape[0])):
             return f"strided_slice cuts axis 0, the batch dimension ({IMPLICIT_HINT})"
+        if shape[axis] < 0 and not keeps_whole_axis(begin, end, stride):
+            return (f"strided_slice cuts axis {axis}, whose size is symbolic: only a slice that keeps the whole "
+                    "axis (begin 0, stride 1, no end) is offloaded there")
         if shape[axis] >= 0 and len(sliced_range(shape[axis], begin, end, stride)) == 0:
             return f"strided_slice selects nothing on axis {axis}"
     return None
