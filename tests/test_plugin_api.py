@@ -15,38 +15,39 @@ from op_samples import offloaded_ops, random_inputs, run_tvm, single_op_module
 
 
 @pytest.fixture
-def silu_plugin():
-    @register_rule("nn.silu")
-    def silu_rule(call, config):
+def trunc_plugin():
+    @register_rule("trunc")
+    def trunc_rule(call, config):
         return None
 
-    @register_converter("nn.silu")
-    class SiluConverter(TensorRTOpConverter):
+    @register_converter("trunc")
+    class TruncConverter(TensorRTOpConverter):
         input_types = ("tensor",)
 
-        def convert(self, params):
-            x = params.inputs[0].tensor
-            sig = params.network.add_activation(x, params.trt.ActivationType.SIGMOID).get_output(0)
-            return [params.network.add_elementwise(x, sig, params.trt.ElementWiseOperation.PROD).get_output(0)]
+        def convert(self, params):  # trunc(x) = sign(x) * floor(|x|)
+            net, ops, x = params.network, params.trt.UnaryOperation, params.inputs[0].tensor
+            magnitude = net.add_unary(net.add_unary(x, ops.ABS).get_output(0), ops.FLOOR).get_output(0)
+            sign = net.add_unary(x, ops.SIGN).get_output(0)
+            return [net.add_elementwise(sign, magnitude, params.trt.ElementWiseOperation.PROD).get_output(0)]
 
     yield
-    unregister_rule("nn.silu")
-    unregister_converter("nn.silu")
+    unregister_rule("trunc")
+    unregister_converter("trunc")
 
 
-def silu_module():
-    return single_op_module(lambda x: relax.op.nn.silu(x), (2, 8))
+def trunc_module():
+    return single_op_module(lambda x: relax.op.trunc(x), (2, 8))
 
 
 def test_unregistered_op_stays_in_tvm_with_reason():
-    report = tvm_tensorrt.explain(silu_module())
-    assert [d.reason for d in report.decisions] == ["no TensorRT rule is registered for relax.nn.silu"]
+    report = tvm_tensorrt.explain(trunc_module())
+    assert [d.reason for d in report.decisions] == ["no TensorRT rule is registered for relax.trunc"]
 
 
-def test_rule_and_converter_make_a_new_op_offloadable(silu_plugin):
-    mod = silu_module()
+def test_rule_and_converter_make_a_new_op_offloadable(trunc_plugin):
+    mod = trunc_module()
     partitioned, config = tvm_tensorrt.partition_for_tensorrt(mod)
-    assert offloaded_ops(partitioned) == {"tensorrt_0": ["relax.nn.silu"]}
+    assert offloaded_ops(partitioned) == {"tensorrt_0": ["relax.trunc"]}
     [func] = offloaded_functions(partitioned).values()
     assert len(build_plan(subgraph_of(func, "tensorrt_0", config), 1 << 28)) > 0
     inputs = random_inputs(mod)
@@ -54,13 +55,13 @@ def test_rule_and_converter_make_a_new_op_offloadable(silu_plugin):
                                run_tvm(mod, inputs)[0], rtol=1e-6)
 
 
-def test_rule_reason_is_reported(silu_plugin):
-    @register_rule("nn.silu", override=True)
+def test_rule_reason_is_reported(trunc_plugin):
+    @register_rule("trunc", override=True)
     def picky(call, config):
-        return "silu is kept in TVM for this test"
+        return "trunc is kept in TVM for this test"
 
-    report = tvm_tensorrt.explain(silu_module())
-    assert report.decisions[0].reason == "silu is kept in TVM for this test"
+    report = tvm_tensorrt.explain(trunc_module())
+    assert report.decisions[0].reason == "trunc is kept in TVM for this test"
 
 
 def test_duplicate_registration_needs_override():
@@ -82,42 +83,42 @@ def test_override_replaces_builtin_and_can_be_restored():
 
 
 def test_version_gate_is_data_on_the_rule():
-    @register_rule("nn.silu", min_version=(10, 1, 0))
-    def silu_rule(call, config):
+    @register_rule("trunc", min_version=(10, 1, 0))
+    def trunc_rule(call, config):
         return None
 
     try:
-        report = tvm_tensorrt.explain(silu_module(), version=(10, 0, 9))
+        report = tvm_tensorrt.explain(trunc_module(), version=(10, 0, 9))
         assert report.decisions[0].reason == "needs TensorRT >= 10.1.0, but the target is TensorRT 10.0.9"
-        assert get_rule("nn.silu").min_version == (10, 1, 0)
+        assert get_rule("trunc").min_version == (10, 1, 0)
     finally:
-        unregister_rule("nn.silu")
+        unregister_rule("trunc")
 
 
 def test_bad_plugin_registrations_are_typed_errors():
     with pytest.raises(tvm_tensorrt.RegistryError, match="without 'relax.'"):
         register_rule("relax.nn.relu")
     with pytest.raises(tvm_tensorrt.RegistryError, match="'tensor' or 'weight'"):
-        register_converter("nn.silu")(type("Bad", (TensorRTOpConverter,), {"input_types": ("tensr",)}))
+        register_converter("trunc")(type("Bad", (TensorRTOpConverter,), {"input_types": ("tensr",)}))
     with pytest.raises(tvm_tensorrt.RegistryError, match="TensorRTOpConverter subclass"):
-        register_converter("nn.silu")(object)
+        register_converter("trunc")(object)
 
 
 def test_crashing_rule_names_the_op():
-    register_rule("nn.silu")(lambda call, config: 1 / 0)
+    register_rule("trunc")(lambda call, config: 1 / 0)
     try:
-        with pytest.raises(tvm_tensorrt.TensorRTError, match="rule for 'nn.silu' raised ZeroDivisionError"):
-            tvm_tensorrt.explain(silu_module())
+        with pytest.raises(tvm_tensorrt.TensorRTError, match="rule for 'trunc' raised ZeroDivisionError"):
+            tvm_tensorrt.explain(trunc_module())
     finally:
-        unregister_rule("nn.silu")
+        unregister_rule("trunc")
 
 
 def test_converter_building_an_invalid_network_is_a_conversion_error_with_tensorrt_words():
-    @register_rule("nn.silu")
-    def silu_rule(call, config):
+    @register_rule("trunc")
+    def trunc_rule(call, config):
         return None
 
-    @register_converter("nn.silu")
+    @register_converter("trunc")
     class MismatchedAdd(TensorRTOpConverter):
         def convert(self, params):
             other = params.constant(np.ones((4, 5), "float32"))
@@ -125,13 +126,13 @@ def test_converter_building_an_invalid_network_is_a_conversion_error_with_tensor
                                                    params.trt.ElementWiseOperation.SUM).get_output(0)]
 
     try:
-        partitioned, config = tvm_tensorrt.partition_for_tensorrt(silu_module())
+        partitioned, config = tvm_tensorrt.partition_for_tensorrt(trunc_module())
         [func] = offloaded_functions(partitioned).values()
         with pytest.raises(tvm_tensorrt.ConversionError) as failure:
             build_plan(subgraph_of(func, "tensorrt_0", config), 1 << 26)
         message = str(failure.value)
-        assert message.startswith("subgraph tensorrt_0 op nn.silu: converter MismatchedAdd failed")
+        assert message.startswith("subgraph tensorrt_0 op trunc: converter MismatchedAdd failed")
         assert "broadcast dimensions must be conformable" in message
     finally:
-        unregister_rule("nn.silu")
-        unregister_converter("nn.silu")
+        unregister_rule("trunc")
+        unregister_converter("trunc")

@@ -1,7 +1,7 @@
 """Binary element-wise ops with numpy broadcasting."""
 
 from .base import TensorRTOpConverter, register_converter
-from .helpers import lift_to_rank, tensor_of
+from .helpers import elementwise, lift_to_rank, lifted_inputs, tensor_of, unary
 
 
 class BinaryConverter(TensorRTOpConverter):
@@ -19,3 +19,30 @@ class BinaryConverter(TensorRTOpConverter):
 for _name, _operation in (("add", "SUM"), ("subtract", "SUB"), ("multiply", "PROD"), ("divide", "DIV"),
                           ("power", "POW"), ("maximum", "MAX"), ("minimum", "MIN")):
     register_converter(_name)(type(f"{_operation.title()}Converter", (BinaryConverter,), {"operation": _operation}))
+
+
+def quotient(params, lhs, rhs, rounding: str):
+    """a / b rounded as TVM rounds it: `rounding` "floor" or "trunc". Integers: FLOOR_DIV floors,
+    DIV truncates. Floats: floor(a / b), as TVM computes it (NVIDIA's ONNX parser also avoids
+    FLOOR_DIV on floats)."""
+    if params.inputs[0].dtype.startswith("int"):
+        return elementwise(params, lhs, rhs, "FLOOR_DIV" if rounding == "floor" else "DIV")
+    return unary(params, elementwise(params, lhs, rhs, "DIV"), rounding.upper())
+
+
+class QuotientConverter(TensorRTOpConverter):
+    input_types = ("tensor", "tensor")
+    rounding = "floor"
+    remainder = False  # a - b * quotient, in TVM's order of operations
+
+    def convert(self, params):
+        lhs, rhs = lifted_inputs(params)
+        result = quotient(params, lhs, rhs, self.rounding)
+        if self.remainder:
+            result = elementwise(params, lhs, elementwise(params, result, rhs, "PROD"), "SUB")
+        return [result]
+
+
+register_converter("floor_divide")(type("FloorDivideConverter", (QuotientConverter,), {}))
+register_converter("floor_mod")(type("FloorModConverter", (QuotientConverter,), {"remainder": True}))
+register_converter("mod")(type("TruncModConverter", (QuotientConverter,), {"rounding": "trunc", "remainder": True}))

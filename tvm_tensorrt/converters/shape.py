@@ -8,7 +8,7 @@ import re
 
 from ..errors import ConversionError
 from .base import TensorRTOpConverter, register_converter
-from .helpers import axis_of, reshape, scalar_constant, slice_layer, tensor_of
+from .helpers import axis_of, reshape, scalar_constant, shape_tensor, slice_layer, tensor_of
 
 
 class ReshapeToOutputConverter(TensorRTOpConverter):
@@ -95,6 +95,10 @@ def _argument(params, name: str, position: int):
 
 @register_converter("strided_slice")
 class StridedSliceConverter(TensorRTOpConverter):
+    """Static windows from the input shape, as Relax computes them; where the output has symbolic
+    dims (a whole symbolic axis, or a slice to a symbolic length) the window's size is the output
+    shape, computed at run time."""
+
     def convert(self, params):
         shape = list(params.inputs[0].shape)
         rank = len(shape)
@@ -103,11 +107,17 @@ class StridedSliceConverter(TensorRTOpConverter):
         start, size, step = [0] * rank, list(shape), [1] * rank
         for axis, b, e, s in zip(axes, begin, end, strides):
             axis = axis_of(int(axis), rank)
-            if shape[axis] < 0:  # a symbolic axis is kept whole (the rule makes sure): size from the input
+            if shape[axis] < 0 or not isinstance(e, int):  # sized by the output (the rule makes sure)
+                start[axis] = int(b)
                 continue
             selected = range(shape[axis])[slice(int(b), int(e), int(s))]
             start[axis], size[axis], step[axis] = selected.start, len(selected), int(s)
-        return [slice_layer(params, tensor_of(params, 0), start, size, step).get_output(0)]
+        x = tensor_of(params, 0)
+        if -1 not in params.output_shapes[0]:
+            return [slice_layer(params, x, start, size, step).get_output(0)]
+        layer = params.network.add_slice(x, tuple(start), tuple(max(v, 0) for v in size), tuple(step))
+        layer.set_input(2, shape_tensor(params, params.output_dims[0]))
+        return [layer.get_output(0)]
 
 
 PAD_SAMPLE_MODES = {"constant": "FILL", "reflect": "REFLECT", "replicate": "CLAMP", "circular": "WRAP"}

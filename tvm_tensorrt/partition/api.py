@@ -10,7 +10,7 @@ import tvm
 from tvm import relax
 
 from . import rules  # noqa: F401  (registers the built-in rules)
-from .checks import bound_vars, shape_vars
+from .checks import bound_vars, call_size_vars, shape_vars
 from .config import make_config
 from .fold import fold_module
 from .graph import EXTERNAL, build_block_graph, used_vars
@@ -150,7 +150,10 @@ def _refuse_unbound_shape_vars(graph, region_of) -> bool:
                     bound |= bound_vars(var.ty)
         for node, b in zip(nodes, bindings):
             types = [b.var.ty] + [v.ty for v in used_vars(b.value)]
-            missing = sorted(set().union(*(shape_vars(t) for t in types)) - bound)
+            needed = set().union(*(shape_vars(t) for t in types))
+            if isinstance(b.value, relax.Call):
+                needed |= call_size_vars(b.value)
+            missing = sorted(needed - bound)
             if missing:
                 graph.nodes[node]["reason"] = (f"its shape uses {', '.join(missing)}, which no input of its "
                                                "subgraph has as a dimension, so the engine could not learn it")

@@ -236,7 +236,23 @@ def shape_vars(ty) -> set:
         return found.union(*(shape_vars(f) for f in ty.fields))
     if isinstance(ty, relax.TensorType) and ty.shape is not None and getattr(ty.shape, "values", None) is not None:
         for _, d in symbolic_dims(ty):
-            found |= {str(v.name) for v in _tir_vars(d)}
+            found |= {str(v.name) for v in tir_vars(d)}
+    return found
+
+
+def is_size(arg) -> bool:
+    """An integer scalar argument (arange's end): a TIR expression, not a Relax value."""
+    return isinstance(getattr(arg, "ty", None), tvm.ir.PrimType) and "int" in str(arg.ty)
+
+
+def call_size_vars(call) -> set:
+    """Shape variables a call reads as sizes in shape or scalar arguments (arange's end,
+    shape_to_tensor's shape), beside those in its tensors' types."""
+    found: set = set()
+    for arg in call.args:
+        sizes = arg.values if isinstance(arg, relax.ShapeExpr) else [arg] if is_size(arg) else []
+        for size in sizes:
+            found |= {str(v.name) for v in tir_vars(size)}
     return found
 
 
@@ -247,11 +263,12 @@ def bound_vars(ty) -> set:
     return {str(d.name) for _, d in symbolic_dims(ty) if isinstance(d, tvm.ir.prim.expr.Var)}
 
 
-def _tir_vars(dim) -> list:
+def tir_vars(dim) -> list:
+    """The TIR variables in a dimension expression."""
     if isinstance(dim, tvm.ir.prim.expr.Var):
         return [dim]
     if hasattr(dim, "a") and hasattr(dim, "b"):
-        return _tir_vars(dim.a) + _tir_vars(dim.b)
+        return tir_vars(dim.a) + tir_vars(dim.b)
     return []
 
 

@@ -14,11 +14,17 @@ from __future__ import annotations
 
 import numpy as np
 import tvm
+import tvm_ffi
 from tvm import relax
 
-from .checks import is_constant, static_shape
+from .checks import is_constant
+from .shape_values import ShapeValues, bind_sizes
 from .graph import used_vars
 from .outline import substitute
+
+
+# Ops that make a tensor from sizes alone (no tensor argument): constant when the sizes are.
+MADE_FROM_SIZES = ("relax.arange", "relax.zeros", "relax.ones", "relax.full", "relax.eye")
 
 
 def _foldable(value) -> bool:
@@ -26,27 +32,10 @@ def _foldable(value) -> bool:
         return False
     if not isinstance(value.ty, relax.TensorType):
         return False
-    for arg in value.args:
-        fields = arg.fields if isinstance(arg, relax.Tuple) else [arg]
-        for f in fields:
-            if isinstance(f, relax.Var):
-                return False
-    return any(is_constant(f) for a in value.args for f in (a.fields if isinstance(a, relax.Tuple) else [a]))
-
-
-def _static_shape_value(value):
-    """shape_of(static tensor) -> ShapeExpr; shape_to_tensor(static ShapeExpr) -> int64 const."""
-    if not isinstance(value, relax.Call) or not isinstance(value.op, tvm.ir.Op):
-        return None
-    name = value.op.name
-    if name == "relax.shape_of":
-        shape = static_shape(value.args[0].ty)
-        return relax.ShapeExpr([tvm.ir.prim.expr.IntImm("int64", d) for d in shape]) if shape is not None else None
-    if name == "relax.shape_to_tensor" and isinstance(value.args[0], relax.ShapeExpr):
-        values = value.args[0].values
-        if all(isinstance(v, tvm.ir.prim.expr.IntImm) for v in values):
-            return relax.const(np.array([int(v) for v in values], dtype="int64"), "int64")
-    return None
+    fields = [f for a in value.args for f in (a.fields if isinstance(a, relax.Tuple) else [a])]
+    if any(isinstance(f, relax.Var) for f in fields):  # a value, or a size variable
+        return False
+    return any(is_constant(f) for f in fields) or value.op.name in MADE_FROM_SIZES
 
 
 def _evaluate(call) -> relax.Expr:
@@ -60,21 +49,29 @@ def _evaluate(call) -> relax.Expr:
     return result if is_constant(result) else call
 
 
-def fold_constants(func: relax.Function) -> relax.Function:
+def fold_constants(func: relax.Function) -> tuple:
+    """(the function with constants folded, {fresh size var: the size it is})."""
     folded: dict = {}
     new_blocks = []
     changed = False
     normalizer = relax.BlockBuilder()
+    shapes = ShapeValues()
     for block in func.body.blocks:
         bindings = []
         for binding in block.bindings:
             value = binding.value
             if folded and any(v in folded for v in used_vars(value)):
                 value = normalizer.normalize(substitute(value, folded))
-            shape_value = _static_shape_value(value) if isinstance(binding, relax.VarBinding) else None
+            if isinstance(binding, relax.MatchCast):
+                shapes.match_cast(relax.MatchCast(binding.var, value, binding.ty))
+                if tvm_ffi.structural_equal(value.ty, binding.ty):  # checks nothing: plain, so DCE may drop it
+                    bindings.append(relax.VarBinding(binding.var, value))
+                    changed = True
+                    continue
+            shape_value = shapes.replacement(binding.var, value) if isinstance(binding, relax.VarBinding) else None
             if shape_value is not None:
                 folded[binding.var] = shape_value
-                changed = True
+                changed = changed or not shape_value.same_as(value)
                 value = shape_value
             elif isinstance(binding, relax.VarBinding) and _foldable(value):
                 result = _evaluate(value)
@@ -88,21 +85,29 @@ def fold_constants(func: relax.Function) -> relax.Function:
                 bindings.append(relax.VarBinding(binding.var, value))
         new_blocks.append(type(block)(bindings))
     if not changed:
-        return func
+        return func, shapes.size_bindings
     body = relax.SeqExpr(new_blocks, substitute(func.body.body, folded))
-    return relax.Function(func.params, body, func.ret_ty, func.is_pure, func.attrs)
+    return relax.Function(func.params, body, func.ret_ty, func.is_pure, func.attrs), shapes.size_bindings
 
 
 def fold_module(mod: tvm.IRModule) -> tvm.IRModule:
-    updates = {}
-    for gv, func in mod.functions.items():
-        if isinstance(func, relax.Function) and not (func.attrs and "Codegen" in func.attrs):
-            new = fold_constants(func)
-            if not new.same_as(func):
-                updates[gv] = new
-    if not updates:
-        return mod
-    mod = mod.clone()  # never edit the caller's module
-    for gv, func in updates.items():
-        mod[gv] = func
-    return relax.transform.DeadCodeElimination()(relax.transform.Normalize()(mod))
+    """Fold every function; where shape arithmetic showed a size variable to be another size,
+    bind it and fold once more (the shapes it sized are now the model's own)."""
+    for _ in range(2):
+        updates, sizes = {}, {}
+        for gv, func in mod.functions.items():
+            if isinstance(func, relax.Function) and not (func.attrs and "Codegen" in func.attrs):
+                new, sizes[gv] = fold_constants(func)
+                if not new.same_as(func):
+                    updates[gv] = new
+        if not updates:
+            return mod
+        mod = mod.clone()  # never edit the caller's module
+        for gv, func in updates.items():
+            mod[gv] = func
+        mod = relax.transform.DeadCodeElimination()(relax.transform.Normalize()(mod))
+        if not any(sizes.values()):
+            return mod
+        for gv, bindings in sizes.items():
+            mod = bind_sizes(mod, gv, bindings)
+    return mod

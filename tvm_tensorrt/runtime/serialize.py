@@ -7,7 +7,7 @@ import tvm
 from tvm import relax
 
 from ..errors import ConversionError
-from ..partition.checks import dim_ast, is_constant, static_shape
+from ..partition.checks import dim_ast, is_constant, is_size, static_shape
 from ..partition.graph import op_name
 from .subgraph import Subgraph, encode, plain, decode
 
@@ -24,6 +24,23 @@ def _tensor_desc(ty) -> dict:
     if any(d is None for d in dims):
         raise ConversionError(f"tensor shape {ty.shape} has a dimension the runtime cannot evaluate")
     return {"shape": [d if isinstance(d, int) else -1 for d in dims], "dims": dims, "dtype": str(ty.dtype)}
+
+
+def _argument(arg):
+    """A shape or scalar argument as data; sizes (ints, shape variables, expressions over them)
+    as runtime.dims data, so a converter can compute a symbolic one at run time."""
+    if isinstance(arg, relax.ShapeExpr):
+        return [_size(d) for d in arg.values]
+    if is_size(arg):
+        return _size(arg)
+    return plain(arg.value if hasattr(arg, "value") and not hasattr(arg, "values") else arg)
+
+
+def _size(dim):
+    ast = dim_ast(dim)
+    if ast is None:
+        raise ConversionError(f"size {dim} is an expression the TensorRT runtime cannot evaluate")
+    return ast
 
 
 def call_attrs(call) -> dict:
@@ -64,13 +81,13 @@ class _Writer:
         for i, arg in enumerate(call.args):
             arg_name = schema[i].name if i < len(schema) else f"arg{i}"
             if isinstance(arg, relax.Tuple) and not all(isinstance(f.ty, relax.TensorType) for f in arg.fields):
-                attrs[arg_name] = plain(list(arg.fields))  # e.g. strided_slice's begin/end: tuples of ints
+                attrs[arg_name] = [_argument(f) for f in arg.fields]  # strided_slice's begin/end: sizes
             elif isinstance(arg, relax.Tuple):
                 inputs.extend(self.tensor_ref(f, name) for f in arg.fields)
             elif isinstance(arg.ty, relax.TensorType):
                 inputs.append(self.tensor_ref(arg, name))
             else:  # shapes and scalars are attributes, named as the operator names its arguments
-                attrs[arg_name] = plain(arg.value if hasattr(arg, "value") and not hasattr(arg, "values") else arg)
+                attrs[arg_name] = _argument(arg)
         outs = call.ty.fields if isinstance(call.ty, relax.TupleType) else [call.ty]
         index = len(self.nodes)
         self.nodes.append({"op": name, "inputs": inputs, "attrs": attrs,

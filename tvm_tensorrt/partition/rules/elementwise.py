@@ -7,18 +7,22 @@ and a constant of the output's rank must have dim 0 == 1, or it would tie the en
 batch size.
 """
 
-from ..checks import IMPLICIT_HINT, NUMERIC_DTYPES, dims, implicit_batch, is_constant
+from itertools import zip_longest
+
+from ..checks import FLOAT_DTYPES, IMPLICIT_HINT, NUMERIC_DTYPES, dims, dtype_of, implicit_batch, is_constant
 from ..registry import register_rule
+from .gates import TENSORRT_10
 
 BATCH_LIMITS = ("computed operands of the output's rank; constants of that rank need dim 0 = 1 "
                 "(nothing broadcasts over the batch)")
 
 
 def broadcast_reason(call, config):
-    lhs, rhs = (dims(a) for a in call.args)
-    for a, b in zip(reversed(lhs), reversed(rhs)):
-        if a != b and 1 not in (a, b):
-            return f"shapes {lhs} and {rhs} do not broadcast"
+    """For any number of operands (where takes three)."""
+    shapes = [dims(a) for a in call.args]
+    for sizes in zip_longest(*(reversed(s) for s in shapes), fillvalue=1):
+        if len(set(sizes) - {1}) > 1:
+            return f"shapes {' and '.join(map(str, shapes))} do not broadcast"
     if implicit_batch(config):
         out_rank = call.ty.ndim
         for i, arg in enumerate(call.args):
@@ -38,5 +42,24 @@ for _name, _original, _dtypes in (("add", ("add", "nn.bias_add"), NUMERIC_DTYPES
                                   ("subtract", "subtract", NUMERIC_DTYPES), ("multiply", "multiply", NUMERIC_DTYPES),
                                   ("divide", "divide", None), ("power", "power", None),
                                   ("maximum", "maximum", NUMERIC_DTYPES), ("minimum", "minimum", NUMERIC_DTYPES)):
-    register_rule(_name, original=_original, batch_limits=BATCH_LIMITS, dtypes=_dtypes,
+    register_rule(_name, dynamic=True, original=_original, batch_limits=BATCH_LIMITS, dtypes=_dtypes,
                   limits="numpy-broadcastable shapes")(broadcast_reason)
+
+
+
+# Integer quotients floor (FLOOR_DIV) or truncate (DIV) exactly as TVM does; float ones are
+# floor(a / b), which is also how TVM computes floor_mod of floats.
+for _name in ("floor_divide", "floor_mod"):
+    register_rule(_name, dynamic=True, min_version=TENSORRT_10, batch_limits=BATCH_LIMITS, dtypes=NUMERIC_DTYPES,
+                  limits="numpy-broadcastable shapes")(broadcast_reason)
+
+
+@register_rule("mod", dynamic=True, min_version=TENSORRT_10, batch_limits=BATCH_LIMITS, dtypes=NUMERIC_DTYPES,
+               limits="numpy-broadcastable integer tensors")
+def mod_rule(call, config):
+    """TVM's float `mod` is fmod, exact; no composition of TensorRT layers reproduces it."""
+    dtype = dtype_of(call.args[0].ty)
+    if dtype in FLOAT_DTYPES:
+        return (f"mod of {dtype} tensors is fmod in TVM, computed exactly; TensorRT has no fmod and "
+                "a - b * trunc(a / b) rounds differently (use floor_mod, or integer tensors)")
+    return broadcast_reason(call, config)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tvm
 
-from ..checks import (ANY_DTYPES, IMPLICIT_HINT, NUMERIC_DTYPES, check_axes_avoid_batch, dims, implicit_batch, is_constant, normalise_axis,
+from ..checks import (ANY_DTYPES, IMPLICIT_HINT, NUMERIC_DTYPES, dim_ast, check_axes_avoid_batch, dims, implicit_batch, is_constant, normalise_axis,
                       rank_of)
 from ..registry import register_rule
 
@@ -114,18 +114,20 @@ def split_rule(call, config):
 
 
 def slice_spec(call) -> list | None:
-    """[(axis, begin, end, stride)] of a strided_slice with constant arguments, else None."""
+    """[(axis, begin, end, stride)] of a strided_slice whose arguments are sizes: ints, or for
+    begin/end runtime.dims data (a slice to a symbolic length); None when they are not."""
     x, axes, begin, end = call.args[:4]
     strides = call.args[4] if len(call.args) > 4 else None
-    fields = [axes.fields, begin.fields, end.fields, strides.fields if strides is not None else None]
+    groups = [axes.fields, begin.fields, end.fields, strides.fields if strides is not None else None]
     values = []
-    for group in fields:
+    for k, group in enumerate(groups):
         if group is None:
             values.append(None)
             continue
-        if not all(isinstance(v, tvm.ir.prim.expr.IntImm) for v in group):
+        parsed = [dim_ast(v) for v in group]
+        if any(p is None or (k in (0, 3) and not isinstance(p, int)) for p in parsed):
             return None
-        values.append([int(v) for v in group])
+        values.append(parsed)
     axes, begin, end, strides = values
     strides = strides or [1] * len(axes)
     rank = rank_of(x)
@@ -150,11 +152,16 @@ def sliced_range(size: int, begin: int, end: int, stride: int) -> range:
 def strided_slice_rule(call, config):
     spec = slice_spec(call)
     if spec is None:
-        return "strided_slice needs constant axes, begin, end and strides"
+        return "strided_slice needs constant axes and strides, and begin/end that are sizes"
     shape = dims(call.args[0])
     for axis, begin, end, stride in spec:
         if stride == 0:
             return f"strided_slice stride 0 on axis {axis}"
+        if not (isinstance(begin, int) and isinstance(end, int)):
+            if stride != 1 or not isinstance(begin, int) or begin < 0:
+                return (f"strided_slice to a symbolic length on axis {axis} needs stride 1 and a constant begin "
+                        ">= 0")
+            continue  # Relax sized the output (its assume_inbound contract); the engine reads that size
         if axis == 0 and implicit_batch(config) and (begin != 0 or stride != 1 or (shape[0] < 0 or end < shape[0])):
             return f"strided_slice cuts axis 0, the batch dimension ({IMPLICIT_HINT})"
         if shape[axis] < 0 and not keeps_whole_axis(begin, end, stride):
