@@ -18,7 +18,7 @@ MATMUL_MACS = 5 * 4  # output elements x K
 
 
 def mixed_module():
-    """Five supported regions cut apart by cumsum (no rule): conv+relu (MACs), sigmoid+tanh (none),
+    """Five supported regions cut apart by cumprod (no rule): conv+relu (MACs), sigmoid+tanh (none),
     mean+reshape (a reduction, MAC work as in the original), matmul+add (MACs), relu (none)."""
     bb = relax.BlockBuilder()
     x = relax.Var("x", relax.TensorType((1, 3, 8, 8), "float32"))
@@ -26,16 +26,16 @@ def mixed_module():
         with bb.dataflow():
             v = bb.emit(relax.op.nn.conv2d(x, const(4, 3, 3, 3), padding=1))
             v = bb.emit(relax.op.nn.relu(v))
-            v = bb.emit(relax.op.cumsum(v, axis=3))
+            v = bb.emit(relax.op.cumprod(v, axis=3))
             v = bb.emit(relax.op.sigmoid(v))
             v = bb.emit(relax.op.tanh(v))
-            v = bb.emit(relax.op.cumsum(v, axis=3))
+            v = bb.emit(relax.op.cumprod(v, axis=3))
             v = bb.emit(relax.op.mean(v, axis=[2, 3], keepdims=True))
             v = bb.emit(relax.op.reshape(v, (1, 4)))
-            v = bb.emit(relax.op.cumsum(v, axis=1))
+            v = bb.emit(relax.op.cumprod(v, axis=1))
             v = bb.emit(relax.op.matmul(v, const(4, 5)))
             v = bb.emit(relax.op.add(v, const(5)))
-            v = bb.emit(relax.op.cumsum(v, axis=1))
+            v = bb.emit(relax.op.cumprod(v, axis=1))
             out = bb.emit_output(relax.op.nn.relu(v))
         bb.emit_func_output(out)
     return bb.get()
@@ -61,8 +61,8 @@ def test_remove_no_mac_subgraphs_returns_exactly_the_no_mac_subgraphs():
     assert offloaded_ops(partitioned) == {"tensorrt_0": ["relax.nn.conv2d", "relax.nn.relu"],
                                           "tensorrt_1": ["relax.mean", "relax.reshape"],
                                           "tensorrt_2": ["relax.matmul", "relax.add"]}
-    assert main_ops(partitioned) == ["relax.cumsum", "relax.sigmoid", "relax.tanh", "relax.cumsum", "relax.cumsum",
-                                     "relax.cumsum", "relax.nn.relu"]
+    assert main_ops(partitioned) == ["relax.cumprod", "relax.sigmoid", "relax.tanh", "relax.cumprod", "relax.cumprod",
+                                     "relax.cumprod", "relax.nn.relu"]
     report = tvm_tensorrt.explain(mod, remove_no_mac_subgraphs=True)
     pruned = [d for d in report.decisions if d.reason and "multiply-accumulate" in d.reason]
     assert [d.op for d in pruned] == ["relax.sigmoid", "relax.tanh", "relax.nn.relu"]

@@ -16,7 +16,7 @@ SHAPE = (1, 3, 8, 8)
 
 
 def two_subgraph_module(weight_scale=1.0):
-    """conv -> relu | cumsum (TVM) | conv -> softmax: two TensorRT subgraphs."""
+    """conv -> relu | cumprod (TVM) | conv -> softmax: two TensorRT subgraphs."""
     rng = np.random.default_rng(0)
     w1 = relax.const((rng.standard_normal((4, 3, 3, 3)) * weight_scale).astype("float32"))
     w2 = relax.const(rng.standard_normal((2, 4, 3, 3)).astype("float32"))
@@ -25,7 +25,7 @@ def two_subgraph_module(weight_scale=1.0):
     with bb.function("main", [x]):
         with bb.dataflow():
             y = bb.emit(relax.op.nn.relu(relax.op.nn.conv2d(x, w1, padding=(1, 1))))
-            y = bb.emit(relax.op.cumsum(y, axis=3))
+            y = bb.emit(relax.op.cumprod(y, axis=3))
             y = bb.emit(relax.op.nn.softmax(relax.op.nn.conv2d(y, w2, padding=(1, 1)), axis=1))
             out = bb.emit_output(y)
         bb.emit_func_output(out)

@@ -1,9 +1,10 @@
-"""Batch norm (inference), layer norm, softmax."""
+"""Batch norm (inference), layer, group and instance norm, RMS norm, softmax."""
 
 import numpy as np
 
 from .base import TensorRTOpConverter, register_converter
-from .helpers import axes_mask, axis_of, reshape, tensor_of, weight_of
+from .helpers import axes_mask, axis_of, elementwise, reshape, tensor_of, unary, weight_of
+from .network import trt_dtype
 
 
 @register_converter("nn.batch_norm")
@@ -58,6 +59,81 @@ class LayerNormConverter(TensorRTOpConverter):
         if item.weight is not None:
             return params.constant(np.asarray(item.weight).reshape(shape))
         return reshape(params, item.tensor, shape)
+
+
+def per_channel(params, index: int, rank: int):
+    """gamma or beta (C,) as (1, C, 1, ...), to broadcast over NC... data."""
+    item = params.inputs[index]
+    shape = (1, item.shape[0]) + (1,) * (rank - 2)
+    if item.weight is not None:
+        return params.constant(np.asarray(item.weight).reshape(shape))
+    return reshape(params, item.tensor, shape)
+
+
+@register_converter("nn.instance_norm")
+class InstanceNormConverter(TensorRTOpConverter):
+    """The normalization layer over axes 2.. with per-channel (1, C, 1, ...) scale and bias, the
+    form TensorRT recognises as instance normalization."""
+
+    input_types = ("tensor", "tensor", "tensor")
+
+    def convert(self, params):
+        rank = len(params.inputs[0].shape)
+        layer = params.network.add_normalization(tensor_of(params, 0), per_channel(params, 1, rank),
+                                                 per_channel(params, 2, rank), axes_mask(range(2, rank), rank))
+        layer.epsilon = float(params.attrs["epsilon"])
+        return [layer.get_output(0)]
+
+
+@register_converter("nn.group_norm")
+class GroupNormConverter(TensorRTOpConverter):
+    """The normalization layer with num_groups takes one scale and bias per group (1, G, 1, ...);
+    TVM's gamma and beta are per channel, so the layer normalises with ones and zeros and the
+    per-channel affine follows as two element-wise layers (the same arithmetic)."""
+
+    input_types = ("tensor", "tensor", "tensor")
+
+    def convert(self, params):
+        rank = len(params.inputs[0].shape)
+        groups = int(params.attrs["num_groups"])
+        shape = (1, groups) + (1,) * (rank - 2)
+        layer = params.network.add_normalization(tensor_of(params, 0), params.constant(np.ones(shape, np.float32)),
+                                                 params.constant(np.zeros(shape, np.float32)),
+                                                 axes_mask(range(2, rank), rank))
+        layer.num_groups = groups
+        layer.epsilon = float(params.attrs["epsilon"])
+        scaled = elementwise(params, layer.get_output(0), per_channel(params, 1, rank), "PROD")
+        return [elementwise(params, scaled, per_channel(params, 2, rank), "SUM")]
+
+
+@register_converter("nn.rms_norm")
+class RmsNormConverter(TensorRTOpConverter):
+    """x / sqrt(mean(x * x) + epsilon) * weight. TensorRT has no RMS layer; the statistics are
+    computed in float32 even in an FP16 engine, because x * x overflows half precision from
+    |x| > 256 on (TVM computes them in float32 too)."""
+
+    input_types = ("tensor", "tensor")
+
+    def convert(self, params):
+        trt = params.trt
+        x, shape = tensor_of(params, 0), params.inputs[0].shape
+        rank = len(shape)
+        axes = sorted(axis_of(a, rank) for a in params.attrs["axes"])
+        wide = x if params.inputs[0].dtype == "float32" else \
+            params.network.add_cast(x, trt.float32).get_output(0)
+        mean_square = params.network.add_reduce(elementwise(params, wide, wide, "PROD"), trt.ReduceOperation.AVG,
+                                                axes_mask(axes, rank), True).get_output(0)
+        epsilon = np.full((1,) * rank, params.attrs["epsilon"], np.float32)
+        params.keep_alive.append(epsilon)  # float32 whatever the engine's precision (params.weights would cast)
+        epsilon = params.network.add_constant(epsilon.shape, trt.Weights(epsilon)).get_output(0)
+        root = unary(params, elementwise(params, mean_square, epsilon, "SUM"), "SQRT")
+        if params.inputs[0].dtype != "float32":
+            root = params.network.add_cast(root, trt_dtype(trt, params.inputs[0].dtype)).get_output(0)
+        weight_shape = tuple(shape[a] if a in axes else 1 for a in range(rank))
+        item = params.inputs[1]
+        weight = params.constant(np.asarray(item.weight).reshape(weight_shape)) if item.weight is not None \
+            else reshape(params, item.tensor, weight_shape)
+        return [elementwise(params, elementwise(params, x, root, "DIV"), weight, "PROD")]
 
 
 @register_converter("nn.softmax")

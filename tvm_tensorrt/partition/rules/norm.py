@@ -1,6 +1,13 @@
-"""Normalisation and softmax: batch_norm (inference), layer_norm and softmax over chosen axes."""
+"""Normalisation and softmax: batch_norm (inference), layer_norm, group_norm and instance_norm
+(TensorRT's normalization layer), rms_norm (a composition: TensorRT has no RMS layer) and softmax
+over chosen axes.
 
-from ..checks import (IMPLICIT_HINT, check_axes_avoid_batch, check_constant, check_version, first_reason,
+TensorRT normalises instances and groups of NCHW-style data only: channel axis 1, statistics over
+every later axis, which is how ONNX and PyTorch lay them out. TVM's group_norm, instance_norm and
+layer_norm apply gamma and beta whatever center and scale say, so those flags must be True.
+"""
+
+from ..checks import (IMPLICIT_HINT, check_axes_avoid_batch, check_constant, check_version, dims, first_reason,
                       implicit_batch, normalise_axis, rank_of)
 from ..registry import register_rule
 
@@ -23,22 +30,68 @@ def batch_norm_rule(call, config):
                         else None)
 
 
-@register_rule("nn.layer_norm", original="nn.layer_norm", batch_limits="axes exclude 0",
+@register_rule("nn.layer_norm", dynamic=True, original="nn.layer_norm", batch_limits="axes exclude 0",
                limits="axes in increasing order; center and scale True")
 def layer_norm_rule(call, config):
-    if not (call.attrs.center and call.attrs.scale):
-        return ("layer_norm with center=False or scale=False: TVM's own lowering applies gamma and beta anyway, "
-                "so no offload could match it")
+    reason = affine_flags_reason(call, "layer_norm")
+    if reason:
+        return reason
     rank = rank_of(call.args[0])
     axes = [normalise_axis(int(a), rank) for a in call.attrs.axes]
     if axes != sorted(set(axes)):
         return f"layer_norm axes {tuple(int(a) for a in call.attrs.axes)} must be distinct and in increasing order"
+    shape = dims(call.args[0])
+    if any(shape[a] < 0 for a in axes):
+        return f"layer_norm over a symbolic axis of {shape}: gamma and beta are laid out when the engine is built"
     return check_axes_avoid_batch(axes, rank, config, "layer_norm axes")
 
 
-@register_rule("nn.softmax", original="nn.softmax", batch_limits="axis != 0")
+@register_rule("nn.softmax", dynamic=True, original="nn.softmax", batch_limits="axis != 0")
 def softmax_rule(call, config):
     rank = rank_of(call.args[0])
     if rank == 0:
         return "softmax of a scalar is not offloaded"
     return check_axes_avoid_batch([int(call.attrs.axis)], rank, config, "softmax axis")
+
+
+def affine_flags_reason(call, op: str):
+    if not (call.attrs.center and call.attrs.scale):
+        return (f"{op} with center=False or scale=False: TVM's own lowering applies gamma and beta anyway, "
+                "so no offload could match it")
+    return None
+
+
+def channel_first_reason(call, op: str):
+    """TensorRT's instance and group normalization: channel axis 1, statistics over axes 2.."""
+    rank = rank_of(call.args[0])
+    channel = normalise_axis(int(call.attrs.channel_axis), rank)
+    axes = sorted(normalise_axis(int(a), rank) for a in call.attrs.axes)
+    if rank < 3 or channel != 1 or axes != list(range(2, rank)):
+        return (f"{op} with channel_axis {int(call.attrs.channel_axis)} and axes {[int(a) for a in call.attrs.axes]} "
+                f"on rank {rank}: TensorRT normalises channel axis 1 over every later axis (N, C, D1, ...)")
+    return None
+
+
+@register_rule("nn.group_norm", min_version=(8, 6, 0),
+               limits="channel_axis 1, axes = every axis after it; center and scale True")
+def group_norm_rule(call, config):
+    return affine_flags_reason(call, "group_norm") or channel_first_reason(call, "group_norm")
+
+
+@register_rule("nn.instance_norm", min_version=(8, 6, 0),
+               limits="channel_axis 1, axes = every axis after it; center and scale True")
+def instance_norm_rule(call, config):
+    return affine_flags_reason(call, "instance_norm") or channel_first_reason(call, "instance_norm")
+
+
+@register_rule("nn.rms_norm", dynamic=True, batch_limits="axes exclude 0", limits="axes distinct and in increasing order")
+def rms_norm_rule(call, config):
+    rank = rank_of(call.args[0])
+    axes = [normalise_axis(int(a), rank) for a in call.attrs.axes]
+    if rank == 0:
+        return "rms_norm of a scalar is not offloaded"
+    if axes != sorted(set(axes)):
+        return f"rms_norm axes {tuple(int(a) for a in call.attrs.axes)} must be distinct and in increasing order"
+    if any(dims(call.args[0])[a] < 0 for a in axes):
+        return f"rms_norm over a symbolic axis of {dims(call.args[0])}: its weight is laid out when the engine is built"
+    return check_axes_avoid_batch(axes, rank, config, "rms_norm axes")
