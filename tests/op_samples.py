@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import tvm
 from tvm import relax
+from tvm.ir.prim.expr import Var as SizeVar
 
 RNG = np.random.default_rng(0)
 
@@ -18,10 +19,17 @@ def const(*shape, positive=False):
     return relax.const(value.astype("float32"))
 
 
+def ints(values, dtype="int64"):
+    """A constant index tensor (relax.const alone would make int64 values int32)."""
+    return relax.const(np.array(values, dtype), dtype)
+
+
 def single_op_module(make, *shapes, dtype="float32", field=None) -> tvm.IRModule:
-    """main(x0, x1...) = make(x0, x1...) (optionally taking tuple field `field`)."""
+    """main(x0, x1...) = make(x0, x1...) (optionally taking tuple field `field`); `dtype`: one
+    for every input, or one per input."""
     bb = relax.BlockBuilder()
-    params = [relax.Var(f"x{i}", relax.TensorType(s, dtype)) for i, s in enumerate(shapes)]
+    dtypes = [dtype] * len(shapes) if isinstance(dtype, str) else list(dtype)
+    params = [relax.Var(f"x{i}", relax.TensorType(s, d)) for i, (s, d) in enumerate(zip(shapes, dtypes))]
     with bb.function("main", params):
         with bb.dataflow():
             out = bb.emit(make(*params))
@@ -32,8 +40,9 @@ def single_op_module(make, *shapes, dtype="float32", field=None) -> tvm.IRModule
     return bb.get()
 
 
-# op name -> (make, input shapes, tuple field or None). Every sample is offloaded with the
-# default options (implicit batch mode included); cases that need other options are EXTRA_SAMPLES.
+# op name -> (make, input shapes, tuple field or None[, input dtype(s), default float32]). Every
+# sample is offloaded with the default options (implicit batch mode included); cases that need
+# other options are EXTRA_SAMPLES.
 SAMPLES = {
     "nn.relu": (lambda x: relax.op.nn.relu(x), [(1, 4, 5, 5)], None),
     "sigmoid": (lambda x: relax.op.sigmoid(x), [(2, 7)], None),
@@ -100,12 +109,73 @@ SAMPLES = {
     "max": (lambda x: relax.op.max(x, axis=[2, 3], keepdims=True), [(1, 3, 4, 5)], None),
     "min": (lambda x: relax.op.min(x, axis=[-1, 1], keepdims=False), [(2, 3, 4)], None),
     "mean": (lambda x: relax.op.mean(x, axis=[2, 3], keepdims=True), [(1, 3, 4, 5)], None),
+    # selection, comparison, cast and element-wise ops
+    "where": (lambda c, x, y: relax.op.where(c, x, y), [(2, 3, 4), (2, 3, 4), (2, 1, 4)], None,
+              ("bool", "float32", "float32")),
+    "equal": (lambda x, y: relax.op.equal(x, y), [(2, 5), (2, 5)], None, "int32"),
+    "not_equal": (lambda x, y: relax.op.not_equal(x, y), [(2, 5), (2, 1)], None, "int32"),
+    "less": (lambda x, y: relax.op.less(x, y), [(2, 3, 4), (2, 3, 4)], None),
+    "less_equal": (lambda x, y: relax.op.less_equal(x, y), [(3, 4), (3, 4)], None, "int64"),
+    "greater": (lambda x: relax.op.greater(x, const(4)), [(2, 3, 4)], None),
+    "greater_equal": (lambda x, y: relax.op.greater_equal(x, y), [(2, 4), (2, 4)], None),
+    "logical_and": (lambda x, y: relax.op.logical_and(x, y), [(2, 5), (2, 5)], None, "bool"),
+    "logical_or": (lambda x, y: relax.op.logical_or(x, y), [(2, 3, 4), (2, 1, 4)], None, "bool"),
+    "logical_xor": (lambda x, y: relax.op.logical_xor(x, y), [(2, 5), (2, 5)], None, "bool"),
+    "logical_not": (lambda x: relax.op.logical_not(x), [(2, 5)], None, "bool"),
+    "isnan": (lambda x: relax.op.isnan(x), [(2, 5)], None),
+    "isinf": (lambda x: relax.op.isinf(x), [(2, 5)], None),
+    "isfinite": (lambda x: relax.op.isfinite(x), [(2, 5)], None),
+    "tril": (lambda x: relax.op.tril(x), [(2, 4, 5)], None),
+    "triu": (lambda x: relax.op.triu(x, 1), [(2, 5, 4)], None),
+    "astype": (lambda x: relax.op.astype(x, "int32"), [(2, 3, 4)], None),
+    "broadcast_to": (lambda x: relax.op.broadcast_to(x, (2, 3, 4)), [(2, 1, 4)], None),
+    "tile": (lambda x: relax.op.tile(x, (1, 2, 3)), [(2, 3, 4)], None),
+    "nn.gelu": (lambda x: relax.op.nn.gelu(x), [(2, 3, 4)], None),
+    "nn.gelu_tanh": (lambda x: relax.op.nn.gelu_tanh(x), [(2, 3, 4)], None),
+    "nn.silu": (lambda x: relax.op.nn.silu(x), [(2, 3, 4)], None),
+    "nn.selu": (lambda x: relax.op.nn.selu(x), [(2, 3, 4)], None),
+    "nn.softplus": (lambda x: relax.op.nn.softplus(x, beta=2.0, threshold=1.0), [(2, 3, 4)], None),
+    "nn.prelu": (lambda x: relax.op.nn.prelu(x, const(3)), [(2, 3, 4, 4)], None),
+    "floor_divide": (lambda x, y: relax.op.floor_divide(x, y), [(2, 3, 4), (2, 3, 4)], None),
+    "floor_mod": (lambda x: relax.op.floor_mod(x, relax.const(np.array([3, -2, 5, 2, -3], "int32"))), [(2, 5)],
+                  None, "int32"),
+    "mod": (lambda x: relax.op.mod(x, relax.const(np.array([3, -2, 5, 2, -3]), "int64")), [(2, 5)], None, "int64"),
+    "tan": (lambda x: relax.op.tan(x), [(2, 3, 4)], None),
+    "sinh": (lambda x: relax.op.sinh(x), [(2, 3, 4)], None),
+    "cosh": (lambda x: relax.op.cosh(x), [(2, 3, 4)], None),
+    "asin": (lambda x: relax.op.asin(x), [(2, 3, 4)], None),
+    "acos": (lambda x: relax.op.acos(x), [(2, 3, 4)], None),
+    "asinh": (lambda x: relax.op.asinh(x), [(2, 3, 4)], None),
+    "acosh": (lambda x: relax.op.acosh(x), [(2, 3, 4)], None),
+    "atanh": (lambda x: relax.op.atanh(x), [(2, 3, 4)], None),
+    "rsqrt": (lambda x: relax.op.rsqrt(x), [(2, 3, 4)], None),
+    "square": (lambda x: relax.op.square(x), [(2, 3, 4)], None),
+    "round": (lambda x: relax.op.round(x), [(2, 3, 4)], None),
+    "sign": (lambda x: relax.op.sign(x), [(2, 3, 4)], None),
+    # gather, resize, scan, einsum and normalisation ops
+    "take": (lambda x: relax.op.take(x, ints([2, 0, 2, 1]), axis=1), [(2, 3, 4)], None),
+    "gather_elements": (lambda x: relax.op.gather_elements(x, ints([[[3, 0], [1, 1], [2, 0]]] * 2), axis=2),
+                        [(2, 3, 4)], None),
+    "gather_nd": (lambda x: relax.op.gather_nd(x, ints([[[0, 1], [2, 3]], [[1, 0], [2, 2]]]), batch_dims=1),
+                  [(2, 3, 4)], None),
+    "image.resize2d": (lambda x: relax.op.image.resize2d(x, (6, 10), method="linear"), [(1, 2, 3, 5)], None),
+    "cumsum": (lambda x: relax.op.cumsum(x, axis=1), [(2, 5, 3)], None),
+    "einsum": (lambda x, y: relax.op.einsum((x, y), "bij,bjk->bik"), [(2, 3, 4), (2, 4, 5)], None),
+    "nn.group_norm": (lambda x: relax.op.nn.group_norm(x, const(4, positive=True), const(4), num_groups=2,
+                                                       channel_axis=1, axes=[2, 3]), [(2, 4, 3, 3)], None),
+    "nn.instance_norm": (lambda x: relax.op.nn.instance_norm(x, const(3, positive=True), const(3), channel_axis=1,
+                                                             axes=[2, 3]), [(2, 3, 4, 4)], None),
+    "nn.rms_norm": (lambda x: relax.op.nn.rms_norm(x, const(8, positive=True), axes=-1), [(2, 3, 8)], None),
+    "topk": (lambda x: relax.op.topk(x, 2, axis=1), [(2, 5, 3)], 0),
+    "argmax": (lambda x: relax.op.argmax(x, axis=1), [(2, 5, 3)], None),
+    "argmin": (lambda x: relax.op.argmin(x, axis=-1, keepdims=True), [(2, 3, 5)], None),
+    "nn.dropout": (lambda x: relax.op.nn.dropout(x, 0.3), [(2, 3, 4)], 0),
 }
 
 EXPLICIT = {"use_implicit_batch": False}
 
 # Awkward attribute cases and cases offloaded only with other options:
-# id -> (op name, make, input shapes, tuple field or None, partition options)
+# id -> (op name, make, input shapes, tuple field or None, partition options[, input dtype(s)])
 EXTRA_SAMPLES = {
     "add lower-rank tensor (explicit batch)": ("add", lambda x, y: relax.op.add(x, y), [(2, 3, 4), (3, 1)], None,
                                                EXPLICIT),
@@ -196,23 +266,103 @@ EXTRA_SAMPLES = {
                                        [(2, 3)], None, EXPLICIT),
     "reshape that changes the batch (explicit batch)": ("reshape", lambda x: relax.op.reshape(x, (3, 4)), [(2, 6)],
                                                         None, EXPLICIT),
+    # selection, comparison, cast and element-wise ops
+    "where with a lower-rank condition and a scalar": (
+        "where", lambda c, x: relax.op.where(c, x, relax.const(0.5, "float32")), [(4,), (2, 3, 4)], None, EXPLICIT,
+        ("bool", "float32")),
+    "less_equal on int64, broadcast": ("less_equal", lambda x, y: relax.op.less_equal(x, y), [(2, 3, 4), (3, 1)],
+                                       None, EXPLICIT, "int64"),
+    "not_equal on int64 with a constant": (
+        "not_equal", lambda x: relax.op.not_equal(x, relax.const(np.array([0, 1, -1]), "int64")), [(4, 3)], None, {},
+        "int64"),
+    "astype float32 to int32 (truncates)": ("astype", lambda x: relax.op.astype(x, "int32"), [(3, 8)], None, {}),
+    "astype int64 to float32": ("astype", lambda x: relax.op.astype(x, "float32"), [(3, 8)], None, {}, "int64"),
+    "astype float32 to bool": ("astype", lambda x: relax.op.astype(x, "bool"), [(3, 8)], None, {}),
+    "astype bool to float16": ("astype", lambda x: relax.op.astype(x, "float16"), [(3, 8)], None, {}, "bool"),
+    "astype int64 to int32": ("astype", lambda x: relax.op.astype(x, "int32"), [(3, 8)], None, {}, "int64"),
+    "tril k = -1": ("tril", lambda x: relax.op.tril(x, -1), [(2, 5, 5)], None, {}),
+    "triu k = 2, wide": ("triu", lambda x: relax.op.triu(x, 2), [(1, 3, 6)], None, {}),
+    "tril of int32, rank 2 (explicit batch)": ("tril", lambda x: relax.op.tril(x, 1), [(4, 3)], None, EXPLICIT,
+                                               "int32"),
+    "tile repeats on several axes, a leading one added": ("tile", lambda x: relax.op.tile(x, (2, 1, 3, 2)),
+                                                          [(2, 3, 4)], None, {}),
+    "tile of bool": ("tile", lambda x: relax.op.tile(x, (2, 2)), [(2, 3)], None, {}, "bool"),
+    "broadcast_to adding leading dims": ("broadcast_to", lambda x: relax.op.broadcast_to(x, (2, 4, 3, 5)),
+                                         [(3, 1)], None, {}),
+    "floor_divide int32 by signed constants": (
+        "floor_divide", lambda x: relax.op.floor_divide(x, relax.const(np.array([3, -2, 5], "int32"))), [(4, 3)],
+        None, {}, "int32"),
+    "floor_mod of floats": ("floor_mod", lambda x, y: relax.op.floor_mod(x, y), [(2, 3, 4), (2, 3, 4)], None, {}),
+    "sign of int64": ("sign", lambda x: relax.op.sign(x), [(3, 4)], None, {}, "int64"),
+    "abs of int32": ("abs", lambda x: relax.op.abs(x), [(3, 4)], None, {}, "int32"),
+    "square of int64": ("square", lambda x: relax.op.square(x), [(3, 4)], None, {}, "int64"),
+    "prelu channels last": ("nn.prelu", lambda x: relax.op.nn.prelu(x, const(5), axis=-1), [(2, 3, 5)], None, {}),
+    # gather, resize, scan, einsum and normalisation ops
+    "take from 1-D data, axis=None (explicit batch)": ("take", lambda x: relax.op.take(x, ints([4, 0, 4])), [(5,)],
+                                                       None, EXPLICIT),
+    "take a scalar index, int32": ("take", lambda x: relax.op.take(x, ints(2, "int32"), axis=2), [(2, 3, 4)], None,
+                                   {}),
+    "take of int64 data, computed indices": ("take", lambda x, i: relax.op.take(x, i, axis=1, mode="clip"),
+                                             [(3, 4), (3,)], None, {}, "int64"),
+    "gather_nd over the batch (explicit batch)": ("gather_nd", lambda x: relax.op.gather_nd(x, ints([[1, 2], [0, 0]])),
+                                                  [(2, 3, 4)], None, EXPLICIT),
+    "cumsum of everything (explicit batch)": ("cumsum", lambda x: relax.op.cumsum(x), [(2, 3)], None, EXPLICIT),
+    "cumsum of int32": ("cumsum", lambda x: relax.op.cumsum(x, axis=-1, exclusive=True), [(2, 6)], None, {},
+                        "int32"),
+    "einsum transposing one operand (explicit batch)": ("einsum", lambda x: relax.op.einsum((x,), "ij->ji"),
+                                                        [(2, 3)], None, EXPLICIT),
+    "topk on 1-D data, int64 indices (explicit batch)": (
+        "topk", lambda x: relax.op.topk(x, 2, axis=0, dtype="int64"), [(6,)], 1, EXPLICIT),
+    "topk of int32 data": ("topk", lambda x: relax.op.topk(x, 3, axis=-1, largest=False), [(2, 7)], 0, {},
+                           "int32"),
+    "argmax of everything (explicit batch)": ("argmax", lambda x: relax.op.argmax(x), [(2, 3)], None, EXPLICIT),
+    "argmin of everything, keepdims (explicit batch)": ("argmin", lambda x: relax.op.argmin(x, keepdims=True),
+                                                        [(2, 3)], None, EXPLICIT),
+    "dropout mask": ("nn.dropout", lambda x: relax.op.nn.dropout(x, 0.1), [(2, 3)], 1, {}),
 }
 
+def sample(op_name: str) -> tuple:
+    """(make, shapes, field, dtype) of a SAMPLES entry."""
+    make, shapes, field, *dtype = SAMPLES[op_name]
+    return make, shapes, field, dtype[0] if dtype else "float32"
+
+
+_N = SizeVar("n", "int64")
+
+# Ops that only appear on symbolic sizes (on static ones they fold to constants before
+# partitioning): op name -> (make, input shapes, input dtype), run in explicit-batch mode with a
+# range for n (tests/test_sizes.py).
+SIZE_SAMPLES = {
+    "arange": (lambda x: relax.op.add(x, relax.op.expand_dims(relax.op.arange(0, _N, 1, dtype="int64"), -1)),
+               [(_N, 3)], "int64"),
+    "shape_to_tensor": (lambda x: relax.op.add(x, relax.op.shape_to_tensor(relax.ShapeExpr([_N, 2 * _N]))),
+                        [(_N, 2)], "int64"),
+}
+
+
 def sample_module(op_name: str) -> tvm.IRModule:
-    make, shapes, field = SAMPLES[op_name]
-    return single_op_module(make, *shapes, field=field)
+    make, shapes, field, dtype = sample(op_name)
+    return single_op_module(make, *shapes, dtype=dtype, field=field)
 
 
 def extra_sample_module(case_id: str) -> tuple:
     """(op name, module, partition options) of an EXTRA_SAMPLES case."""
-    op_name, make, shapes, field, options = EXTRA_SAMPLES[case_id]
-    return op_name, single_op_module(make, *shapes, field=field), dict(options)
+    op_name, make, shapes, field, options, *dtype = EXTRA_SAMPLES[case_id]
+    return op_name, single_op_module(make, *shapes, dtype=dtype[0] if dtype else "float32", field=field), dict(options)
+
+
+def random_array(rng, shape, dtype: str) -> np.ndarray:
+    """Standard normal floats; small integers (equal values and both signs are common); fair bools."""
+    if dtype == "bool":
+        return rng.random(shape) < 0.5
+    if dtype.startswith("int"):
+        return rng.integers(-4, 5, shape).astype(dtype)
+    return rng.standard_normal(shape).astype(dtype)
 
 
 def random_inputs(mod: tvm.IRModule, seed: int = 0) -> list:
     rng = np.random.default_rng(seed)
-    return [rng.standard_normal([int(d) for d in p.ty.shape.values]).astype(str(p.ty.dtype))
-            for p in mod["main"].params]
+    return [random_array(rng, [int(d) for d in p.ty.shape.values], str(p.ty.dtype)) for p in mod["main"].params]
 
 
 def run_tvm(mod_or_executable, inputs) -> list:

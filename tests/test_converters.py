@@ -13,7 +13,7 @@ from tvm_tensorrt.runtime.engine import build_network, build_plan
 from tvm_tensorrt.runtime.serialize import subgraph_of
 from op_samples import EXTRA_SAMPLES, SAMPLES, extra_sample_module, sample_module
 
-TRT_TO_NUMPY = {"FLOAT": "float32", "HALF": "float16"}
+TRT_TO_NUMPY = {"FLOAT": "float32", "HALF": "float16", "INT32": "int32", "INT64": "int64", "BOOL": "bool"}
 
 
 def test_every_rule_has_a_converter_and_every_converter_a_rule():

@@ -13,21 +13,27 @@ from tvm_tensorrt.runtime.backend import load_backend
 from tvm_tensorrt.runtime.build import offloaded_functions
 from tvm_tensorrt.runtime.engine import add_profile, build_network
 from tvm_tensorrt.runtime.serialize import subgraph_of
-from op_samples import SAMPLES, single_op_module
+from op_samples import SAMPLES, random_array, sample, single_op_module
 
 POSITIVE_INPUTS = {"log", "sqrt", "power"}
 BATCH = 3
 
 
-# The reshape sample fixes its batch to 2; over a symbolic batch it keeps dim 0 instead.
-BATCH_AGNOSTIC = {"reshape": lambda x: relax.op.reshape(x, (x.ty.shape.values[0], -1))}
+# The reshape and broadcast_to samples fix their batch to 2; over a symbolic batch they keep dim 0.
+BATCH_AGNOSTIC = {"reshape": lambda x: relax.op.reshape(x, (x.ty.shape.values[0], -1)),
+                  "broadcast_to": lambda x: relax.op.broadcast_to(x, (x.ty.shape.values[0],) + (3, 4)),
+                  # the gather samples read constant indices of batch 2; here the indices are computed (in range)
+                  "gather_elements": lambda x: relax.op.gather_elements(x, relax.op.argmax(x, axis=2, keepdims=True),
+                                                                        axis=2),
+                  "gather_nd": lambda x: relax.op.gather_nd(
+                      x, relax.op.permute_dims(relax.op.argmax(x, axis=1, keepdims=True), [0, 2, 1]), batch_dims=1)}
 
 
 def dynamic_sample(op_name):
-    make, shapes, field = SAMPLES[op_name]
+    make, shapes, field, dtype = sample(op_name)
     make = BATCH_AGNOSTIC.get(op_name, make)
     n = SizeVar("n", "int64")
-    return single_op_module(make, *[(n,) + tuple(s[1:]) for s in shapes], field=field), shapes
+    return single_op_module(make, *[(n,) + tuple(s[1:]) for s in shapes], dtype=dtype, field=field), shapes
 
 
 @pytest.mark.parametrize("op_name", sorted(SAMPLES))
@@ -50,7 +56,7 @@ def test_symbolic_batch_is_offloaded_built_and_exact(op_name):
     from tvm_tensorrt.verify import evaluate_network
 
     rng = np.random.default_rng(4)
-    inputs = [rng.standard_normal((BATCH,) + tuple(s[1:])).astype("float32") for s in shapes]
+    inputs = [random_array(rng, (BATCH,) + tuple(s[1:]), str(p.ty.dtype)) for s, p in zip(shapes, mod["main"].params)]
     if op_name in POSITIVE_INPUTS:
         inputs = [np.abs(a) + np.float32(0.1) for a in inputs]
     vm = relax.VirtualMachine(tvm.compile(mod, target="llvm"), tvm.cpu())

@@ -167,7 +167,9 @@ SUPPORTED_NODE_CASES = (
     # UNARY
     + _cases("data", "test_exp test_log test_sqrt test_reciprocal test_abs test_neg test_sin test_cos test_tan "
                      "test_sinh test_cosh test_asin test_acos test_atan test_asinh test_acosh test_atanh test_ceil "
-                     "test_floor test_erf test_not_2d test_sign test_round")
+                     "test_floor test_erf test_not_2d test_sign test_round test_isnan test_isinf")
+    # FLOOR_DIV on integers (floor_mod, floor_divide)
+    + _cases("all", "test_mod_mixed_sign_int32 test_mod_mixed_sign_int64 test_mod_broadcast")
     # SCALE (inference batch norm), NORMALIZATION, LRN
     + _cases("data", "test_batchnorm_example test_batchnorm_epsilon test_instancenorm_example "
                      "test_instancenorm_epsilon test_group_normalization_example test_group_normalization_epsilon "
@@ -230,7 +232,17 @@ SUPPORTED_NODE_CASES = (
                      "test_upsample_nearest test_resize_upsample_scales_nearest test_resize_downsample_scales_nearest "
                      "test_resize_upsample_scales_linear test_resize_downsample_scales_linear "
                      "test_resize_upsample_scales_linear_align_corners "
-                     "test_resize_downsample_scales_linear_align_corners test_resize_upsample_sizes_nearest")
+                     "test_resize_downsample_scales_linear_align_corners test_resize_upsample_sizes_nearest "
+                     # coordinate modes, nearest rounding modes and cubic (A, exclude_outside) our resize2d uses
+                     "test_resize_downsample_sizes_linear_pytorch_half_pixel "
+                     "test_resize_upsample_sizes_nearest_floor_align_corners "
+                     "test_resize_upsample_sizes_nearest_round_prefer_ceil_asymmetric "
+                     "test_resize_upsample_sizes_nearest_ceil_half_pixel test_resize_downsample_sizes_nearest "
+                     "test_resize_upsample_scales_cubic test_resize_upsample_sizes_cubic "
+                     "test_resize_downsample_scales_cubic test_resize_upsample_scales_cubic_align_corners "
+                     "test_resize_downsample_scales_cubic_align_corners test_resize_upsample_scales_cubic_asymmetric "
+                     "test_resize_upsample_scales_cubic_A_n0p5_exclude_outside "
+                     "test_resize_downsample_scales_cubic_A_n0p5_exclude_outside")
     + _cases("all", "test_range_int32_type_negative_delta")
 )
 
@@ -248,7 +260,6 @@ UNSUPPORTED_NODE_CASES = {
     "test_lppool_2d_default": ("data", "parser", "LpPool with p other than 1 or 2"),
     # the evaluator raises UnsupportedLayerError (layer type or parameter not implemented)
     "test_gridsample": ("data", "evaluator", "GRID_SAMPLE layers"),
-    "test_resize_upsample_scales_cubic": ("data", "evaluator", "cubic RESIZE"),
     "test_hardmax_example": ("data", "evaluator", "ONE_HOT layers"),
     "test_nonmaxsuppression_single_box": ("data", "evaluator", "NMS layers"),
     "test_scatter_elements_with_axis": ("data", "evaluator", "SCATTER layers"),
@@ -516,11 +527,29 @@ def _pooling_and_lrn():
     return nodes, inputs, {}, {"x": _rand(rng, 1, 7, 9, 8)}, 17, ["a", "m", "c"]
 
 
+def _casts():
+    """CAST float -> int truncates, -> bool is x != 0 (signed zeros false), int64 narrows."""
+    rng = np.random.default_rng(5)
+    x = _rand(rng, 3, 8, scale=3.0)
+    x[0, :4] = [0.0, -0.0, -2.5, 2.5]
+    nodes = [helper.make_node("Cast", ["x"], ["xi"], to=TensorProto.INT32),
+             helper.make_node("Cast", ["x"], ["xl"], to=TensorProto.INT64),
+             helper.make_node("Cast", ["x"], ["xb"], to=TensorProto.BOOL),
+             helper.make_node("Cast", ["i"], ["if"], to=TensorProto.FLOAT),
+             helper.make_node("Cast", ["i"], ["ii"], to=TensorProto.INT32),
+             helper.make_node("Cast", ["xb"], ["bh"], to=TensorProto.FLOAT16)]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 8]),
+              helper.make_tensor_value_info("i", TensorProto.INT64, [3, 8])]
+    feeds = {"x": x, "i": rng.integers(-1000, 1000, (3, 8)).astype(np.int64)}
+    return nodes, inputs, {}, feeds, 17, ["xi", "xl", "xb", "if", "ii", "bh"]
+
+
 MADE_MODELS = {
     "conv_bn_relu_pool_gemm": _conv_bn_relu_pool_gemm,
     "fp16_conv_add_pool_matmul": _fp16_chain,
     "layernorm_attention_gelu": _transformer_block,
     "lrn_and_pooling_modes": _pooling_and_lrn,
+    "casts": _casts,
 }
 
 
@@ -655,12 +684,10 @@ def test_unsupported_layer_type_raises_with_layer_name():
 def test_unsupported_parameter_raises_with_layer_name():
     trt, builder, network = _network()
     x = network.add_input("x", trt.float32, (1, 2, 4, 4))
-    resize = network.add_resize(x)
-    resize.shape = (1, 2, 8, 8)
-    resize.resize_mode = trt.InterpolationMode.CUBIC
-    resize.name = "cubic_upsample"
-    network.mark_output(resize.get_output(0))
-    with pytest.raises(UnsupportedLayerError, match="cubic_upsample.*RESIZE.*CUBIC"):
+    noise = network.add_fill((1, 2, 4, 4), trt.FillOperation.RANDOM_UNIFORM)
+    noise.name = "uniform_noise"
+    network.mark_output(network.add_elementwise(x, noise.get_output(0), trt.ElementWiseOperation.SUM).get_output(0))
+    with pytest.raises(UnsupportedLayerError, match="uniform_noise.*FILL.*RANDOM_UNIFORM"):
         evaluate_network(network, trt, {"x": np.ones((1, 2, 4, 4), np.float32)})
 
 

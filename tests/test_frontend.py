@@ -1,7 +1,6 @@
 """ONNX import: ops TVM's importer writes as opaque TIR reach Relax as operators rules can see."""
 
 import numpy as np
-import onnx
 import pytest
 import tvm
 from onnx import TensorProto, helper, numpy_helper

@@ -3,7 +3,6 @@ DeepLabV3, MaxViT-style einsum attention, T5) go to TensorRT whole: one subgraph
 offloaded, `verify` passing in FP32 and FP16, and an exported library run in a fresh process
 matching onnxruntime. Symbolic batch and sequence dims: explicit-batch mode, one engine."""
 
-import json
 import os
 import subprocess
 import sys

@@ -3,15 +3,16 @@
 import numpy as np
 import pytest
 from tvm import relax
+from tvm.ir.prim.expr import Var as SizeVar
 
 import tvm_tensorrt
 from tvm_tensorrt.partition import registered_rule_names
-from op_samples import (EXTRA_SAMPLES, SAMPLES, const, extra_sample_module, main_ops, offloaded_ops, sample_module,
-                        single_op_module)
+from op_samples import (EXTRA_SAMPLES, SAMPLES, SIZE_SAMPLES, const, extra_sample_module, main_ops, offloaded_ops, sample_module,
+                        single_op_module, ints)
 
 
 def test_every_rule_has_a_sample():
-    assert sorted(SAMPLES) == registered_rule_names()
+    assert sorted(list(SAMPLES) + list(SIZE_SAMPLES)) == registered_rule_names()
 
 
 @pytest.mark.parametrize("op_name", sorted(SAMPLES))
@@ -99,8 +100,87 @@ REJECTIONS = [
      "axis=None", {"use_implicit_batch": False}),
     ("matmul out_dtype", lambda x: relax.op.matmul(x, const(3, 2), out_dtype="float16"), [(2, 3)], "relax.matmul",
      "out_dtype float16 differs", {}),
-    ("op without a rule", lambda x: relax.op.cumsum(x, axis=1), [(2, 3)], "relax.cumsum",
-     "no TensorRT rule is registered for relax.cumsum", {}),
+    ("op without a rule", lambda x: relax.op.cumprod(x, axis=1), [(2, 3)], "relax.cumprod",
+     "no TensorRT rule is registered for relax.cumprod", {}),
+    # selection, comparison, cast and element-wise ops
+    ("comparison of bool masks", lambda x: relax.op.equal(relax.op.astype(x, "bool"), relax.op.astype(x, "bool")),
+     [(2, 3)], "relax.equal", "input 0 has dtype bool; comparisons in TensorRT take", {}),
+    ("comparison before TensorRT 10", lambda x, y: relax.op.less(x, y), [(2, 3), (2, 3)], "relax.less",
+     "needs TensorRT >= 10.0.0, but the target is TensorRT 8.6.1", {"version": (8, 6, 1)}),
+    ("isnan of integers", lambda x: relax.op.isnan(relax.op.astype(x, "int32")), [(2, 3)], "relax.isnan",
+     "input 0 has dtype int32; ISNAN and ISINF in TensorRT take", {}),
+    ("float mod", lambda x, y: relax.op.mod(x, y), [(2, 3), (2, 3)], "relax.mod", "mod of float32 tensors is fmod", {}),
+    ("where broadcasting a lower-rank condition over a symbolic batch",
+     lambda c, x: relax.op.where(relax.op.astype(c, "bool"), x, x), [(3,), (SizeVar("n", "int64"), 3)],
+     "relax.where", "input 0 has rank 1 < 2", {}),
+    ("tril of a rank-2 input over a symbolic batch", lambda x: relax.op.tril(x), [(SizeVar("n", "int64"), 3)],
+     "relax.tril", "tril of a rank-2 input masks axis 0, the batch dimension", {}),
+    ("triu with a symbolic k", lambda x: relax.op.triu(x, relax.prim_value(x.ty.shape.values[0])),
+     [(SizeVar("n", "int64"), 3, 3)], "relax.triu", "triu k = n is not known at compile time", {}),
+    ("broadcast_to adding a batch dim", lambda x, y: relax.op.broadcast_to(x, y.ty.shape),
+     [(4,), (SizeVar("n", "int64"), 4)], "relax.broadcast_to", "broadcast_to adds 1 leading dim(s)", {}),
+    ("tile repeating a symbolic batch", lambda x: relax.op.tile(x, (2, 1)), [(SizeVar("n", "int64"), 3)],
+     "relax.tile", "tile repeats (2, 1) repeat axis 0, the batch dimension", {}),
+    ("tile to an empty tensor", lambda x: relax.op.tile(x, (1, 0)), [(2, 3)], "relax.tile",
+     "make an empty tensor", {}),
+    ("softplus with a negative beta", lambda x: relax.op.nn.softplus(x, beta=-1.0), [(2, 3)], "relax.nn.softplus",
+     "which needs beta > 0", {}),
+    ("prelu with a computed alpha over a symbolic batch", lambda x, a: relax.op.nn.prelu(x, a),
+     [(SizeVar("n", "int64"), 3, 4), (3,)], "relax.nn.prelu", "prelu alpha is computed", {}),
+    # gather, resize, scan, einsum and normalisation ops
+    ("take mode fast with a negative constant index", lambda x: relax.op.take(x, ints([0, -1]), axis=1), [(2, 3)],
+     "relax.take", "take mode='fast' has constant index -1 outside [0, 3)", {}),
+    ("take over a symbolic batch", lambda x: relax.op.take(x, ints([1, 0]), axis=0), [(SizeVar("n", "int64"), 3)],
+     "relax.take", "take axis includes axis 0, the batch dimension", {}),
+    ("gather_elements index out of range", lambda x: relax.op.gather_elements(x, ints([[0, 3], [1, 2]]), axis=1),
+     [(2, 3)], "relax.gather_elements", "constant index 3 outside [0, 3)", {}),
+    ("gather_nd indexing a symbolic batch", lambda x: relax.op.gather_nd(x, ints([[1], [0]])),
+     [(SizeVar("n", "int64"), 3)], "relax.gather_nd", "gather_nd with batch_dims=0 indexes into axis 0", {}),
+    ("resize2d NHWC", lambda x: relax.op.image.resize2d(x, (4, 4), layout="NHWC"), [(1, 2, 2, 3)],
+     "relax.image.resize2d", "resize2d layout is NHWC", {}),
+    ("resize2d tf_crop_and_resize", lambda x: relax.op.image.resize2d(
+        x, (4, 4), coordinate_transformation_mode="tf_crop_and_resize"), [(1, 1, 3, 3)], "relax.image.resize2d",
+     "tf_crop_and_resize has no TensorRT equivalent", {}),
+    ("resize2d nearest round, halves both ways", lambda x: relax.op.image.resize2d(
+        x, (5, 5), method="nearest_neighbor", coordinate_transformation_mode="align_corners"), [(1, 1, 3, 3)],
+     "relax.image.resize2d", "include halves that go down and halves that go up", {}),
+    ("resize2d align_corners to one row", lambda x: relax.op.image.resize2d(
+        x, (1, 4), coordinate_transformation_mode="align_corners"), [(1, 1, 3, 3)], "relax.image.resize2d",
+     "divides by zero in TVM", {}),
+    ("resize2d out_dtype", lambda x: relax.op.image.resize2d(x, (4, 4), out_dtype="float16"), [(1, 1, 3, 3)],
+     "relax.image.resize2d", "out_dtype float16 differs", {}),
+    ("cumsum to another dtype", lambda x: relax.op.cumsum(x, axis=1, dtype="float16"), [(2, 3)], "relax.cumsum",
+     "cumsum dtype float16 differs from its input dtype float32", {}),
+    ("cumsum of everything over a symbolic batch", lambda x: relax.op.cumsum(x), [(SizeVar("n", "int64"), 3)],
+     "relax.cumsum", "cumsum with axis=None flattens the data", {}),
+    ("einsum of three operands", lambda x: relax.op.einsum((x, x, x), "ij,jk,kl->il"), [(2, 2)], "relax.einsum",
+     "has 3 operands; TensorRT's einsum takes at most 2", {}),
+    ("einsum diagonal", lambda x: relax.op.einsum((x,), "ii->i"), [(3, 3)], "relax.einsum",
+     "repeats a label within operand 0 (a diagonal)", {}),
+    ("einsum broadcasting", lambda x, y: relax.op.einsum((x, y), "ij,ij->ij"), [(2, 3), (1, 3)], "relax.einsum",
+     "broadcasts a label of sizes [1, 2]", {}),
+    ("einsum summing a symbolic batch", lambda x, y: relax.op.einsum((x, y), "bi,bj->ij"),
+     [(SizeVar("n", "int64"), 3), (SizeVar("n", "int64"), 4)], "relax.einsum",
+     "operand 0's dim 0 is summed, not the output's batch dimension", {}),
+    ("group_norm channels last", lambda x: relax.op.nn.group_norm(x, const(4), const(4), num_groups=2,
+                                                                  channel_axis=-1, axes=[1, 2]),
+     [(1, 3, 3, 4)], "relax.nn.group_norm", "TensorRT normalises channel axis 1 over every later axis", {}),
+    ("group_norm without center", lambda x: relax.op.nn.group_norm(x, const(4), const(4), num_groups=2,
+                                                                   channel_axis=1, axes=[2], center=False),
+     [(1, 4, 3)], "relax.nn.group_norm", "applies gamma and beta anyway", {}),
+    ("instance_norm over one of two spatial axes", lambda x: relax.op.nn.instance_norm(
+        x, const(2), const(2), channel_axis=1, axes=[2]), [(1, 2, 3, 4)], "relax.nn.instance_norm",
+     "TensorRT normalises channel axis 1 over every later axis", {}),
+    ("rms_norm axes out of order", lambda x: relax.op.nn.rms_norm(x, const(4, 3), axes=[2, 1]), [(2, 3, 4)],
+     "relax.nn.rms_norm", "must be distinct and in increasing order", {}),
+    ("rms_norm over the batch before TensorRT 10", lambda x: relax.op.nn.rms_norm(x, const(2, 3), axes=[0, 1]),
+     [(2, 3)], "relax.nn.rms_norm", "rms_norm axes includes axis 0, the batch dimension", {"version": (8, 6, 1)}),
+    ("topk k over TensorRT's limit", lambda x: relax.op.topk(x, 4000, axis=1), [(1, 5000)], "relax.topk",
+     "topk k=4000 exceeds TensorRT's limit of 3840", {}),
+    ("topk of int64 data", lambda x: relax.op.topk(relax.op.astype(x, "int64"), 1), [(2, 3)], "relax.topk",
+     "topk of int64 data", {}),
+    ("argmax of everything over a symbolic batch", lambda x: relax.op.argmax(x), [(SizeVar("n", "int64"), 3)],
+     "relax.argmax", "argmax with axis=None flattens the data", {}),
 ]
 
 
@@ -153,8 +233,8 @@ def test_symbolic_batch_passes_in_both_modes():
     mod = single_op_module(lambda x: relax.op.nn.conv2d(x, const(4, 3, 3, 3), padding=1), (n, 3, 8, 8))
     assert decision_for(mod, "relax.nn.conv2d").offloaded
     assert decision_for(mod, "relax.nn.conv2d", use_implicit_batch=False).offloaded
-    mod = single_op_module(lambda x: relax.op.nn.softmax(x, axis=0), (n, 3))
-    reason = decision_for(mod, "relax.nn.softmax", use_implicit_batch=False).reason
+    mod = single_op_module(lambda x: relax.op.nn.pad(x, [1, 0, 0, 0]), (n, 3))
+    reason = decision_for(mod, "relax.nn.pad", use_implicit_batch=False).reason
     assert "axis 0" in reason and "converter needs axis 0 left alone when the batch is symbolic" in reason
 
 

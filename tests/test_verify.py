@@ -9,9 +9,10 @@ from tvm_tensorrt.converters import TensorRTOpConverter, get_converter, register
 from tvm_tensorrt.runtime.build import offloaded_functions
 from tvm_tensorrt.runtime.engine import build_network
 from tvm_tensorrt.runtime.serialize import subgraph_of
-from op_samples import SAMPLES, const, random_inputs, sample_module, single_op_module
+from op_samples import SAMPLES, const, ints, random_inputs, sample, sample_module, single_op_module
 
-# Awkward attribute cases beyond the one sample per op in op_samples.SAMPLES.
+# Awkward attribute cases beyond the one sample per op in op_samples.SAMPLES:
+# id -> (make, input shapes[, input dtype(s), default float32]).
 AWKWARD = {
     "conv2d asymmetric padding, stride, dilation, groups": (
         lambda x: relax.op.nn.conv2d(x, const(8, 2, 3, 2), strides=(2, 3), padding=(0, 2, 1, 0), dilation=(2, 1),
@@ -37,34 +38,103 @@ AWKWARD = {
     "batch_norm no scale/center": (
         lambda x: relax.op.nn.batch_norm(x, const(3), const(3), const(3), const(3, positive=True), axis=1,
                                          center=False, scale=False, training=False), [(2, 3, 4, 4)]),
+    # NaNs and infinities come from other ops: a sample's random inputs have none
+    "isnan of log": (lambda x: relax.op.isnan(relax.op.log(x)), [(3, 8)]),
+    "isinf of 1 / round(x)": (
+        lambda x: relax.op.isinf(relax.op.divide(relax.const(1.0, "float32"), relax.op.round(x))), [(3, 8)]),
+    "isfinite of log": (lambda x: relax.op.isfinite(relax.op.log(x)), [(3, 8)]),
+    "not_equal with NaN operands": (lambda x, y: relax.op.not_equal(relax.op.log(x), y), [(3, 8), (3, 8)]),
+    "greater_equal with NaN operands": (lambda x, y: relax.op.greater_equal(relax.op.log(x), y), [(3, 8), (3, 8)]),
+    # gather, resize, scan, einsum and normalisation ops
+    "take axis 1, 2-D indices": (lambda x: relax.op.take(x, ints([[0, 2], [1, 1], [2, 0]]), axis=1), [(2, 3, 4)]),
+    "take with computed indices": (lambda x, y: relax.op.take(x, relax.op.argmax(y, axis=1), axis=1),
+                                   [(2, 5, 3), (2, 5)]),
+    "take mode wrap, negative and large indices": (
+        lambda x: relax.op.take(x, ints([-1, 5, -7, 2], "int32"), axis=2, mode="wrap"), [(2, 3, 4)]),
+    "take mode clip": (lambda x: relax.op.take(x, ints([[-3, 0], [9, 1]]), axis=-1, mode="clip"), [(2, 3, 4)]),
+    "gather_elements axis 1, smaller indices": (
+        lambda x: relax.op.gather_elements(x, ints([[[2, 0, 1, 1], [0, 0, 2, 1]]] * 2), axis=1), [(2, 3, 4)]),
+    "gather_nd full coordinates": (lambda x: relax.op.gather_nd(x, ints([[[0, 1, 3]], [[1, 2, 0]]]), batch_dims=1),
+                                   [(2, 2, 3, 4)]),
+    **{f"resize2d {method} {mode} {which}": (
+        lambda x, method=method, mode=mode, size=size, rounding=rounding: relax.op.image.resize2d(
+            x, size, method=method, coordinate_transformation_mode=mode, rounding_method=rounding), [shape])
+       for method, rounding in (("linear", ""), ("nearest_neighbor", "round_prefer_ceil"))
+       for mode in ("half_pixel", "align_corners", "asymmetric", "pytorch_half_pixel")
+       for which, shape, size in (("upsample", (1, 2, 3, 4), (6, 8)), ("downsample", (1, 2, 8, 6), (4, 3)))},
+    "resize2d linear pytorch_half_pixel to one column": (
+        lambda x: relax.op.image.resize2d(x, (3, 1), coordinate_transformation_mode="pytorch_half_pixel"),
+        [(1, 2, 4, 6)]),
+    "resize2d nearest asymmetric floor (TVM's default for it)": (
+        lambda x: relax.op.image.resize2d(x, (6, 12), method="nearest_neighbor", coordinate_transformation_mode=
+                                          "asymmetric", rounding_method=""), [(1, 2, 3, 4)]),
+    "resize2d nearest half_pixel ceil": (
+        lambda x: relax.op.image.resize2d(x, (6, 8), method="nearest_neighbor", rounding_method="ceil"),
+        [(1, 2, 3, 4)]),
+    "resize2d nearest half_pixel round_prefer_floor": (
+        lambda x: relax.op.image.resize2d(x, (4, 3), method="nearest_neighbor", rounding_method="round_prefer_floor"),
+        [(1, 2, 8, 6)]),
+    "resize2d nearest align_corners round, halves to even = down": (
+        lambda x: relax.op.image.resize2d(x, (5, 10), method="nearest_neighbor",
+                                          coordinate_transformation_mode="align_corners"), [(1, 2, 2, 4)]),
+    "resize2d cubic half_pixel upsample": (lambda x: relax.op.image.resize2d(x, (8, 10), method="cubic"),
+                                           [(1, 2, 4, 5)]),
+    "resize2d cubic align_corners downsample, A=-0.5, exclude outside": (
+        lambda x: relax.op.image.resize2d(x, (5, 4), method="cubic", coordinate_transformation_mode="align_corners",
+                                          cubic_alpha=-0.5, cubic_exclude=1), [(1, 2, 9, 7)]),
+    "resize2d cubic asymmetric, exclude outside": (
+        lambda x: relax.op.image.resize2d(x, (6, 8), method="cubic", coordinate_transformation_mode="asymmetric",
+                                          cubic_exclude=1), [(1, 2, 3, 4)]),
+    "cumsum exclusive, negative axis": (lambda x: relax.op.cumsum(x, axis=-1, exclusive=True), [(2, 3, 5)]),
+    "einsum bhid,bhjd->bhij": (lambda x, y: relax.op.einsum((x, y), "bhid,bhjd->bhij"), [(2, 2, 3, 4), (2, 2, 5, 4)]),
+    "einsum bhij,bhjd->bhid": (lambda x, y: relax.op.einsum((x, y), "bhij,bhjd->bhid"), [(2, 2, 3, 5), (2, 2, 5, 4)]),
+    "einsum with ellipsis, implicit output and a constant": (
+        lambda x: relax.op.einsum((x, const(4, 5)), "...iJ,Jk"), [(2, 3, 4)]),
+    "group_norm 2 groups of 3, rank 3": (
+        lambda x: relax.op.nn.group_norm(x, const(6, positive=True), const(6), num_groups=2, channel_axis=1,
+                                         axes=[2]), [(2, 6, 5)]),
+    "instance_norm rank 5": (lambda x: relax.op.nn.instance_norm(x, const(2, positive=True), const(2), channel_axis=1,
+                                                                 axes=[2, 3, 4]), [(2, 2, 3, 2, 4)]),
+    "rms_norm over the last two axes": (lambda x: relax.op.nn.rms_norm(x, const(3, 4, positive=True), axes=[1, 2]),
+                                        [(2, 3, 4)]),
+    "topk smallest on axis 1, indices": (
+        lambda x: relax.op.topk(x, 3, axis=1, ret_type="indices", largest=False), [(2, 6, 4)]),
+    "topk k=0 takes the whole axis, values": (lambda x: relax.op.topk(x, 0, axis=-1, ret_type="values"), [(2, 5)]),
+    "argmax keepdims": (lambda x: relax.op.argmax(x, axis=2, keepdims=True), [(2, 3, 5)]),
+
 }
 
 
 def cases() -> list:
-    found = [pytest.param(make, shapes, field, id=name) for name, (make, shapes, field) in sorted(SAMPLES.items())]
-    found += [pytest.param(make, shapes, 0 if "batch_norm" in name else None, id=name)
-              for name, (make, shapes) in AWKWARD.items()]
+    found = [pytest.param(*sample(name), id=name) for name in sorted(SAMPLES)]
+    found += [pytest.param(make, shapes, 0 if "batch_norm" in name else None, dtype[0] if dtype else "float32",
+                           id=name) for name, (make, shapes, *dtype) in AWKWARD.items()]
     return found
 
 
-def offloaded_module(make, shapes, field):
-    mod = single_op_module(make, *shapes, field=field)
+def offloaded_module(make, shapes, field, dtype="float32"):
+    mod = single_op_module(make, *shapes, field=field, dtype=dtype)
     report = tvm_tensorrt.explain(mod)
     assert all(d.offloaded for d in report.decisions), report.to_table()
     return mod
 
 
-@pytest.mark.parametrize("make, shapes, field", cases())
-def test_converter_matches_tvm_fp32(make, shapes, field):
-    report = tvm_tensorrt.verify(offloaded_module(make, shapes, field))
+def verify_case(make, shapes, field, dtype):
+    mod = offloaded_module(make, shapes, field, dtype)
+    return tvm_tensorrt.verify(mod, inputs=random_inputs(mod))  # the same values verify draws, for floats
+
+
+@pytest.mark.parametrize("make, shapes, field, dtype", cases())
+def test_converter_matches_tvm_fp32(make, shapes, field, dtype):
+    report = verify_case(make, shapes, field, dtype)
     assert len(report.subgraphs) == 1 and report.passed, report.to_table()
     assert report.precision == "fp32"
 
 
-@pytest.mark.parametrize("make, shapes, field", cases())
-def test_converter_matches_tvm_fp16(make, shapes, field, monkeypatch):
+@pytest.mark.parametrize("make, shapes, field, dtype", cases())
+def test_converter_matches_tvm_fp16(make, shapes, field, dtype, monkeypatch):
     monkeypatch.setenv("TVM_TENSORRT_USE_FP16", "1")
-    report = tvm_tensorrt.verify(offloaded_module(make, shapes, field))
+    report = verify_case(make, shapes, field, dtype)
     assert len(report.subgraphs) == 1 and report.passed, report.to_table()
     assert report.precision == "fp16" and report.rtol == 3e-2
 

@@ -28,10 +28,6 @@ class ConverterInput:
     weight: Optional[np.ndarray] = None
     dims: Optional[list] = None
 
-    @property
-    def symbolic(self) -> bool:
-        return -1 in self.shape
-
 
 @dataclass
 class ConverterParams:
@@ -51,13 +47,13 @@ class ConverterParams:
     def weights(self, array: np.ndarray):
         """trt.Weights over `array` in the compute precision (networks are strongly typed, so
         FP16 engines need FP16 weights), kept alive until the build (TensorRT does not copy)."""
-        array = np.ascontiguousarray(as_compute_dtype(array, self.compute_dtype))
+        array = np.asarray(as_compute_dtype(array, self.compute_dtype), order="C")
         self.keep_alive.append(array)
         return self.trt.Weights(array)
 
     def constant(self, array: np.ndarray):
         """A network tensor holding `array`."""
-        array = np.ascontiguousarray(array)
+        array = np.asarray(array, order="C")
         layer = self.network.add_constant(tuple(array.shape), self.weights(array))
         return layer.get_output(0)
 

@@ -62,11 +62,6 @@ def dim_tensor(params, dim):
     return params.network.add_elementwise(lhs, rhs, getattr(ops, DIM_OPERATIONS[op])).get_output(0)
 
 
-def input_dims(item) -> list:
-    """A converter input's dims: symbolic ones as runtime.dims data."""
-    return list(item.dims) if item.dims else list(item.shape)
-
-
 def lift_to_rank(params, tensor, shape, rank: int, dims=None):
     """Prepend unit dims so element-wise layers can broadcast (they need equal ranks).
     `dims`: the input's dims when it has symbolic ones."""
@@ -102,16 +97,16 @@ def scalar_constant(params, value: float, dtype: str, rank: int = 0):
     return params.constant(array)
 
 
-def slice_layer(params, tensor, start, size, stride, mode=None):
+def slice_layer(params, tensor, start, size, stride, mode=None, out_dims=None):
     """An ISliceLayer; `mode` is a trt.SampleMode member name (FILL, REFLECT, CLAMP, WRAP).
 
-    A -1 in `size` (a dynamic batch: the only dim the partitioner lets be symbolic, and never
-    sliced) takes that dim of `tensor`'s runtime shape, through a shape tensor."""
+    A -1 in `size` is a symbolic dim: its size is `out_dims`' (the output's runtime.dims) when
+    given, else that dim of `tensor`'s runtime shape (an axis the slice keeps whole)."""
     size = [int(v) for v in size]
     layer = params.network.add_slice(tensor, tuple(int(v) for v in start), tuple(max(v, 0) for v in size),
                                      tuple(int(v) for v in stride))
     if any(v < 0 for v in size):
-        layer.set_input(2, runtime_size(params, tensor, size))
+        layer.set_input(2, shape_tensor(params, out_dims) if out_dims else runtime_size(params, tensor, size))
     if mode is not None:
         layer.mode = getattr(params.trt.SampleMode, mode)
     return layer
@@ -149,3 +144,14 @@ def elementwise(params, lhs, rhs, operation: str):
 def unary(params, tensor, operation: str):
     """`operation`: a trt.UnaryOperation member name."""
     return params.network.add_unary(tensor, getattr(params.trt.UnaryOperation, operation)).get_output(0)
+
+
+def cast_to(params, tensor, dtype: str):
+    """`tensor` in the Relax dtype `dtype` (a cast layer unless it already is): TensorRT's topk
+    indices are INT32 and its sizes INT64, whatever dtype Relax asked for."""
+    from .network import trt_dtype
+
+    target = trt_dtype(params.trt, dtype)
+    if tensor.dtype == target:
+        return tensor
+    return params.network.add_cast(tensor, target).get_output(0)

@@ -102,7 +102,7 @@ def _lookup(build, ref, where):
     subgraph = build.subgraph
     values = build.values
     if kind == "weight":
-        array = np.ascontiguousarray(build.weight(ref[1]))
+        array = np.asarray(build.weight(ref[1]), order="C")
         build.keep_alive.append(array)
         return build.network.add_constant(tuple(array.shape), build.trt.Weights(array)).get_output(0)
     outs = values[(kind, ref[1])]

@@ -8,7 +8,7 @@ import re
 
 from ..errors import ConversionError
 from .base import TensorRTOpConverter, register_converter
-from .helpers import axis_of, reshape, scalar_constant, shape_tensor, slice_layer, tensor_of
+from .helpers import axis_of, reshape, scalar_constant, slice_layer, tensor_of
 
 
 class ReshapeToOutputConverter(TensorRTOpConverter):
@@ -112,12 +112,9 @@ class StridedSliceConverter(TensorRTOpConverter):
                 continue
             selected = range(shape[axis])[slice(int(b), int(e), int(s))]
             start[axis], size[axis], step[axis] = selected.start, len(selected), int(s)
-        x = tensor_of(params, 0)
-        if -1 not in params.output_shapes[0]:
-            return [slice_layer(params, x, start, size, step).get_output(0)]
-        layer = params.network.add_slice(x, tuple(start), tuple(max(v, 0) for v in size), tuple(step))
-        layer.set_input(2, shape_tensor(params, params.output_dims[0]))
-        return [layer.get_output(0)]
+        size = [-1 if o < 0 else s for s, o in zip(size, params.output_shapes[0])]
+        return [slice_layer(params, tensor_of(params, 0), start, size, step,
+                            out_dims=params.output_dims[0]).get_output(0)]
 
 
 PAD_SAMPLE_MODES = {"constant": "FILL", "reflect": "REFLECT", "replicate": "CLAMP", "circular": "WRAP"}

@@ -1,14 +1,7 @@
 """shape_to_tensor and arange: sizes as data, computed from the engine's input shapes."""
 
 from .base import TensorRTOpConverter, register_converter
-from .helpers import dim_tensor, reshape, shape_tensor
-
-
-def _as_dtype(params, tensor, dtype: str):
-    """Sizes are INT64 in TensorRT; cast when Relax asked for another dtype."""
-    if dtype == "int64":
-        return tensor
-    return params.network.add_cast(tensor, getattr(params.trt, dtype)).get_output(0)
+from .helpers import cast_to, dim_tensor, reshape, shape_tensor
 
 
 @register_converter("shape_to_tensor")
@@ -16,7 +9,7 @@ class ShapeToTensorConverter(TensorRTOpConverter):
     input_types = ()
 
     def convert(self, params):
-        return [_as_dtype(params, shape_tensor(params, params.attrs["input"]), params.output_dtypes[0])]
+        return [cast_to(params, shape_tensor(params, params.attrs["input"]), params.output_dtypes[0])]
 
 
 @register_converter("arange")
@@ -32,7 +25,7 @@ class ArangeConverter(TensorRTOpConverter):
         fill.set_input(0, shape_tensor(params, [count]))
         fill.set_input(1, reshape(params, dim_tensor(params, start), ()))
         fill.set_input(2, dim_tensor(params, step))
-        return [_as_dtype(params, fill.get_output(0), params.output_dtypes[0])]
+        return [cast_to(params, fill.get_output(0), params.output_dtypes[0])]
 
 
 def _positive(step) -> bool:

@@ -52,8 +52,7 @@ def static_shape(ty) -> Optional[tuple]:
 
 
 def dims(expr_or_ty) -> Optional[tuple]:
-    """The shape with -1 for each symbolic dim (only dim 0 may be, once the checks passed);
-    None when the rank or shape is unknown."""
+    """The shape with -1 for each symbolic dim; None when the rank or shape is unknown."""
     ty = expr_or_ty.ty if isinstance(expr_or_ty, relax.Expr) else expr_or_ty
     if not isinstance(ty, relax.TensorType) or ty.shape is None:
         return None
@@ -104,6 +103,10 @@ def implicit_batch(config: dict) -> bool:
     return bool(config.get("use_implicit_batch", True))
 
 
+def before_tensorrt_10(config: dict) -> bool:
+    return tuple(config.get("tensorrt_version", IMPLICIT_BATCH_DROPPED_IN)) < IMPLICIT_BATCH_DROPPED_IN
+
+
 def has_symbolic_batch(call) -> bool:
     """Does any tensor the call reads or writes have a symbolic dim 0?"""
     types = [a.ty for a in tensor_args(call)] + output_types(call)
@@ -117,7 +120,7 @@ def limits_apply(call, config: dict, dynamic: bool = False) -> bool:
     moves or changes it."""
     if not implicit_batch(config):
         return not dynamic and has_symbolic_batch(call)
-    if tuple(config["tensorrt_version"]) < IMPLICIT_BATCH_DROPPED_IN:
+    if before_tensorrt_10(config):
         return True
     return has_symbolic_batch(call)
 
@@ -135,7 +138,7 @@ def batch_mode_note(config: dict) -> str:
     version = ".".join(str(v) for v in config["tensorrt_version"])
     if not implicit_batch(config):
         return f"batch mode: explicit (TensorRT {version}): ops may read, move or change axis 0"
-    if tuple(config["tensorrt_version"]) < IMPLICIT_BATCH_DROPPED_IN:
+    if before_tensorrt_10(config):
         return (f"batch mode: implicit (TensorRT {version}): axis 0 is the batch; ops that read, move or change "
                 "it stay in TVM")
     return (f"batch mode: implicit on TensorRT {version}, which has no implicit batch: only ops on a symbolic "
@@ -190,6 +193,9 @@ def _shape_reason(ty, what: str, config: dict, dynamic: bool) -> Optional[str]:
     if not symbolic or ([a for a, _ in symbolic] == [0] and implicit_batch(config)):
         return None
     shape = "(" + ", ".join(_dim_text(d) for d in ty.shape.values) + ")"
+    if dynamic and before_tensorrt_10(config):
+        return (f"{what} has a dynamic shape {shape}; sizes computed at run time (INT64 shape tensors) need "
+                f"TensorRT >= 10, but the target is TensorRT {'.'.join(map(str, config['tensorrt_version']))}")
     if not dynamic:
         return (f"{what} has a dynamic shape {shape}; this op's converter needs static shapes "
                 f"(a symbolic batch dim 0 is allowed with use_implicit_batch=True)")
@@ -209,6 +215,9 @@ def check_tensor(expr_or_ty, what: str, config: Optional[dict] = None,
     dtype = dtype_of(ty)
     if dtype not in dtypes:
         return f"{what} has dtype {dtype}; the TensorRT layer for this op takes {'/'.join(dtypes)}"
+    if dtype == "int64" and config is not None and before_tensorrt_10(config):
+        return (f"{what} has dtype int64, which TensorRT supports from release 10; the target is TensorRT "
+                f"{'.'.join(map(str, config['tensorrt_version']))}")
     return _shape_reason(ty, what, config if config is not None else {"use_implicit_batch": False}, dynamic)
 
 

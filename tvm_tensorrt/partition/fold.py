@@ -12,7 +12,6 @@ seconds per thousand ops; this walks the bindings once and hands only the foldab
 
 from __future__ import annotations
 
-import numpy as np
 import tvm
 import tvm_ffi
 from tvm import relax
@@ -80,7 +79,7 @@ def fold_constants(func: relax.Function) -> tuple:
                     changed = True
                     value = result
             if isinstance(binding, relax.MatchCast):
-                bindings.append(binding)
+                bindings.append(relax.MatchCast(binding.var, value, binding.ty))
             else:
                 bindings.append(relax.VarBinding(binding.var, value))
         new_blocks.append(type(block)(bindings))
@@ -100,7 +99,7 @@ def fold_module(mod: tvm.IRModule) -> tvm.IRModule:
                 new, sizes[gv] = fold_constants(func)
                 if not new.same_as(func):
                     updates[gv] = new
-        if not updates:
+        if not updates and not any(sizes.values()):
             return mod
         mod = mod.clone()  # never edit the caller's module
         for gv, func in updates.items():

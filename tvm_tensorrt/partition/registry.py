@@ -85,7 +85,8 @@ def register_rule(op_name: str, min_version=None, override: bool = False, *, ori
         if previous is not None:
             rule = replace(previous, check=check, min_version=gate)
         given = {"original": tuple(original) if original is not None else None, "batch_limits": batch_limits,
-                 "limits": limits, "macs": macs, "dtypes": tuple(dtypes) if dtypes is not None else None, "dynamic": dynamic}
+                 "limits": limits, "macs": macs, "dtypes": tuple(dtypes) if dtypes is not None else None,
+                 "dynamic": dynamic}
         _RULES[op_name] = replace(rule, **{k: v for k, v in given.items() if v is not None})
         return check
 

@@ -21,10 +21,9 @@ from tvm import relax
 from tvm.ir.prim.expr import IntImm
 from tvm.sym.analyzer import Analyzer
 
-from .checks import is_constant, tir_vars
+from .checks import INT_DTYPES, is_constant, tir_vars
 
 MAX_ELEMENTS = 8  # shapes have a handful of elements; larger int tensors are data, not shapes
-INT_DTYPES = ("int64", "int32")
 SIZE_BOUND = 1 << 40  # size variables are non-negative: lets max(seq, 0) simplify to seq
 
 
@@ -112,9 +111,13 @@ class ShapeValues:
             shape = tuple(int(d) for d in target)
             return (shape, args[0][1]) if len(shape) <= 1 and int(np.prod(shape)) == len(args[0][1]) else None
         if name == "take" and len(args) == 2 and all(isinstance(i, IntImm) for i in args[1][1]):
-            values = args[0][1]
-            picked = [values[int(i) % len(values)] for i in args[1][1]]
-            return args[1][0], picked
+            values, indices = args[0][1], [int(i) for i in args[1][1]]
+            mode = str(call.attrs.mode)
+            if mode == "clip":
+                indices = [min(max(i, 0), len(values) - 1) for i in indices]
+            elif mode == "fast" and not all(-len(values) <= i < len(values) for i in indices):
+                return None  # TVM reads out of bounds there: nothing to fold
+            return args[1][0], [values[i % len(values)] for i in indices]
         if name == "concat":
             return None if any(len(a[0]) != 1 for a in args) else ((sum(len(a[1]) for a in args),),
                                                                     [v for a in args for v in a[1]])
@@ -125,7 +128,7 @@ class ShapeValues:
         if len(lv) != len(rv) and 1 not in (len(lv), len(rv)):
             return None
         n = max(len(lv), len(rv))
-        shape = ls if len(ls) >= len(rs) else rs
+        shape = (n,) if (ls or rs) else ()
         lv, rv = (lv * n if len(lv) == 1 else lv), (rv * n if len(rv) == 1 else rv)
         return shape, [self._simplify(op(a, b)) for a, b in zip(lv, rv)]
 

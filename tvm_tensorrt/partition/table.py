@@ -19,10 +19,12 @@ Generated from the rule registry by `python -m tvm_tensorrt.partition.table`; do
 Each row is an operator of the original Relay TensorRT integration and the Relax operator(s)
 our rule and converter are registered under (Relax renamed or merged many: `nn.dense` and
 `nn.batch_matmul` are `matmul`, `nn.bias_add` is `add`, global pools are adaptive pools or
-reductions with `keepdims`). Every rule also requires float32/float16 tensors with static
-shapes (with `use_implicit_batch=True`, dim 0 may be symbolic) and, in implicit-batch mode,
-that every computed input and the output keep one batch dimension, dim 0 (so reshapes and
-slices that change it stay in TVM); the columns list what each rule adds to that. "MACs" marks
+reductions with `keepdims`). Every rule also requires tensors of the dtypes its layer takes
+(float32/float16/bfloat16 unless its limits say more) and shapes its converter can build
+(symbolic dims: see docs/partitioning.md) and, where the implicit-batch limits bind (targets
+below TensorRT 10, or a symbolic batch), that every computed input and the output keep one
+batch dimension, dim 0; the columns list what each rule adds to that. "symbolic dims": "any" where the converter builds
+shapes at run time, "batch" where only a symbolic dim 0 the op leaves alone is taken. "MACs" marks
 the ops whose multiply-accumulates `remove_no_mac_subgraphs` and `explain()` count.
 
 """
@@ -52,7 +54,8 @@ def _cell(ops, values) -> str:
 
 
 def operator_table() -> list[dict]:
-    """The rows as data: original, relax (op names), min_version, batch_limits, limits, macs."""
+    """The rows as data: original, relax (op names), min_version, batch_limits, limits, macs,
+    dtypes, dynamic (symbolic dims beyond the batch)."""
     rows = []
     for original, rules_ in _rows():
         rows.append({
@@ -62,14 +65,24 @@ def operator_table() -> list[dict]:
             "batch_limits": [r.batch_limits for r in rules_],
             "limits": [r.limits for r in rules_],
             "macs": [r.does_mac_work for r in rules_],
+            "dtypes": [list(r.dtypes) for r in rules_],
+            "dynamic": [r.dynamic for r in rules_],
         })
     return rows
 
 
+def _dtype_classes(dtypes) -> str:
+    """float32/float16/bfloat16 -> "float"; with int32/int64 and bool spelled out."""
+    found = ["float"] if {"float32", "float16", "bfloat16"} <= set(dtypes) else \
+        [d for d in dtypes if d.startswith(("float", "bfloat"))]
+    return ", ".join(found + [d for d in dtypes if not d.startswith(("float", "bfloat"))])
+
+
 def markdown() -> str:
     lines = [HEADER.rstrip("\n"), "",
-             "| original | Relax operator | min TensorRT | implicit-batch limits | attribute limits | MACs |",
-             "| --- | --- | --- | --- | --- | --- |"]
+             "| original | Relax operator | min TensorRT | dtypes | symbolic dims | implicit-batch limits | "
+             "attribute limits | MACs |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in operator_table():
         gates = {tuple(v) if v else None for v in row["min_version"]}
         if len(gates) == 1:
@@ -80,8 +93,11 @@ def markdown() -> str:
                                 for op, v in zip(row["relax"], row["min_version"]))
         relax_ops = ", ".join(f"`{op}`" for op in row["relax"])
         macs = "yes" if any(row["macs"]) else ""
+        dtypes = _cell(row["relax"], [_dtype_classes(d) for d in row["dtypes"]])
+        symbolic = _cell(row["relax"], ["any" if d else "batch" for d in row["dynamic"]])
         lines.append(f"| {'`' + row['original'] + '`' if row['original'] else '-'} | {relax_ops} | {version} | "
-                     f"{_cell(row['relax'], row['batch_limits'])} | {_cell(row['relax'], row['limits'])} | {macs} |")
+                     f"{dtypes} | {symbolic} | {_cell(row['relax'], row['batch_limits'])} | "
+                     f"{_cell(row['relax'], row['limits'])} | {macs} |")
     return "\n".join(lines) + "\n"
 
 

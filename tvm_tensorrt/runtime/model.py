@@ -38,7 +38,7 @@ class LoadedModel:
 
     def run(self, *inputs) -> list:
         """Outputs of `main` as numpy arrays (always a list, one entry per output)."""
-        args = [tvm.runtime.tensor(np.ascontiguousarray(x), device=self.device) for x in inputs]
+        args = [tvm.runtime.tensor(np.asarray(x, order="C"), device=self.device) for x in inputs]
         result = self._vm()["main"](*args)
         return [r.numpy() for r in flatten_outputs(result)]
 

@@ -72,7 +72,7 @@ def encode(header: dict, weights: list) -> bytes:
     header = dict(header)
     entries, offset = [], 0
     for w in weights:
-        w = np.ascontiguousarray(w)
+        w = np.asarray(w, order="C")
         entries.append({"shape": list(w.shape), "dtype": str(w.dtype), "offset": offset, "nbytes": int(w.nbytes)})
         offset = _align(offset + w.nbytes)
     header["weights"] = entries
@@ -86,7 +86,7 @@ def encode(header: dict, weights: list) -> bytes:
     body += b"\0" * offset
     for w, entry in zip(weights, entries):
         start = base + entry["offset"]
-        body[start:start + entry["nbytes"]] = np.ascontiguousarray(w).tobytes()
+        body[start:start + entry["nbytes"]] = np.asarray(w, order="C").tobytes()
     digest = hashlib.sha256(body).digest()
     return _PREFIX.pack(MAGIC, len(text), digest) + bytes(body)
 
@@ -100,7 +100,7 @@ def network_digest(header: dict, weights: list) -> str:
     then share engine-cache entries."""
     h = hashlib.sha256(json.dumps({k: header[k] for k in NETWORK_FIELDS}, sort_keys=True).encode())
     for w in weights:
-        h.update(np.ascontiguousarray(w).data)
+        h.update(np.asarray(w, order="C").data)
     return h.hexdigest()
 
 

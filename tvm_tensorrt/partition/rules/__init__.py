@@ -4,4 +4,5 @@ Each rule is registered with the names of the original (Relay) TensorRT table it
 and its limits, so docs/operators.md is generated from the registry (tvm_tensorrt.partition.table).
 """
 
-from . import activation, conv, elementwise, linear, norm, pool, reduce, shape, unary  # noqa: F401
+from . import (activation, cast, conv, dropout, elementwise, gather, linear, norm, pool, reduce,  # noqa: F401
+               resize, scan, select, shape, sizes, unary)

@@ -7,16 +7,15 @@ dim 0 happens to keep its size).
 
 from __future__ import annotations
 
-import tvm
-
-from ..checks import (ANY_DTYPES, IMPLICIT_HINT, NUMERIC_DTYPES, dim_ast, check_axes_avoid_batch, dims, implicit_batch, is_constant, normalise_axis,
-                      rank_of)
+from ..checks import (ANY_DTYPES, IMPLICIT_HINT, NUMERIC_DTYPES, check_axes_avoid_batch, dim_ast, dims,
+                      implicit_batch, is_constant, normalise_axis, rank_of)
 from ..registry import register_rule
 
 CHANGES_BATCH = "keeps dim 0 (as every op must)"
 
 
-@register_rule("reshape", dtypes=ANY_DTYPES, dynamic=True, original=("reshape", "nn.batch_flatten"), batch_limits=CHANGES_BATCH)
+@register_rule("reshape", dtypes=ANY_DTYPES, dynamic=True, original=("reshape", "nn.batch_flatten"),
+               batch_limits=CHANGES_BATCH)
 def reshape_rule(call, config):
     return None
 
@@ -92,7 +91,8 @@ def squeeze_rule(call, config):
     return check_axes_avoid_batch([int(a) for a in call.attrs.axis], rank, config, "squeeze axis")
 
 
-@register_rule("concat", dtypes=ANY_DTYPES, dynamic=True, original="concatenate", batch_limits="axis != 0; no constant inputs")
+@register_rule("concat", dtypes=ANY_DTYPES, dynamic=True, original="concatenate",
+               batch_limits="axis != 0; no constant inputs")
 def concat_rule(call, config):
     if call.attrs.axis is None:
         return "concat with axis=None (flattening) is not offloaded"
@@ -105,7 +105,8 @@ def concat_rule(call, config):
     return None
 
 
-@register_rule("split", dtypes=ANY_DTYPES, dynamic=True, min_version=(5, 1, 5), original="split", batch_limits="axis != 0")
+@register_rule("split", dtypes=ANY_DTYPES, dynamic=True, min_version=(5, 1, 5), original="split",
+               batch_limits="axis != 0")
 def split_rule(call, config):
     axis = normalise_axis(int(call.attrs.axis), rank_of(call.args[0]))
     if dims(call.args[0])[axis] < 0:

@@ -9,6 +9,7 @@ from tvm import relax
 
 from ..checks import INT_DTYPES, dim_ast, is_size, tir_vars
 from ..registry import register_rule
+from .gates import TENSORRT_10
 
 
 def _size_reason(size, what: str):
@@ -17,7 +18,7 @@ def _size_reason(size, what: str):
     return None
 
 
-@register_rule("shape_to_tensor", dtypes=INT_DTYPES, dynamic=True,
+@register_rule("shape_to_tensor", dtypes=INT_DTYPES, dynamic=True, min_version=TENSORRT_10,
                limits="sizes that are ints, shape variables or +, -, *, //, %, max, min of them")
 def shape_to_tensor_rule(call, config):
     shape = call.args[0]
@@ -30,8 +31,8 @@ def shape_to_tensor_rule(call, config):
     return None
 
 
-@register_rule("arange", dtypes=INT_DTYPES + ("float32", "float16"), dynamic=True,
-               limits="start, end, step known sizes; step != 0")
+@register_rule("arange", dtypes=INT_DTYPES + ("float32", "float16"), dynamic=True, min_version=TENSORRT_10,
+               limits="start and end sizes; step a constant != 0")
 def arange_rule(call, config):
     for name, arg in zip(("start", "end", "step"), call.args):
         if not is_size(arg):
@@ -40,6 +41,6 @@ def arange_rule(call, config):
         if reason:
             return reason
     step = call.args[2]
-    if not tir_vars(step) and int(step) == 0:
-        return "arange step 0"
+    if tir_vars(step) or int(step) == 0:
+        return f"arange step {step}: the converter needs a constant step != 0 to count the values"
     return None
