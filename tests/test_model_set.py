@@ -149,3 +149,14 @@ def test_symbolic_sequence_bert_runs_three_lengths_from_one_engine(tmp_path):
         for g, e in zip(got, onnxruntime_outputs(name, feeds)):
             np.testing.assert_allclose(g, e, rtol=1e-3, atol=1e-4)
     assert log.count("Building new TensorRT engine for subgraph tensorrt_0") == 1
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+@pytest.mark.parametrize("name, sizes", [("vit_dynamic_batch", {"batch": 3}),
+                                         ("bert_encoder_dynamic", {"batch": 2, "sequence": 8})])
+def test_verify_passes_with_symbolic_dims_in_explicit_batch_mode(name, sizes, precision, monkeypatch):
+    monkeypatch.setenv("TVM_TENSORRT_USE_FP16", "1" if precision == "fp16" else "0")
+    mod, params = tvm_tensorrt.from_onnx(model_path(name))
+    report = tvm_tensorrt.verify(mod, params, inputs=model_inputs(name, **sizes), use_implicit_batch=False)
+    assert len(report.subgraphs) == 1 and report.passed and not report.subgraphs[0].ill_conditioned, \
+        report.to_table()
