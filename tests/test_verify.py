@@ -212,3 +212,14 @@ def test_comparison_handles_nan_inf_and_missing_outputs():
     assert max_abs == inf and not passed
     assert _compare([], [np.zeros(2)], 1e-3, 1e-4)[2] is False
     assert _compare([np.ones(2)], [np.ones(2) * 1.5], 0.0, 0.0)[:2] == (0.5, 0.5 / 1.5)
+
+
+def test_fp16_weights_beyond_half_range_are_clamped_not_infinite(monkeypatch):
+    """An attention mask adds float32's minimum; in half precision that must stay a large finite
+    negative (as TensorRT clamps FP16 weights), or a fully masked softmax row turns NaN."""
+    lowest = np.finfo(np.float32).min
+    mask = relax.const(np.array([[lowest, lowest, lowest], [0.0, lowest, 0.0]], "float32"))
+    mod = single_op_module(lambda x: relax.op.nn.softmax(relax.op.add(x, mask), axis=-1), (2, 3))
+    monkeypatch.setenv("TVM_TENSORRT_USE_FP16", "1")
+    report = tvm_tensorrt.verify(mod)
+    assert report.passed and report.subgraphs[0].max_abs_error < 1e-2, report.to_table()

@@ -58,8 +58,16 @@ class ConverterParams:
         return layer.get_output(0)
 
 
+FP16_MAX = float(np.finfo(np.float16).max)
+
+
 def as_compute_dtype(array: np.ndarray, compute_dtype: str) -> np.ndarray:
+    """Float weights in the engine's float dtype. Finite values beyond float16's range are
+    clamped to its largest finite value, as TensorRT does with FP16 weights: attention masks add
+    float32's minimum, which would otherwise turn into -inf and make fully masked rows NaN."""
     if np.issubdtype(array.dtype, np.floating) and array.dtype != np.dtype(compute_dtype):
+        if compute_dtype == "float16":
+            array = np.where(np.isfinite(array), np.clip(array, -FP16_MAX, FP16_MAX), array)
         return array.astype(compute_dtype)
     return array
 

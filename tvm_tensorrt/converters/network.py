@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import ConversionError
 from ..runtime.trt_log import captured_errors
-from .base import ConverterInput, ConverterParams, get_converter
+from .base import ConverterInput, ConverterParams, as_compute_dtype, get_converter
 
 TRT_DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16", "int32": "int32",
               "int64": "int64", "bool": "bool", "int8": "int8", "uint8": "uint8"}
@@ -90,8 +90,7 @@ class _Build:
 
     def weight(self, index: int) -> np.ndarray:
         array = self.subgraph.weights[index]
-        target = self.dtype_in_network(str(array.dtype))
-        return array if target == str(array.dtype) else array.astype(target)
+        return as_compute_dtype(array, self.dtype_in_network(str(array.dtype)))
 
     def lookup(self, ref, where):
         return _lookup(self, ref, where)
