@@ -66,3 +66,20 @@ def test_backend_is_real_tensorrt():
     backend = load_backend()
     assert backend.name in ("tensorrt", "tensorrt-rtx")
     assert hasattr(backend.trt, "Builder")
+
+
+def test_bfloat16_model_with_weights_builds_an_engine_as_given():
+    """A bfloat16 model stays bfloat16: its weights reach TensorRT as BF16 (the bindings take
+    them by pointer), and its activations pass through in bfloat16."""
+    import ml_dtypes
+    import numpy as np
+    from op_samples import single_op_module
+
+    weight = relax.const(np.ones((3, 4), dtype=ml_dtypes.bfloat16))
+    mod = single_op_module(lambda x: relax.op.nn.relu(relax.op.matmul(x, weight)), (2, 3), dtype="bfloat16")
+    mod, config = tvm_tensorrt.partition_for_tensorrt(mod)
+    [subgraph] = subgraphs(mod, config)
+    assert subgraph.weights[0].dtype.name == "bfloat16"
+    _, built, _ = build_network(subgraph)
+    assert built.network.get_output(0).dtype.name == "BF16"
+    assert len(build_plan(subgraph, config["max_workspace_size"])) > 1000

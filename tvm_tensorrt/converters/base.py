@@ -47,15 +47,23 @@ class ConverterParams:
     def weights(self, array: np.ndarray):
         """trt.Weights over `array` in the compute precision (networks are strongly typed, so
         FP16 engines need FP16 weights), kept alive until the build (TensorRT does not copy)."""
-        array = np.asarray(as_compute_dtype(array, self.compute_dtype), order="C")
-        self.keep_alive.append(array)
-        return self.trt.Weights(array)
+        return trt_weights(self.trt, as_compute_dtype(array, self.compute_dtype), self.keep_alive)
 
     def constant(self, array: np.ndarray):
         """A network tensor holding `array`."""
         array = np.asarray(array, order="C")
         layer = self.network.add_constant(tuple(array.shape), self.weights(array))
         return layer.get_output(0)
+
+
+def trt_weights(trt, array: np.ndarray, keep_alive: list):
+    """trt.Weights over `array`, kept alive until the build (TensorRT does not copy). The
+    bindings convert the numpy dtypes they know; bfloat16 (ml_dtypes) goes by pointer."""
+    array = np.asarray(array, order="C")
+    keep_alive.append(array)
+    if array.dtype.name == "bfloat16":
+        return trt.Weights(trt.bfloat16, array.ctypes.data, array.size)
+    return trt.Weights(array)
 
 
 FP16_MAX = float(np.finfo(np.float16).max)

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import ConversionError
 from ..runtime.trt_log import captured_errors
-from .base import ConverterInput, ConverterParams, as_compute_dtype, get_converter
+from .base import ConverterInput, ConverterParams, as_compute_dtype, get_converter, trt_weights
 
 TRT_DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16", "int32": "int32",
               "int64": "int64", "bool": "bool", "int8": "int8", "uint8": "uint8"}
@@ -70,8 +70,7 @@ class _Build:
                 if name in (desc.get("dims") or ()):
                     shape = self.network.add_shape(self.network.get_input(i)).get_output(0)
                     axis = np.array([desc["dims"].index(name)], dtype=np.int32)
-                    self.keep_alive.append(axis)
-                    index = self.network.add_constant((1,), self.trt.Weights(axis)).get_output(0)
+                    index = self.network.add_constant((1,), trt_weights(self.trt, axis, self.keep_alive)).get_output(0)
                     self.shape_vars[name] = self.network.add_gather(shape, index, 0).get_output(0)
                     break
             else:
@@ -101,9 +100,9 @@ def _lookup(build, ref, where):
     subgraph = build.subgraph
     values = build.values
     if kind == "weight":
-        array = np.asarray(build.weight(ref[1]), order="C")
-        build.keep_alive.append(array)
-        return build.network.add_constant(tuple(array.shape), build.trt.Weights(array)).get_output(0)
+        array = build.weight(ref[1])
+        return build.network.add_constant(tuple(array.shape), trt_weights(build.trt, array, build.keep_alive)
+                                          ).get_output(0)
     outs = values[(kind, ref[1])]
     index = ref[2] if kind == "node" else 0
     if index >= len(outs):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .base import TensorRTOpConverter, register_converter
+from .base import TensorRTOpConverter, register_converter, trt_weights
 from .helpers import axes_mask, axis_of, elementwise, reshape, tensor_of, unary, weight_of
 from .network import trt_dtype
 
@@ -124,8 +124,8 @@ class RmsNormConverter(TensorRTOpConverter):
         mean_square = params.network.add_reduce(elementwise(params, wide, wide, "PROD"), trt.ReduceOperation.AVG,
                                                 axes_mask(axes, rank), True).get_output(0)
         epsilon = np.full((1,) * rank, params.attrs["epsilon"], np.float32)
-        params.keep_alive.append(epsilon)  # float32 whatever the engine's precision (params.weights would cast)
-        epsilon = params.network.add_constant(epsilon.shape, trt.Weights(epsilon)).get_output(0)
+        # float32 whatever the engine's precision (params.weights would cast)
+        epsilon = params.network.add_constant(epsilon.shape, trt_weights(trt, epsilon, params.keep_alive)).get_output(0)
         root = unary(params, elementwise(params, mean_square, epsilon, "SUM"), "SQRT")
         if params.inputs[0].dtype != "float32":
             root = params.network.add_cast(root, trt_dtype(trt, params.inputs[0].dtype)).get_output(0)

@@ -100,7 +100,7 @@ def network_digest(header: dict, weights: list) -> str:
     then share engine-cache entries."""
     h = hashlib.sha256(json.dumps({k: header[k] for k in NETWORK_FIELDS}, sort_keys=True).encode())
     for w in weights:
-        h.update(np.asarray(w, order="C").data)
+        h.update(np.asarray(w, order="C").reshape(-1).view(np.uint8).data)  # any dtype (bfloat16 too)
     return h.hexdigest()
 
 
