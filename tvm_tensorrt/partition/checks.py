@@ -197,8 +197,8 @@ def _shape_reason(ty, what: str, config: dict, dynamic: bool) -> Optional[str]:
         return (f"{what} has a dynamic shape {shape}; sizes computed at run time (INT64 shape tensors) need "
                 f"TensorRT >= 10, but the target is TensorRT {'.'.join(map(str, config['tensorrt_version']))}")
     if not dynamic:
-        return (f"{what} has a dynamic shape {shape}; this op's converter needs static shapes "
-                f"(a symbolic batch dim 0 is allowed with use_implicit_batch=True)")
+        return (f"{what} has a dynamic shape {shape}; this op's converter needs static shapes (a symbolic dim 0 "
+                "is taken where the op leaves that axis alone)")
     for _, d in symbolic:
         if dim_ast(d) is None:
             return f"{what} has dimension {d}, an expression the TensorRT runtime cannot evaluate"
