@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Optional
@@ -14,7 +15,7 @@ from .checks import bound_vars, call_size_vars, shape_vars
 from .config import make_config
 from .fold import fold_module
 from .graph import EXTERNAL, build_block_graph, used_vars
-from .outline import CODEGEN, RegionOutliner
+from .outline import CODEGEN, CONFIG_ATTR, RegionOutliner
 from .regions import form_regions
 from .registry import get_rule
 
@@ -97,7 +98,10 @@ def partition_with_decisions(mod, params=None, **options):
             continue
         new_func = _partition_function(func, gvar.name_hint, config, outliner, decisions)
         builder.update_func(builder.get().get_global_var(gvar.name_hint), new_func)
-    return relax.transform.Normalize()(builder.get()), config, decisions
+    mod = builder.get()
+    for _, gvar in outliner.functions:  # the config travels with each function (RunCodegen sees only these)
+        mod[gvar] = mod[gvar].with_attr(CONFIG_ATTR, json.dumps(config, sort_keys=True))
+    return relax.transform.Normalize()(mod), config, decisions
 
 
 def _partition_function(func: relax.Function, fname: str, config, outliner, decisions) -> relax.Function:

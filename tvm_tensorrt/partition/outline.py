@@ -13,6 +13,7 @@ from tvm import relax
 from .graph import EXTERNAL, used_vars
 
 CODEGEN = "tensorrt"
+CONFIG_ATTR = "tensorrt_config"  # the partition config as JSON, on every outlined function
 
 
 def substitute(expr, mapping: dict):

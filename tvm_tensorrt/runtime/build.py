@@ -15,13 +15,15 @@ process as is.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import tvm
 from tvm import relax
 
 from ..errors import BackendUnavailableError
 from ..partition.config import make_config
-from ..partition.outline import CODEGEN
+from ..partition.outline import CODEGEN, CONFIG_ATTR
 from .backend import find_backend
 from .engines import prebuild
 from .executor import EXECUTE, NO_ENGINE, PREPARE
@@ -30,6 +32,14 @@ from .serialize import serialize_function
 from .subgraph import decode
 
 FALLBACK_SUFFIX = "_tvm"
+
+
+def config_of(mod: tvm.IRModule) -> dict:
+    """The partition config the offloaded functions carry (a default one when there are none)."""
+    for func in offloaded_functions(mod).values():
+        if func.attrs and CONFIG_ATTR in func.attrs:
+            return json.loads(str(func.attrs[CONFIG_ATTR]))
+    return make_config()
 
 
 def offloaded_functions(mod: tvm.IRModule) -> dict:
@@ -106,7 +116,7 @@ def build(mod: tvm.IRModule, target="llvm", config: dict | None = None, prebuild
     (no GPU). False stores the weights once instead of twice, for GPU-only deployment; there a
     subgraph with no usable engine raises TensorRTError instead of running slowly.
     """
-    config = config if config is not None else make_config()
+    config = config if config is not None else config_of(mod)
     if prebuild_engines and find_backend() is None:
         raise BackendUnavailableError("prebuild_engines=True needs TensorRT (or TensorRT-RTX) on this machine")
     lowered = lower_offloaded(mod, config, prebuild_engines, prebuild_max_batch, cpu_fallback)

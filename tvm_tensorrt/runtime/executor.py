@@ -5,10 +5,16 @@ makes sure an engine for these input shapes exists (from memory, prebuilt plans,
 the builder, logging the contract's messages), then answers whether it can execute on the
 inputs' device. If yes, `tvm_tensorrt.execute` runs it; if not (no CUDA device, as on every
 machine we test on), `main` runs TVM's compiled copy of the subgraph.
+
+Libraries from TVM's own flow (RunCodegen, runtime/codegen.py) call `tvm_tensorrt.run_embedded`
+instead, with the blob's address and size, the inputs and the outputs. They carry no TVM copy
+of the subgraph, so where no engine can run (no CUDA device) the network the engine was built
+from is evaluated on the CPU by verify's evaluator: correct, slow, and said once in the log.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import threading
 
@@ -25,6 +31,7 @@ from .subgraph import decode, read_digest
 logger = logging.getLogger("tvm_tensorrt")
 
 PREPARE = "tvm_tensorrt.prepare"
+RUN_EMBEDDED = "tvm_tensorrt.run_embedded"
 EXECUTE = "tvm_tensorrt.execute"
 NO_ENGINE = "tvm_tensorrt.no_engine"
 
@@ -39,6 +46,7 @@ class SubgraphRuntime:
         self.rebuilt: set = set()  # (device index, key) rebuilt here once already
         self.lock = threading.Lock()
         self.warned = False
+        self.cpu_networks: dict = {}  # precision -> (builder, network build, logger) for the CPU evaluator
 
     @property
     def symbol(self) -> str:
@@ -47,15 +55,15 @@ class SubgraphRuntime:
     def values_of(self, inputs):
         return self.engines.values_of([t.shape for t in inputs])
 
-    def prepare(self, inputs) -> bool:
+    def prepare(self, inputs, fallback: str = "through TVM on the CPU") -> bool:
         backend = find_backend()
         if backend is None:
-            self._warn_once("No TensorRT backend is installed: subgraph %s runs through TVM", self.symbol)
+            self._warn_once("No TensorRT backend is installed: subgraph %s runs %s", self.symbol, fallback)
             return False
         spec, key, plan = self.engines.plan_for(self.values_of(inputs), backend)
         if not inputs or not all(gpu.is_cuda(t) for t in inputs):
-            self._warn_once("No CUDA device holds the inputs of %s: it runs through TVM on the CPU "
-                            "(its TensorRT engine was built and checked)", self.symbol)
+            self._warn_once("No CUDA device holds the inputs of %s: it runs %s (its TensorRT engine was built "
+                            "and checked)", self.symbol, fallback)
             return False
         device = inputs[0].device.index
         if self.cuda_engine(device, key, plan, backend) is not None:
@@ -95,6 +103,33 @@ class SubgraphRuntime:
             raise gpu.GpuExecutionError(f"no TensorRT engine of {self.symbol} runs on this device")
         engine.run([d["name"] for d in self.subgraph.inputs], inputs,
                    [d["name"] for d in self.subgraph.outputs], outputs)
+
+    def run(self, args) -> None:
+        """One call of a RunCodegen library: the engine where it can run, else the CPU evaluator."""
+        inputs, outputs = args[:len(self.subgraph.inputs)], args[len(self.subgraph.inputs):]
+        if self.prepare(inputs, fallback="on the CPU evaluator (slow: for checking, not for deployment)"):
+            self.execute(args)
+            return
+        for tensor, value in zip(outputs, self.evaluate_on_cpu(inputs)):
+            tensor.copyfrom(np.ascontiguousarray(value))
+
+    def evaluate_on_cpu(self, inputs) -> list:
+        from ..verify.evaluator import evaluate_network  # only this fallback needs it
+        from .engine import build_network
+        from .options import engine_options
+
+        backend = find_backend()
+        if backend is None:
+            raise TensorRTError(f"subgraph {self.symbol} of a RunCodegen library needs TensorRT (or TensorRT-RTX) to "
+                                "run: the library carries no TVM copy of it (build with tvm_tensorrt.build for one)")
+        precision = engine_options(self.subgraph.config).precision
+        with self.lock:
+            if precision not in self.cpu_networks:
+                self.cpu_networks[precision] = build_network(self.subgraph, backend, precision)
+            built = self.cpu_networks[precision][1]
+        feeds = {d["name"]: _host_bytes(t) for d, t in zip(self.subgraph.inputs, inputs)}
+        results = evaluate_network(built.network, backend.trt, feeds)
+        return [results[d["name"]] for d in self.subgraph.outputs]
 
     def _warn_once(self, message, *args):
         if not self.warned:
@@ -136,6 +171,23 @@ def runtime_for(blob, plans) -> SubgraphRuntime:
         return runtime
 
 
+def embedded_runtime(address: int, size: int) -> SubgraphRuntime:
+    """The runtime of a blob a RunCodegen library holds in its read-only data. Its digest is read
+    on every call (48 bytes), so an address another library reuses after an unload can never
+    reach a stale runtime; the first call copies the blob, which must outlive the library."""
+    view = np.ctypeslib.as_array((ctypes.c_uint8 * size).from_address(address))
+    digest = read_digest(view)
+    with _RUNTIMES_LOCK:
+        runtime = _RUNTIMES.get(digest)
+        if runtime is None:
+            runtime = _RUNTIMES[digest] = SubgraphRuntime(decode(view.copy()), {})
+        return runtime
+
+
+def _run_embedded(address, size, *args):
+    embedded_runtime(int(address), int(size)).run(args)
+
+
 def _prepare(blob, plans, *inputs):
     return tvm.runtime.tensor(np.array(runtime_for(blob, plans).prepare(inputs)))
 
@@ -162,3 +214,4 @@ def forget_runtimes() -> None:
 tvm.register_global_func(PREPARE, _prepare, override=True)
 tvm.register_global_func(EXECUTE, _execute, override=True)
 tvm.register_global_func(NO_ENGINE, _no_engine, override=True)
+tvm.register_global_func(RUN_EMBEDDED, _run_embedded, override=True)

@@ -1,0 +1,97 @@
+"""TVM's own flows: RunCodegen (relax.ext.tensorrt) and tvm.compile's relax_pipeline, each from
+partition to a library run in a fresh process, against onnxruntime."""
+
+import json
+import struct
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tvm
+from tvm import relax
+
+import tvm_tensorrt
+from test_model_set import model_inputs, model_path, onnxruntime_outputs, run_fresh
+
+
+def partitioned(name):
+    mod, params = tvm_tensorrt.from_onnx(model_path(name))
+    return tvm_tensorrt.partition_for_tensorrt(mod, params)
+
+
+def compile_runcodegen(mod):
+    return tvm.compile(relax.transform.RunCodegen()(mod), target="llvm")
+
+
+def compile_relax_pipeline(mod):
+    return tvm.compile(mod, target="llvm", relax_pipeline=tvm_tensorrt.pipeline())
+
+
+@pytest.mark.parametrize("flow", [compile_runcodegen, compile_relax_pipeline], ids=["RunCodegen", "relax_pipeline"])
+@pytest.mark.parametrize("name", ["vit", "bert_encoder"])
+def test_flow_runs_in_a_fresh_process_and_matches_onnxruntime(flow, name, tmp_path):
+    mod, _ = partitioned(name)
+    library = str(tmp_path / "model.so")
+    flow(mod).export_library(library)
+    feeds = model_inputs(name)
+    [got], log = run_fresh(library, [list(feeds.values())], str(tmp_path))
+    expected = onnxruntime_outputs(name, feeds)
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-3, atol=1e-4)
+    assert "Building new TensorRT engine for subgraph tensorrt_0" in log
+    assert "Finished building TensorRT engine for subgraph tensorrt_0" in log
+
+
+def test_runcodegen_library_carries_the_subgraph_and_no_tvm_copy(tmp_path):
+    mod, _ = partitioned("vit")
+    library = str(tmp_path / "vit.so")
+    compile_runcodegen(mod).export_library(library)
+    symbols = subprocess.run(["nm", "-D", library], capture_output=True, text=True, check=True).stdout
+    assert "__tvm_ffi_tensorrt_0" in symbols
+    data = open(library, "rb").read()
+    assert data.count(b"TVMTRTSG") == 1  # the serialised subgraph, embedded once
+    blob_start = data.index(b"TVMTRTSG")
+    _, text_len, _ = struct.unpack("<8sQ32s", data[blob_start:blob_start + 48])
+    header = json.loads(data[blob_start + 48:blob_start + 48 + text_len])
+    assert header["symbol"] == "tensorrt_0" and header["format"] == "tvm_tensorrt.subgraph"
+
+
+def test_runcodegen_library_says_what_to_import(tmp_path):
+    mod, _ = partitioned("vit")
+    library = str(tmp_path / "vit.so")
+    compile_runcodegen(mod).export_library(library)
+    x_path = str(tmp_path / "x.npy")
+    np.save(x_path, list(model_inputs("vit").values())[0])
+    script = textwrap.dedent("""
+        import sys, numpy as np, tvm
+        vm = tvm.relax.VirtualMachine(tvm.runtime.load_module(sys.argv[1]), tvm.cpu())
+        vm["main"](tvm.runtime.tensor(np.load(sys.argv[2])))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script, library, x_path], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode != 0
+    assert "tvm_tensorrt.run_embedded is not registered: import tvm_tensorrt before running this library" \
+        in proc.stderr
+
+
+def test_passes_compose_with_tvm_s_own():
+    mod, params = tvm_tensorrt.from_onnx(model_path("vit"))
+    by_pass = tvm.transform.Sequential([tvm_tensorrt.PartitionForTensorRT(params),
+                                        relax.transform.RunCodegen()])(mod)
+    assert by_pass.attrs and len(by_pass.attrs["external_mods"]) == 1
+    lowered = tvm_tensorrt.LowerToTensorRT()(partitioned("vit")[0])
+    assert "tensorrt_0" not in [gv.name_hint for gv in lowered.functions]
+    assert "tensorrt_0_tvm" in [gv.name_hint for gv in lowered.functions]
+
+
+def test_offloaded_functions_carry_their_config():
+    mod, config = partitioned("vit")
+    [func] = [f for f in mod.functions.values() if isinstance(f, relax.Function) and f.attrs
+              and f.attrs.get("Codegen") == "tensorrt"]
+    assert json.loads(str(func.attrs["tensorrt_config"])) == config
+    from tvm_tensorrt.runtime.build import config_of
+
+    assert config_of(mod) == config

@@ -1,0 +1,62 @@
+"""TVM's own compile flows with TensorRT: the steps as `tvm.transform` passes, and a
+`relax_pipeline` for `tvm.compile`.
+
+Three ways to compile a model (docs/flows.md says which to use when):
+
+* `tvm_tensorrt.build(mod, target, config)`: one call; the library also carries TVM's copy of
+  every subgraph, so it runs where no engine can (no GPU).
+* `tvm.compile(mod, target, relax_pipeline=tvm_tensorrt.pipeline())`: the same lowering, inside
+  TVM's `tvm.compile`, so scripts that compile with TVM keep doing so.
+* `relax.transform.RunCodegen()` then `tvm.compile(mod, target)`: TVM's BYOC flow, through
+  `relax.ext.tensorrt` (runtime/codegen.py); no TVM copy of the subgraphs.
+
+`tvm.compile` on a partitioned module without any of these compiles the subgraphs with TVM and
+nothing reaches TensorRT: TVM 0.27 offers no hook to say so at compile time.
+"""
+
+from __future__ import annotations
+
+import tvm
+from tvm import relax
+
+from .partition.api import partition_for_tensorrt
+from .runtime.build import config_of, lower_offloaded
+
+
+def PartitionForTensorRT(params=None, **options) -> tvm.transform.Pass:  # noqa: N802 (TVM's pass naming)
+    """`partition_for_tensorrt` as a module pass (options as there)."""
+
+    @tvm.transform.module_pass(opt_level=0, name="PartitionForTensorRT")
+    def partition(mod, ctx):
+        return partition_for_tensorrt(mod, params, **options)[0]
+
+    return partition
+
+
+def LowerToTensorRT(config=None, prebuild_engines: bool = False, prebuild_max_batch: int = 1,  # noqa: N802
+                    cpu_fallback: bool = True) -> tvm.transform.Pass:
+    """Each offloaded function becomes its serialised subgraph, dispatched to the runtime (and,
+    with cpu_fallback, TVM's copy of it), as `build` does. config: the partition config (default:
+    the one the functions carry)."""
+
+    @tvm.transform.module_pass(opt_level=0, name="LowerToTensorRT")
+    def lower(mod, ctx):
+        return lower_offloaded(mod, config if config is not None else config_of(mod), prebuild_engines,
+                               prebuild_max_batch, cpu_fallback)
+
+    return lower
+
+
+def pipeline(config=None, **lower_options) -> tvm.transform.Pass:
+    """A `relax_pipeline` for `tvm.compile`: LowerToTensorRT, then TVM's default pipeline for the
+    target `tvm.compile` is building for (chosen as `tvm.compile` chooses it)."""
+
+    @tvm.transform.module_pass(opt_level=0, name="TensorRTPipeline")
+    def run(mod, ctx):
+        mod = LowerToTensorRT(config, **lower_options)(mod)
+        target = tvm.target.Target.current(allow_none=True)
+        default = relax.get_default_pipeline(target) if target is not None and "gpu" in target.keys else \
+            relax.get_pipeline("default")
+        return default(mod)
+
+    return run
