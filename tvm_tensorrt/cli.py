@@ -46,6 +46,16 @@ def _dim_ranges(items):
     return ranges or None
 
 
+def _target_arg(text):
+    """--target: a kind, the classic string form, or TVM's JSON dict ({"kind": "cuda", ...})."""
+    if text.lstrip().startswith("{"):
+        try:
+            return json.loads(text)
+        except ValueError as err:
+            raise SystemExit(f"--target {text!r} is not valid JSON: {err}") from None
+    return text
+
+
 def _version(text):
     try:
         parts = tuple(int(p) for p in text.split("."))
@@ -70,9 +80,10 @@ def _model_inputs(mod) -> list:
 
 
 def compile_model(model_path, output, target="llvm", shapes=None, options=None, out=sys.stdout,
-                  prebuild_engines=False, cpu_fallback=True) -> dict:
+                  prebuild_engines=False, cpu_fallback=True, arch=None, host=None) -> dict:
     from . import build, from_onnx
     from .partition.api import partition_with_decisions
+    from .targets import cross_compiler, make_target
     from .partition.report import PartitionReport
 
     start = time.perf_counter()
@@ -80,10 +91,15 @@ def compile_model(model_path, output, target="llvm", shapes=None, options=None, 
     partitioned, config, decisions = partition_with_decisions(mod, params, **(options or {}))
     report = PartitionReport(decisions, config)
     print(report.to_table(), file=out)
-    executable = build(partitioned, target=target, config=config, prebuild_engines=prebuild_engines,
-                       cpu_fallback=cpu_fallback)
-    executable.export_library(output)
-    meta = {"model": os.path.abspath(model_path), "inputs": _model_inputs(mod), "target": target,
+    executable = build(partitioned, target=make_target(target, arch, host), config=config,
+                       prebuild_engines=prebuild_engines, cpu_fallback=cpu_fallback)
+    fcompile = cross_compiler(host)
+    if fcompile is not None:
+        executable.export_library(output, fcompile=fcompile)
+    else:
+        executable.export_library(output)
+    meta = {"model": os.path.abspath(model_path), "inputs": _model_inputs(mod),
+            "target": str(make_target(target, arch, host)),
             "summary": report.summary(), "subgraphs": report.subgraphs, "config": config}
     with open(output + ".json", "w") as f:
         json.dump(meta, f, indent=2)
@@ -141,7 +157,10 @@ def main(argv=None) -> int:
     c = sub.add_parser("compile", help="ONNX -> partitioned, compiled library")
     c.add_argument("model", nargs="?", default=DEFAULT_MODEL, help="ONNX file (default: the bundled CNN)")
     c.add_argument("-o", "--output", default="model.so")
-    c.add_argument("--target", default="llvm", help='"llvm", or "cuda" on a GPU machine')
+    c.add_argument("--target", default="llvm",
+                   help='"llvm", "cuda" (for a GPU), "cuda -arch=sm_87", or a JSON dict of TVM target fields')
+    c.add_argument("--arch", help="CUDA architecture of the target GPU, e.g. sm_87 (Jetson Orin), sm_86")
+    c.add_argument("--host", help="cross-compile the library's host code: aarch64 (Jetson) or x86_64")
     c.add_argument("--prebuild-engines", action="store_true",
                    help="build every TensorRT engine now and embed it, so the first run loads instead of building")
     c.add_argument("--no-cpu-fallback", action="store_true",
@@ -164,8 +183,9 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
     try:
         if args.command == "compile":
-            compile_model(args.model, args.output, args.target, _shape_dict(args.shape), _partition_options(args),
-                          prebuild_engines=args.prebuild_engines, cpu_fallback=not args.no_cpu_fallback)
+            compile_model(args.model, args.output, _target_arg(args.target), _shape_dict(args.shape),
+                          _partition_options(args), prebuild_engines=args.prebuild_engines,
+                          cpu_fallback=not args.no_cpu_fallback, arch=args.arch, host=args.host)
         elif args.command == "run":
             if args.library:
                 run_library(args.library, args.input or ())

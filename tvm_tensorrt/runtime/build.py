@@ -23,6 +23,7 @@ from tvm import relax
 
 from ..errors import BackendUnavailableError
 from ..partition.config import make_config
+from ..targets import make_target
 from ..partition.outline import CODEGEN, CONFIG_ATTR
 from .backend import find_backend
 from .engines import prebuild
@@ -109,6 +110,9 @@ def build(mod: tvm.IRModule, target="llvm", config: dict | None = None, prebuild
           prebuild_max_batch: int = 1, cpu_fallback: bool = True):
     """Compile `mod` (from partition_for_tensorrt) with TVM; returns a relax VM executable.
 
+    target: a kind string ("llvm", "cuda", the classic "cuda -arch=sm_87"), TVM's JSON dict, or a
+    tvm.target.Target (tvm_tensorrt.targets.make_target adds arch and a cross-compile host).
+
     prebuild_engines: build every engine now (on a CPU if need be, with the TVM_TENSORRT_*
     settings in force) and embed the plans, so the first inference loads instead of building.
     Subgraphs with a dynamic batch get one engine for batches 1..prebuild_max_batch.
@@ -120,4 +124,4 @@ def build(mod: tvm.IRModule, target="llvm", config: dict | None = None, prebuild
     if prebuild_engines and find_backend() is None:
         raise BackendUnavailableError("prebuild_engines=True needs TensorRT (or TensorRT-RTX) on this machine")
     lowered = lower_offloaded(mod, config, prebuild_engines, prebuild_max_batch, cpu_fallback)
-    return tvm.compile(lowered, target=target)
+    return tvm.compile(lowered, target=make_target(target))
