@@ -95,3 +95,34 @@ def test_offloaded_functions_carry_their_config():
     from tvm_tensorrt.runtime.build import config_of
 
     assert config_of(mod) == config
+
+
+LIGHT_RUNNER = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import tvm, tvm_tensorrt
+    lib = tvm.runtime.load_module(sys.argv[1])
+    vm = tvm.relax.VirtualMachine(lib, tvm.cpu())
+    vm["main"](tvm.runtime.tensor(np.load(sys.argv[2])))
+    print(json.dumps(sorted(sys.modules)))
+""")
+COMPILE_TIME_MODULES = ["onnx", "onnxslim", "networkx", "onnxruntime", "tvm_tensorrt.frontend",
+                        "tvm_tensorrt.partition", "tvm_tensorrt.verify.api", "tvm_tensorrt.runtime.serialize"]
+
+
+@pytest.mark.parametrize("flow", ["build", "RunCodegen"])
+def test_running_a_library_loads_no_compile_time_code(flow, tmp_path):
+    """A device image needs tvm, numpy and TensorRT: loading and running a library imports neither
+    the ONNX frontend, onnxslim, networkx nor the partitioner."""
+    mod, config = partitioned("vit")
+    library = str(tmp_path / "vit.so")
+    ex = compile_runcodegen(mod) if flow == "RunCodegen" else tvm_tensorrt.build(mod, config=config)
+    ex.export_library(library)
+    x_path = str(tmp_path / "x.npy")
+    np.save(x_path, list(model_inputs("vit").values())[0])
+    proc = subprocess.run([sys.executable, "-c", LIGHT_RUNNER, library, x_path], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    loaded = set(json.loads(proc.stdout.strip().splitlines()[-1]))
+    assert "tvm_tensorrt.runtime.executor" in loaded
+    assert not [m for m in COMPILE_TIME_MODULES if m in loaded]

@@ -1,26 +1,63 @@
 """tvm-tensorrt: offload the parts of a TVM Relax model that TensorRT can run.
 
 Importing the package registers the runtime functions that exported modules call, so
-`tvm.runtime.load_module(...)` works in a fresh process after `import tvm_tensorrt`.
+`tvm.runtime.load_module(...)` works in a fresh process after `import tvm_tensorrt`, and the
+codegen `relax.ext.tensorrt` that `relax.transform.RunCodegen()` looks for.
+
+The import is light on purpose: a device that only loads and runs libraries needs tvm, numpy
+and TensorRT, not the ONNX frontend, networkx or the partitioner. The compile-time API
+(`from_onnx`, `partition_for_tensorrt`, `build`, `verify`, ...) is imported on first use.
 """
 
+import importlib
 import logging
+
+import tvm
 
 __version__ = "0.1.0"  # before the imports below: the engine cache keys include it
 
-from .errors import (BackendUnavailableError, ConfigError, ConversionError, RegistryError,
+from .errors import (BackendUnavailableError, ConfigError, ConversionError, RegistryError,  # noqa: E402
                      SubgraphFormatError, TensorRTError)
-from .frontend import from_onnx
-from .partition import partition_for_tensorrt
-from .partition.report import PartitionReport, explain
-from .runtime import codegen as _codegen  # noqa: F401  (registers relax.ext.tensorrt for RunCodegen)
-from .runtime import executor as _executor  # noqa: F401  (registers tvm_tensorrt.* packed functions)
-from .runtime.build import build
-from .pipeline import LowerToTensorRT, PartitionForTensorRT, pipeline
-from .runtime.model import LoadedModel, load
-from .verify import VerifyReport, verify
+from .runtime import executor as _executor  # noqa: E402,F401  (registers tvm_tensorrt.* packed functions)
+from .runtime.model import LoadedModel, load  # noqa: E402
+from .verify import evaluator as _evaluator  # noqa: E402,F401  (numpy only)
+
+# Importing the subpackage bound its name here; `tvm_tensorrt.verify` is the function (__getattr__).
+del verify  # noqa: F821
 
 logger = logging.getLogger("tvm_tensorrt")
+
+# name -> module that defines it, imported when the name is first used
+_COMPILE_TIME = {
+    "from_onnx": ".frontend",
+    "partition_for_tensorrt": ".partition",
+    "PartitionReport": ".partition.report",
+    "explain": ".partition.report",
+    "build": ".runtime.build",
+    "LowerToTensorRT": ".flows",
+    "PartitionForTensorRT": ".flows",
+    "pipeline": ".flows",
+    "VerifyReport": ".verify.api",
+    "verify": ".verify.api",
+}
+
+
+def __getattr__(name):
+    if name in _COMPILE_TIME:
+        value = getattr(importlib.import_module(_COMPILE_TIME[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'tvm_tensorrt' has no attribute {name!r}")
+
+
+def _tensorrt_codegen(functions, options, constant_names):
+    """relax.ext.tensorrt, for RunCodegen: the codegen (compile-time code) loads on first use."""
+    from .runtime.codegen import codegen
+
+    return codegen(functions, options, constant_names)
+
+
+tvm.register_global_func("relax.ext.tensorrt", _tensorrt_codegen, override=True)
 
 __all__ = ["BackendUnavailableError", "ConfigError", "ConversionError", "RegistryError", "SubgraphFormatError",
            "LoadedModel", "LowerToTensorRT", "PartitionForTensorRT", "PartitionReport", "TensorRTError",

@@ -1,5 +1,6 @@
-"""TVM's own BYOC flow: `relax.ext.tensorrt`, the codegen `relax.transform.RunCodegen()` calls
-for the functions `partition_for_tensorrt` marked `Codegen="tensorrt"`.
+"""TVM's own BYOC flow: `relax.ext.tensorrt` (registered by `import tvm_tensorrt`, which calls
+`codegen` here), the codegen `relax.transform.RunCodegen()` calls for the functions
+`partition_for_tensorrt` marked `Codegen="tensorrt"`.
 
 Each function becomes a C-source module that TVM compiles into the exported library:
 
@@ -27,8 +28,6 @@ from ..partition.outline import CONFIG_ATTR
 from ..partition.config import make_config
 from .executor import RUN_EMBEDDED
 from .serialize import serialize_function
-
-CODEGEN_NAME = "relax.ext.tensorrt"
 
 _STUB = r"""
 #include <stdint.h>
@@ -95,7 +94,7 @@ def c_source_module(func, symbol: str, config: dict):
     return tvm.get_global_func("runtime.CSourceModuleCreate")(code, "c", [symbol], [])
 
 
-def _codegen(functions, options, constant_names):
+def codegen(functions, options, constant_names):
     """RunCodegen's callback: one C-source module per function marked Codegen="tensorrt"."""
     modules = []
     for func in functions:
@@ -105,5 +104,3 @@ def _codegen(functions, options, constant_names):
         modules.append(c_source_module(func, symbol, config))
     return modules
 
-
-tvm.register_global_func(CODEGEN_NAME, _codegen, override=True)
