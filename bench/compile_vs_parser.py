@@ -1,0 +1,92 @@
+"""Whole compile (ONNX import to TensorRT plan, on the CPU) and network size: ours against
+NVIDIA's ONNX parser (TensorRT-RTX's OnnxParser, parse + build) on the same ONNX file.
+
+    .venv/bin/python bench/compile_vs_parser.py [MODEL.onnx ...]
+
+Default models: the bundled CNN, the onnx package's light ResNet-50 / SqueezeNet / ShuffleNet
+with random weights (tests/model_utils.py), and tests/models. Per model: seconds for each,
+their ratio (goal <= 1.5), and the layers of our networks (all subgraphs) against the parser's
+(goal <= 1.0x).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import onnx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def default_models(workdir: str) -> list:
+    from model_utils import LIGHT_DIR, randomize_constant_weights
+    from tvm_tensorrt.models import DEFAULT_MODEL
+
+    models = [DEFAULT_MODEL]
+    for name in ("resnet50", "squeezenet", "shufflenet"):
+        path = os.path.join(workdir, f"{name}_random.onnx")
+        onnx.save(randomize_constant_weights(onnx.load(os.path.join(LIGHT_DIR, f"light_{name}.onnx"))), path)
+        models.append(path)
+    return models + sorted(str(p) for p in (ROOT / "tests" / "models").glob("*.onnx") if "dynamic" not in p.name)
+
+
+def ours(path: str) -> tuple[float, int]:
+    import tvm_tensorrt
+    from tvm_tensorrt.runtime.build import offloaded_functions
+    from tvm_tensorrt.runtime.engine import build_network, build_plan
+    from tvm_tensorrt.runtime.serialize import subgraph_of
+
+    start = time.perf_counter()
+    mod, params = tvm_tensorrt.from_onnx(path)
+    partitioned, config = tvm_tensorrt.partition_for_tensorrt(mod, params)
+    layers = 0
+    for func in offloaded_functions(partitioned).values():
+        subgraph = subgraph_of(func, str(func.attrs["global_symbol"]), config)
+        build_plan(subgraph, config["max_workspace_size"])
+        layers += build_network(subgraph)[1].network.num_layers
+    return time.perf_counter() - start, layers
+
+
+def parser(path: str) -> tuple[float, int]:
+    from tvm_tensorrt.runtime.backend import load_backend
+
+    trt = load_backend().trt
+    start = time.perf_counter()
+    logger = trt.Logger(trt.Logger.ERROR)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)
+    onnx_parser = trt.OnnxParser(network, logger)
+    if not onnx_parser.parse_from_file(path):
+        raise RuntimeError("; ".join(str(onnx_parser.get_error(i)) for i in range(onnx_parser.num_errors)))
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, 1 << 30)
+    if builder.build_serialized_network(network, config) is None:
+        raise RuntimeError("the parser's network did not build")
+    return time.perf_counter() - start, network.num_layers
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    with tempfile.TemporaryDirectory() as workdir:
+        models = argv or default_models(workdir)
+        ours(models[0])  # warm up imports
+        print(f"{'model':24s} {'ours s':>7s} {'parser s':>8s} {'ratio':>6s} {'ours layers':>11s} "
+              f"{'parser layers':>13s} {'ratio':>6s}")
+        for path in models:
+            name = Path(path).stem
+            try:
+                (mine, my_layers), (theirs, their_layers) = ours(path), parser(path)
+            except Exception as err:
+                print(f"{name:24s} failed: {type(err).__name__}: {str(err)[:120]}")
+                continue
+            print(f"{name:24s} {mine:7.2f} {theirs:8.2f} {mine / theirs:6.2f} {my_layers:11d} {their_layers:13d} "
+                  f"{my_layers / their_layers:6.2f}")
+
+
+if __name__ == "__main__":
+    main()
