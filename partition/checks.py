@@ -141,8 +141,8 @@ def batch_mode_note(config: dict) -> str:
     if before_tensorrt_10(config):
         return (f"batch mode: implicit (TensorRT {version}): axis 0 is the batch; ops that read, move or change "
                 "it stay in TVM")
-    return (f"batch mode: implicit on TensorRT {version}, which has no implicit batch: only ops on a symbolic "
-            "batch dim keep the implicit-batch limits; ops on static shapes are offloaded as in explicit mode")
+    return (f"batch mode: implicit, on TensorRT {version} (no implicit batch there): its limits bind only ops on "
+            "a symbolic batch")
 
 
 STATIC_AXIS_HINT = "its converter needs axis 0 left alone when the batch is symbolic"

@@ -16,7 +16,7 @@ def run_cli(*args, cwd):
 def test_compile_and_run_the_bundled_model(tmp_path):
     proc = run_cli("compile", "-o", "default.so", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "21 of 21 operator calls offloaded to TensorRT in 1 subgraph" in proc.stdout
+    assert "20 of 20 operator calls offloaded to TensorRT in 1 subgraph" in proc.stdout
     assert "tensorrt_0: nn.conv2d x4" in proc.stdout
     meta = json.loads((tmp_path / "default.so.json").read_text())
     assert meta["inputs"] == [{"name": "image", "shape": [1, 3, 32, 32], "dtype": "float32"}]

@@ -60,3 +60,25 @@ def test_the_importer_map_is_restored():
     tvm_tensorrt.from_onnx(one_node_model(helper.make_node("Relu", ["x"], ["y"]), [2]))
     assert onnx_frontend._get_convert_map is before
     assert onnx_frontend._get_convert_map()["Einsum"] is onnx_frontend.Einsum
+
+
+@pytest.mark.parametrize("bounds, ops", [((0.0, 6.0), ["relax.clip"]), ((-1.0, None), ["relax.maximum"]),
+                                         ((None, 2.5), ["relax.minimum"])], ids=["relu6", "min only", "max only"])
+def test_clip_with_constant_bounds_imports_as_relax_ops(bounds, ops):
+    inits = [numpy_helper.from_array(np.array(b, np.float32), n) for b, n in zip(bounds, ("lo", "hi"))
+             if b is not None]
+    names = ["x"] + [n if b is not None else "" for b, n in zip(bounds, ("lo", "hi"))]
+    model = one_node_model(helper.make_node("Clip", names, ["y"]), [2, 3], inits, opset=13)
+    mod, params = tvm_tensorrt.from_onnx(model)
+    assert main_ops(mod) == ops
+    x = np.linspace(-8, 8, 6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_allclose(run_relax(mod, x), onnxruntime_output(model, "x", x))
+    assert all(d.offloaded for d in tvm_tensorrt.explain(mod, params).decisions)
+
+
+def test_clip_with_a_nan_bound_keeps_tvm_s_own_lowering():
+    nan = numpy_helper.from_array(np.array(np.nan, np.float32), "lo")
+    model = one_node_model(helper.make_node("Clip", ["x", "lo"], ["y"]), [2, 3], [nan], opset=13)
+    mod, _ = tvm_tensorrt.from_onnx(model)
+    x = np.linspace(-8, 8, 6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_allclose(run_relax(mod, x), onnxruntime_output(model, "x", x))

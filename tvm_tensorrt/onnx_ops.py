@@ -1,7 +1,8 @@
 """ONNX ops that TVM 0.27's importer writes as opaque TIR (`call_tir` of a TE function), which no
-rule can see into: Einsum and Pad. These importers emit the Relax operators instead
-(`relax.einsum`, `relax.nn.pad`), which TVM legalizes to the same TE code when it compiles
-them, and which our rules and converters can judge and offload.
+rule can see into: Einsum, Pad and Clip. These importers emit the Relax operators instead
+(`relax.einsum`, `relax.nn.pad`, `relax.clip`), which TVM legalizes to the same TE code when it
+compiles them, and which our rules and converters can judge and offload (a Clip with both
+bounds is then one TensorRT activation layer, as NVIDIA's parser makes it).
 
 TVM's importer has no public hook for per-op converters, so `relax_importers()` swaps them into
 its converter map for the duration of one import (under a lock: the map is module-global).
@@ -12,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import threading
 
+import numpy as np
+import tvm
 from tvm import relax
 from tvm.relax.frontend.onnx import onnx_frontend
 
@@ -35,7 +38,38 @@ class PadAsRelax(onnx_frontend.Pad):
         return relax.op.nn.pad(inputs[0], widths, ONNX_PAD_MODES[mode], float(constant_value))
 
 
-OVERRIDES = {"Einsum": EinsumAsRelax, "Pad": PadAsRelax}
+def _scalar_bound(bound):
+    """A constant scalar bound as a float; None when computed, absent or NaN (ONNX: unbounded)."""
+    if bound is None or not isinstance(bound, tvm.ir.expr.GenericConst):
+        return None
+    value = bound.value.numpy()
+    return float(value) if value.size == 1 and not np.isnan(value).any() else None
+
+
+class ClipAsRelax(onnx_frontend.Clip):
+    @classmethod
+    def _impl_v1(cls, bb, inputs, attr, params):
+        if "min" in attr and "max" in attr:
+            return relax.op.clip(inputs[0], float(attr["min"]), float(attr["max"]))
+        return super()._impl_v1(bb, inputs, attr, params)
+
+    @classmethod
+    def _impl_v13(cls, bb, inputs, attr, params):
+        given = (list(inputs) + [None, None])[1:3]
+        low, high = (_scalar_bound(b) for b in given)
+        if any(b is not None and v is None for b, v in zip(given, (low, high))):
+            return super()._impl_v13(bb, inputs, attr, params)  # a computed or NaN bound: TVM's way
+        if low is not None and high is not None:
+            return relax.op.clip(inputs[0], low, high)
+        x, dtype = inputs[0], inputs[0].ty.dtype  # one bound: a maximum or a minimum
+        if low is not None:
+            x = relax.op.maximum(x, relax.const(low, dtype))
+        if high is not None:
+            x = relax.op.minimum(x, relax.const(high, dtype))
+        return x
+
+
+OVERRIDES = {"Einsum": EinsumAsRelax, "Pad": PadAsRelax, "Clip": ClipAsRelax}
 _LOCK = threading.Lock()
 
 
