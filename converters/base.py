@@ -7,7 +7,7 @@ runtime rebuilds networks from the serialised subgraph inside an exported librar
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -16,17 +16,25 @@ from ..errors import RegistryError
 INPUT_KINDS = ("tensor", "weight")
 
 
-@dataclass
 class ConverterInput:
-    """One input: `.tensor` (an ITensor) when it is a network value, `.weight` (numpy) when a
-    converter asked for a weight and the value is a constant. `shape`/`dtype` are always set;
-    `shape` has -1 for a symbolic dimension, and `dims` then says what it is (runtime.dims)."""
+    """One input: `.tensor` (an ITensor) when it is a network value, `.weight` (numpy) when it is
+    a constant. `shape`/`dtype` are always set; `shape` has -1 for a symbolic dimension, and
+    `dims` then says what it is (runtime.dims).
 
-    shape: tuple
-    dtype: str
-    tensor: Any = None
-    weight: Optional[np.ndarray] = None
-    dims: Optional[list] = None
+    A constant given to a "tensor" input has both: its `.tensor` (a constant layer) is made on
+    first use, so a converter that can use the array itself (reshaped to broadcast, folded into
+    a layer's weights) adds no layer for it."""
+
+    def __init__(self, shape: tuple, dtype: str, tensor: Any = None, weight: Optional[np.ndarray] = None,
+                 dims: Optional[list] = None, materialize: Optional[Callable] = None):
+        self.shape, self.dtype, self.weight, self.dims = shape, dtype, weight, dims
+        self._tensor, self._materialize = tensor, materialize
+
+    @property
+    def tensor(self):
+        if self._tensor is None and self._materialize is not None:
+            self._tensor = self._materialize()
+        return self._tensor
 
 
 @dataclass
@@ -43,6 +51,7 @@ class ConverterParams:
     compute_dtype: str = "float32"  # "float16" when the engine computes in half precision
     output_dims: list = field(default_factory=list)  # per output: its dims (runtime.dims data)
     shape_var: Any = None  # name -> 1-element INT64 ITensor holding that shape variable at run time
+    bias: Optional[np.ndarray] = None  # a per-channel bias the builder folded into this op (fusion.py)
 
     def weights(self, array: np.ndarray):
         """trt.Weights over `array` in the compute precision (networks are strongly typed, so

@@ -4,6 +4,11 @@ from .base import TensorRTOpConverter, register_converter
 from .helpers import add_spatial_dims, pairs, reshape, tensor_of, weight_of
 
 
+def bias_weights(params):
+    """The bias the network builder folded into this convolution (fusion.py), or none."""
+    return params.weights(params.bias) if params.bias is not None else params.trt.Weights()
+
+
 def _as_2d(params, x, kernel, strides, dilation, pre, post):
     """TensorRT convolves 2-D and 3-D windows only: give a 1-D problem a unit second axis."""
     x = add_spatial_dims(params, x, params.inputs[0].shape, 1)
@@ -11,12 +16,13 @@ def _as_2d(params, x, kernel, strides, dilation, pre, post):
 
 
 class ConvConverter(TensorRTOpConverter):
-    """Kernel (O, I/groups, *window), the layout TensorRT takes; bias is a separate add."""
+    """Kernel (O, I/groups, *window), the layout TensorRT takes; the bias is Relax's separate add,
+    folded back in by the network builder where it can be."""
 
     input_types = ("tensor", "weight")
 
     def convert(self, params):
-        trt, attrs = params.trt, params.attrs
+        attrs = params.attrs
         kernel = weight_of(params, 1)
         nd = kernel.ndim - 2
         x = tensor_of(params, 0)
@@ -25,7 +31,7 @@ class ConvConverter(TensorRTOpConverter):
         if nd == 1:
             x, kernel, strides, dilation, pre, post = _as_2d(params, x, kernel, strides, dilation, pre, post)
         layer = params.network.add_convolution_nd(x, int(kernel.shape[0]), tuple(kernel.shape[2:]),
-                                                  params.weights(kernel), trt.Weights())
+                                                  params.weights(kernel), bias_weights(params))
         layer.stride_nd = tuple(strides)
         layer.dilation_nd = tuple(dilation)
         layer.num_groups = int(attrs["groups"])
@@ -42,14 +48,15 @@ class ConvTransposeConverter(TensorRTOpConverter):
     input_types = ("tensor", "weight")
 
     def convert(self, params):
-        trt, attrs = params.trt, params.attrs
+        attrs = params.attrs
         kernel = weight_of(params, 1)
         nd = kernel.ndim - 2
         groups = int(attrs["groups"])
         pre, post = pairs(attrs["padding"], nd)
         post = tuple(p - o for p, o in zip(post, attrs["output_padding"]))
         layer = params.network.add_deconvolution_nd(tensor_of(params, 0), int(kernel.shape[1]) * groups,
-                                                    tuple(kernel.shape[2:]), params.weights(kernel), trt.Weights())
+                                                    tuple(kernel.shape[2:]), params.weights(kernel),
+                                                    bias_weights(params))
         layer.stride_nd = tuple(attrs["strides"])
         layer.num_groups = groups
         layer.pre_padding, layer.post_padding = pre, post

@@ -1,7 +1,7 @@
 """Binary element-wise ops with numpy broadcasting."""
 
 from .base import TensorRTOpConverter, register_converter
-from .helpers import elementwise, lift_to_rank, lifted_inputs, tensor_of, unary
+from .helpers import elementwise, lifted_inputs, unary
 
 
 class BinaryConverter(TensorRTOpConverter):
@@ -9,9 +9,7 @@ class BinaryConverter(TensorRTOpConverter):
     operation = ""
 
     def convert(self, params):
-        rank = max(len(i.shape) for i in params.inputs)
-        lhs, rhs = (lift_to_rank(params, tensor_of(params, i), params.inputs[i].shape, rank, params.inputs[i].dims)
-                    for i in range(2))
+        lhs, rhs = lifted_inputs(params)
         op = getattr(params.trt.ElementWiseOperation, self.operation)
         return [params.network.add_elementwise(lhs, rhs, op).get_output(0)]
 

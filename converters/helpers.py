@@ -15,6 +15,15 @@ def tensor_of(params, index: int):
     return params.constant(item.weight)
 
 
+def lifted(params, index: int, rank: int):
+    """Input `index` at `rank` (unit dims prepended, for broadcasting layers); a constant is
+    reshaped as an array, so it costs one constant layer and no shuffle."""
+    item = params.inputs[index]
+    if item.weight is not None:
+        return params.constant(np.asarray(item.weight).reshape((1,) * (rank - item.weight.ndim) + item.weight.shape))
+    return lift_to_rank(params, item.tensor, item.shape, rank, item.dims)
+
+
 def weight_of(params, index: int) -> np.ndarray:
     item = params.inputs[index]
     if item.weight is None:
@@ -132,8 +141,7 @@ def lifted_inputs(params) -> list:
     """Every input at the highest input rank: element-wise and select layers broadcast only
     between equal ranks, where numpy prepends unit dims."""
     rank = max(len(item.shape) for item in params.inputs)
-    return [lift_to_rank(params, tensor_of(params, i), item.shape, rank, item.dims)
-            for i, item in enumerate(params.inputs)]
+    return [lifted(params, i, rank) for i in range(len(params.inputs))]
 
 
 def elementwise(params, lhs, rhs, operation: str):

@@ -11,6 +11,7 @@ import numpy as np
 from ..errors import ConversionError
 from ..runtime.trt_log import captured_errors
 from .base import ConverterInput, ConverterParams, as_compute_dtype, get_converter, trt_weights
+from .fusion import conv_biases
 
 TRT_DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16", "int32": "int32",
               "int64": "int64", "bool": "bool", "int8": "int8", "uint8": "uint8"}
@@ -41,8 +42,14 @@ def populate_network(trt, network, subgraph, precision: str = "fp32") -> Network
     for i, desc in enumerate(subgraph.inputs):
         tensor = network.add_input(desc["name"], trt_dtype(trt, desc["dtype"]), tuple(desc["shape"]))
         build.values[("input", i)] = [build.to_compute(tensor, desc["dtype"])]
+    biases = conv_biases(subgraph)  # {convolution: (the add folded into it, bias weight)}
+    folded = {add: conv for conv, (add, _) in biases.items()}
     for index, node in enumerate(subgraph.nodes):
-        build.values[("node", index)] = _convert_node(build, index, node)
+        if index in folded:  # this add's result is the convolution's, bias included
+            build.values[("node", index)] = build.values[("node", folded[index])]
+            continue
+        bias = build.weight(biases[index][1]).reshape(-1) if index in biases else None
+        build.values[("node", index)] = _convert_node(build, index, node, bias)
     for desc in subgraph.outputs:
         tensor = build.lookup(desc["ref"], "output")
         if build.compute_dtype and desc["dtype"] in FLOATS and desc["dtype"] != build.compute_dtype:
@@ -111,7 +118,7 @@ def _lookup(build, ref, where):
     return outs[index]
 
 
-def _convert_node(build, index, node) -> list:
+def _convert_node(build, index, node, bias=None) -> list:
     trt, network, subgraph = build.trt, build.network, build.subgraph
     op = node["op"]
     converter = get_converter(op)
@@ -126,7 +133,8 @@ def _convert_node(build, index, node) -> list:
             inputs.append(ConverterInput(tuple(array.shape), str(array.dtype), weight=array)
                           if kind == "weight" else
                           ConverterInput(tuple(array.shape), build.dtype_in_network(str(array.dtype)),
-                                         tensor=build.lookup(ref, op)))
+                                         weight=build.weight(ref[1]),
+                                         materialize=lambda ref=ref: build.lookup(ref, op)))
             continue
         if kind == "weight":
             raise ConversionError(f"input {i} must be a constant weight but is computed in the graph",
@@ -140,7 +148,7 @@ def _convert_node(build, index, node) -> list:
                              [tuple(o["shape"]) for o in node["outputs"]], out_dtypes, build.keep_alive,
                              compute_dtype=build.compute_dtype or _float_dtype_of(inputs, out_dtypes),
                              output_dims=[o.get("dims") or o["shape"] for o in node["outputs"]],
-                             shape_var=build.shape_var)
+                             shape_var=build.shape_var, bias=bias)
     first_layer = network.num_layers
     with captured_errors() as trt_errors:
         try:

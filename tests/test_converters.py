@@ -83,3 +83,36 @@ def test_bfloat16_model_with_weights_builds_an_engine_as_given():
     _, built, _ = build_network(subgraph)
     assert built.network.get_output(0).dtype.name == "BF16"
     assert len(build_plan(subgraph, config["max_workspace_size"])) > 1000
+
+
+def layer_types(mod):
+    mod, config = tvm_tensorrt.partition_for_tensorrt(mod)
+    [subgraph] = subgraphs(mod, config)
+    network = build_network(subgraph)[1].network
+    return [network.get_layer(i).type.name for i in range(network.num_layers)]
+
+
+def test_a_convolution_s_bias_add_is_folded_into_the_convolution():
+    """TVM splits ONNX Conv's bias into conv2d + add; the network has one convolution layer."""
+    import numpy as np
+    from op_samples import const, single_op_module
+
+    bias = relax.const(np.arange(4, dtype="float32").reshape(1, 4, 1, 1))
+    mod = single_op_module(lambda x: relax.op.add(relax.op.nn.conv2d(x, const(4, 3, 3, 3)), bias), (1, 3, 8, 8))
+    assert layer_types(mod) == ["CONVOLUTION"]
+    assert tvm_tensorrt.verify(mod).passed
+
+    def conv_read_twice(x):  # the convolution's output is read by the add and by the multiply
+        conv = relax.BlockBuilder.current().emit(relax.op.nn.conv2d(x, const(4, 3, 3, 3)))
+        return relax.op.multiply(relax.op.add(conv, bias), conv)
+
+    mod = single_op_module(conv_read_twice, (1, 3, 8, 8))
+    assert layer_types(mod).count("ELEMENTWISE") == 2
+    assert tvm_tensorrt.verify(mod).passed
+
+
+def test_constants_broadcast_as_arrays_without_a_shuffle():
+    from op_samples import const, single_op_module
+
+    mod = single_op_module(lambda x: relax.op.multiply(x, const(5)), (2, 3, 5))
+    assert layer_types(mod) == ["CONSTANT", "ELEMENTWISE"]
