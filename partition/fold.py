@@ -99,7 +99,7 @@ def _numpy_fold(call) -> Optional[relax.Expr]:
     dtype = str(call.ty.dtype)
     if tuple(value.shape) != tuple(_ints(call.ty.shape.values)) or str(value.dtype) != dtype:
         return None  # a promotion or broadcast numpy does differently: let TVM decide
-    return relax.const(np.ascontiguousarray(value), dtype)
+    return relax.const(np.asarray(value, order="C"), dtype)  # (ascontiguousarray makes 0-d arrays 1-d)
 
 
 def _evaluate(call) -> relax.Expr:

@@ -111,7 +111,7 @@ class SubgraphRuntime:
             self.execute(args)
             return
         for tensor, value in zip(outputs, self.evaluate_on_cpu(inputs)):
-            tensor.copyfrom(np.ascontiguousarray(value))
+            tensor.copyfrom(np.asarray(value, order="C"))
 
     def evaluate_on_cpu(self, inputs) -> list:
         from ..verify.evaluator import evaluate_network  # only this fallback needs it

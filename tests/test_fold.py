@@ -68,3 +68,11 @@ def test_float_to_int_casts_stay_with_tvm():
     call = normalised(lambda: relax.op.astype(F, "int32"))
     assert fold._numpy_fold(call) is None
     assert isinstance(fold._evaluate(call), tvm.ir.expr.GenericConst)
+
+
+def test_zero_d_results_stay_zero_d():
+    """A folded scalar (a take index, say) must keep shape (): numpy's ascontiguousarray would
+    make it (1,), and the op reading it would change shape."""
+    call = normalised(lambda: relax.op.reshape(relax.const(np.array([3], "int64"), "int64"), ()))
+    folded = fold._numpy_fold(call)
+    assert folded.value.numpy().shape == () and int(folded.value.numpy()) == 3
