@@ -79,5 +79,7 @@ def test_ill_conditioned_light_model_is_named_not_a_mismatch():
         report = tvm_tensorrt.verify(mod, params, arithmetic=variant)
         check = report.subgraphs[0]
         assert report.passed and check.ill_conditioned, report.to_table()
-        assert check.ill_conditioned_values == check.output_values == 1000 and check.rounding_spread > 0.5
+        assert check.ill_conditioned_values == check.output_values == 1000
+        # rounding alone moves the outputs (each about 0.001) by over 100 times the tolerance
+        assert check.rounding_spread > 100 * (report.atol + report.rtol * 1e-3), report.to_table()
         assert "ill-conditioned: rounding decides 1000 of 1000 output values in fp32" in report.to_table()
