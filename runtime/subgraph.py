@@ -80,15 +80,16 @@ def encode(header: dict, weights: list) -> bytes:
     header["format_version"] = FORMAT_VERSION
     header["network_digest"] = network_digest(header, weights)
     text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
-    body = bytearray(text)
-    body += b"\0" * (_align(_PREFIX.size + len(text)) - _PREFIX.size - len(text))
-    base = len(body)
-    body += b"\0" * offset
+    base = _align(_PREFIX.size + len(text))  # where the weights start, from the blob's start
+    blob = bytearray(base + offset)  # one buffer, each weight copied into it once
+    blob[_PREFIX.size:_PREFIX.size + len(text)] = text
+    view = np.frombuffer(blob, dtype=np.uint8)
     for w, entry in zip(weights, entries):
         start = base + entry["offset"]
-        body[start:start + entry["nbytes"]] = np.asarray(w, order="C").tobytes()
-    digest = hashlib.sha256(body).digest()
-    return _PREFIX.pack(MAGIC, len(text), digest) + bytes(body)
+        view[start:start + entry["nbytes"]] = np.asarray(w, order="C").reshape(-1).view(np.uint8)
+    digest = hashlib.sha256(memoryview(blob)[_PREFIX.size:]).digest()
+    blob[:_PREFIX.size] = _PREFIX.pack(MAGIC, len(text), digest)
+    return bytes(blob)
 
 
 NETWORK_FIELDS = ("inputs", "outputs", "nodes", "weights")
