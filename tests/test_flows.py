@@ -13,7 +13,7 @@ import tvm
 from tvm import relax
 
 import tvm_tensorrt
-from test_model_set import model_inputs, model_path, onnxruntime_outputs, run_fresh
+from test_model_set import assert_matches_onnxruntime_in_a_fresh_process, model_inputs, model_path
 
 
 def partitioned(name):
@@ -35,13 +35,7 @@ def test_flow_runs_in_a_fresh_process_and_matches_onnxruntime(flow, name, tmp_pa
     mod, _ = partitioned(name)
     library = str(tmp_path / "model.so")
     flow(mod).export_library(library)
-    feeds = model_inputs(name)
-    [got], log = run_fresh(library, [list(feeds.values())], str(tmp_path))
-    expected = onnxruntime_outputs(name, feeds)
-    assert len(got) == len(expected)
-    for g, e in zip(got, expected):
-        np.testing.assert_allclose(g, e, rtol=1e-3, atol=1e-4)
-    assert "Building new TensorRT engine for subgraph tensorrt_0" in log
+    log = assert_matches_onnxruntime_in_a_fresh_process(library, name, tmp_path)
     assert "Finished building TensorRT engine for subgraph tensorrt_0" in log
 
 

@@ -106,17 +106,24 @@ def compile_library(name, path, **options):
     return decisions
 
 
-@pytest.mark.parametrize("name", STATIC_MODELS)
-def test_exported_library_matches_onnxruntime_in_a_fresh_process(name, tmp_path):
-    library = str(tmp_path / f"{name}.so")
-    decisions = compile_library(name, library)
+def assert_matches_onnxruntime_in_a_fresh_process(library, name, workdir) -> str:
+    """Run `library` on the model's inputs in a new interpreter, compare with onnxruntime, and
+    return the runtime's log."""
     feeds = model_inputs(name)
-    [got], log = run_fresh(library, [list(feeds.values())], str(tmp_path))
+    [got], log = run_fresh(library, [list(feeds.values())], str(workdir))
     expected = onnxruntime_outputs(name, feeds)
     assert len(got) == len(expected)
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e, rtol=1e-3, atol=1e-4)
     assert "Building new TensorRT engine for subgraph tensorrt_0" in log
+    return log
+
+
+@pytest.mark.parametrize("name", STATIC_MODELS)
+def test_exported_library_matches_onnxruntime_in_a_fresh_process(name, tmp_path):
+    library = str(tmp_path / f"{name}.so")
+    decisions = compile_library(name, library)
+    assert_matches_onnxruntime_in_a_fresh_process(library, name, tmp_path)
     assert decisions_summary(decisions)["subgraphs"] == 1
 
 
