@@ -146,14 +146,13 @@ def _refuse_unbound_shape_vars(graph, region_of) -> bool:
     refused = False
     for nodes in members.values():
         bindings = [graph.nodes[n]["binding"] for n in nodes]
+        reads = [used_vars(b.value) for b in bindings]
         defined = {b.var for b in bindings}
         bound: set = set()
-        for b in bindings:
-            for var in used_vars(b.value):
-                if var not in defined:
-                    bound |= bound_vars(var.ty)
-        for node, b in zip(nodes, bindings):
-            types = [b.var.ty] + [v.ty for v in used_vars(b.value)]
+        for var in {v for vs in reads for v in vs} - defined:
+            bound |= bound_vars(var.ty)
+        for node, b, read in zip(nodes, bindings, reads):
+            types = [b.var.ty] + [v.ty for v in read]
             needed = set().union(*(shape_vars(t) for t in types))
             if isinstance(b.value, relax.Call):
                 needed |= call_size_vars(b.value)

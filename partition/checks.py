@@ -103,6 +103,11 @@ def implicit_batch(config: dict) -> bool:
     return bool(config.get("use_implicit_batch", True))
 
 
+def target_text(config: dict) -> str:
+    """The target TensorRT release as people write it, for reasons and reports."""
+    return ".".join(str(v) for v in config["tensorrt_version"])
+
+
 def before_tensorrt_10(config: dict) -> bool:
     return tuple(config.get("tensorrt_version", IMPLICIT_BATCH_DROPPED_IN)) < IMPLICIT_BATCH_DROPPED_IN
 
@@ -135,7 +140,7 @@ def config_for_call(call, config: dict, dynamic: bool = False) -> dict:
 
 def batch_mode_note(config: dict) -> str:
     """One line for reports: the batch mode and what it means for this target."""
-    version = ".".join(str(v) for v in config["tensorrt_version"])
+    version = target_text(config)
     if not implicit_batch(config):
         return f"batch mode: explicit (TensorRT {version}): ops may read, move or change axis 0"
     if before_tensorrt_10(config):
@@ -195,7 +200,7 @@ def _shape_reason(ty, what: str, config: dict, dynamic: bool) -> Optional[str]:
     shape = "(" + ", ".join(_dim_text(d) for d in ty.shape.values) + ")"
     if dynamic and before_tensorrt_10(config):
         return (f"{what} has a dynamic shape {shape}; sizes computed at run time (INT64 shape tensors) need "
-                f"TensorRT >= 10, but the target is TensorRT {'.'.join(map(str, config['tensorrt_version']))}")
+                f"TensorRT >= 10, but the target is TensorRT {target_text(config)}")
     if not dynamic:
         return (f"{what} has a dynamic shape {shape}; this op's converter needs static shapes (a symbolic dim 0 "
                 "is taken where the op leaves that axis alone)")
@@ -217,7 +222,7 @@ def check_tensor(expr_or_ty, what: str, config: Optional[dict] = None,
         return f"{what} has dtype {dtype}; the TensorRT layer for this op takes {'/'.join(dtypes)}"
     if dtype == "int64" and config is not None and before_tensorrt_10(config):
         return (f"{what} has dtype int64, which TensorRT supports from release 10; the target is TensorRT "
-                f"{'.'.join(map(str, config['tensorrt_version']))}")
+                f"{target_text(config)}")
     return _shape_reason(ty, what, config if config is not None else {"use_implicit_batch": False}, dynamic)
 
 

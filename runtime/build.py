@@ -35,11 +35,16 @@ from .subgraph import decode
 FALLBACK_SUFFIX = "_tvm"
 
 
+def function_config(func) -> dict | None:
+    """The partition config an offloaded function carries, or None."""
+    return json.loads(str(func.attrs[CONFIG_ATTR])) if func.attrs and CONFIG_ATTR in func.attrs else None
+
+
 def config_of(mod: tvm.IRModule) -> dict:
     """The partition config the offloaded functions carry (a default one when there are none)."""
     for func in offloaded_functions(mod).values():
-        if func.attrs and CONFIG_ATTR in func.attrs:
-            return json.loads(str(func.attrs[CONFIG_ATTR]))
+        if function_config(func) is not None:
+            return function_config(func)
     return make_config()
 
 

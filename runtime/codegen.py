@@ -17,15 +17,14 @@ The blob files live in a temporary directory until this process exits: export th
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import shutil
 import tempfile
 
 import tvm
 
-from ..partition.outline import CONFIG_ATTR
 from ..partition.config import make_config
+from .build import function_config
 from .executor import RUN_EMBEDDED
 from .serialize import serialize_function
 
@@ -98,9 +97,6 @@ def codegen(functions, options, constant_names):
     """RunCodegen's callback: one C-source module per function marked Codegen="tensorrt"."""
     modules = []
     for func in functions:
-        symbol = str(func.attrs["global_symbol"])
-        attrs = func.attrs
-        config = json.loads(str(attrs[CONFIG_ATTR])) if CONFIG_ATTR in attrs else make_config()
-        modules.append(c_source_module(func, symbol, config))
+        modules.append(c_source_module(func, str(func.attrs["global_symbol"]), function_config(func) or make_config()))
     return modules
 

@@ -51,11 +51,15 @@ def onnxruntime_outputs(name, feeds) -> list:
     return session.run(None, feeds)
 
 
+def assert_whole_in_one_subgraph(name, **options):
+    mod, params = tvm_tensorrt.from_onnx(model_path(name))
+    report = tvm_tensorrt.explain(mod, params, **options)
+    assert len(report.subgraphs) == 1 and len(report.offloaded) == len(report.decisions), report.to_table()
+
+
 @pytest.mark.parametrize("name", STATIC_MODELS)
 def test_whole_model_in_one_subgraph(name):
-    mod, params = tvm_tensorrt.from_onnx(model_path(name))
-    report = tvm_tensorrt.explain(mod, params)
-    assert len(report.subgraphs) == 1 and len(report.offloaded) == len(report.decisions), report.to_table()
+    assert_whole_in_one_subgraph(name)
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
@@ -129,9 +133,7 @@ def test_exported_library_matches_onnxruntime_in_a_fresh_process(name, tmp_path)
 
 def test_symbolic_batch_vit_in_explicit_batch_mode(tmp_path):
     name = "vit_dynamic_batch"
-    mod, params = tvm_tensorrt.from_onnx(model_path(name))
-    report = tvm_tensorrt.explain(mod, params, use_implicit_batch=False)
-    assert len(report.subgraphs) == 1 and len(report.offloaded) == len(report.decisions), report.to_table()
+    assert_whole_in_one_subgraph(name, use_implicit_batch=False)
     library = str(tmp_path / "vit.so")
     compile_library(name, library, use_implicit_batch=False, dim_ranges={"batch": (1, 2, 4)})
     calls = [list(model_inputs(name, batch=b, seed=b).values()) for b in (1, 3, 2)]
@@ -144,9 +146,7 @@ def test_symbolic_batch_vit_in_explicit_batch_mode(tmp_path):
 
 def test_symbolic_sequence_bert_runs_three_lengths_from_one_engine(tmp_path):
     name = "bert_encoder_dynamic"
-    mod, params = tvm_tensorrt.from_onnx(model_path(name))
-    report = tvm_tensorrt.explain(mod, params, use_implicit_batch=False)
-    assert len(report.subgraphs) == 1 and len(report.offloaded) == len(report.decisions), report.to_table()
+    assert_whole_in_one_subgraph(name, use_implicit_batch=False)
     library = str(tmp_path / "bert.so")
     compile_library(name, library, use_implicit_batch=False,
                     dim_ranges={"batch": (1, 1, 2), "sequence": (4, 16, 32)})
