@@ -2,15 +2,18 @@
 
 Each call of an offloaded function `tensorrt_k` in `main` becomes
 
-    ready = tvm_tensorrt.prepare(blob_k, plans_k, *args)   # builds/loads the engine on first use
-    y = if ready: call_dps_packed(tvm_tensorrt.execute, blob_k, plans_k, *args)   # TensorRT on the GPU
+    ready = tvm_tensorrt.prepare(blob_k, plans_k, *args, *weights_k)   # builds/loads the engine on first use
+    y = if ready: call_dps_packed(tvm_tensorrt.execute, blob_k, plans_k, *args, *weights_k)   # TensorRT
         else:     tensorrt_k_tvm(*args)                     # TVM's compiled copy of the subgraph
 
 so the library is self-contained (the blob, and any prebuilt plans, are constants inside it) and
-still runs where no engine can execute. We chose this over Relax's RunCodegen/`relax.ext.*`
-route because that route needs a C++ runtime module per backend to survive export_library; a
-packed function registered from Python plus a uint8 constant survives export -> load in a fresh
-process as is.
+still runs where no engine can execute. The blob leaves its weights out: `weights_k` are the same
+relax constants TVM's copy reads, and the VM keeps content-equal constants once, so each weight
+is stored once in the library (runtime/subgraph.py, weights_external).
+
+We chose this over Relax's RunCodegen/`relax.ext.*` route for the one-call path because that
+route carries no TVM copy of a subgraph to fall back on (runtime/codegen.py serves TVM's own
+flow).
 """
 
 from __future__ import annotations
@@ -29,8 +32,7 @@ from .backend import find_backend
 from .engines import prebuild
 from .executor import EXECUTE, NO_ENGINE, PREPARE
 from .plans import encode_plans
-from .serialize import serialize_function
-from .subgraph import decode
+from .serialize import serialize_sharing_weights
 
 FALLBACK_SUFFIX = "_tvm"
 
@@ -58,21 +60,21 @@ def offloaded_functions(mod: tvm.IRModule) -> dict:
 class _DispatchRewriter(relax.PyExprMutator):
     def __init__(self, mod, dispatch: dict):
         super().__init__(mod)
-        self.dispatch = dispatch  # GlobalVar -> (blob constant, plans constant, fallback GlobalVar)
+        self.dispatch = dispatch  # GlobalVar -> (blob constant, plans constant, weight constants, fallback GlobalVar)
 
     def visit_call_(self, call):
         args = [self.visit_expr(a) for a in call.args]
         target = self.dispatch.get(call.op) if isinstance(call.op, relax.GlobalVar) else None
         if target is None:
             return relax.Call(call.op, args, call.attrs, call.ty_args) if args else call
-        blob, plans, fallback = target
-        ready = self.builder_.emit(relax.Call(relax.ExternFunc(PREPARE), [blob, plans, *args],
+        blob, plans, weights, fallback = target
+        ready = self.builder_.emit(relax.Call(relax.ExternFunc(PREPARE), [blob, plans, *args, *weights],
                                               ty_args=[relax.TensorType((), "bool")]), "trt_ready")
         out_ty = call.ty
         out_types = list(out_ty.fields) if isinstance(out_ty, relax.TupleType) else out_ty
-        engine_call = relax.call_dps_packed(EXECUTE, [blob, plans, *args], out_types)
+        engine_call = relax.call_dps_packed(EXECUTE, [blob, plans, *args, *weights], out_types)
         otherwise = relax.Call(fallback, args) if fallback is not None else \
-            relax.call_dps_packed(NO_ENGINE, [blob, plans, *args], out_types)
+            relax.call_dps_packed(NO_ENGINE, [blob, plans, *args, *weights], out_types)
         return relax.If(ready, engine_call, otherwise)
 
 
@@ -92,16 +94,16 @@ def lower_offloaded(mod: tvm.IRModule, config: dict, prebuild_engines: bool = Fa
     for gv in list(targets):
         func = mod[gv]
         symbol = func.attrs["global_symbol"]
-        blob = serialize_function(func, symbol, config)
-        plans = prebuild(decode(blob), prebuild_max_batch) if prebuild_engines else {}
+        blob, weights, subgraph = serialize_sharing_weights(func, symbol, config)
+        plans = prebuild(subgraph, prebuild_max_batch) if prebuild_engines else {}
         fallback_gv = None
         if cpu_fallback:
             fallback = func.without_attr("Codegen").without_attr("global_symbol")
             fallback_gv = builder.add_func(fallback, symbol + FALLBACK_SUFFIX)
-        dispatch[gv] = (_bytes_const(blob), _bytes_const(encode_plans(plans)), fallback_gv)
+        dispatch[gv] = (_bytes_const(blob), _bytes_const(encode_plans(plans)), weights, fallback_gv)
     mod = builder.get()
     rewriter = _DispatchRewriter(mod, dispatch)
-    fallbacks = {fb for _, _, fb in dispatch.values() if fb is not None}
+    fallbacks = {entry[-1] for entry in dispatch.values() if entry[-1] is not None}
     for gv, func in list(mod.functions.items()):
         if isinstance(func, relax.Function) and gv not in targets and gv not in fallbacks:
             rewriter.builder_.update_func(gv, rewriter.visit_expr(func))
@@ -122,8 +124,9 @@ def build(mod: tvm.IRModule, target="llvm", config: dict | None = None, prebuild
     settings in force) and embed the plans, so the first inference loads instead of building.
     Subgraphs with a dynamic batch get one engine for batches 1..prebuild_max_batch.
     cpu_fallback: also compile each subgraph with TVM, so the library runs where no engine can
-    (no GPU). False stores the weights once instead of twice, for GPU-only deployment; there a
-    subgraph with no usable engine raises TensorRTError instead of running slowly.
+    (no GPU); it shares the weights with the TensorRT side, so it costs code, not weights. False
+    is for GPU-only deployment: a subgraph with no usable engine raises TensorRTError instead of
+    running slowly.
     """
     config = config if config is not None else config_of(mod)
     if prebuild_engines and find_backend() is None:

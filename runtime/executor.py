@@ -1,6 +1,6 @@
 """The packed functions an exported library calls, registered when tvm_tensorrt is imported.
 
-For each offloaded call, `main` first calls `tvm_tensorrt.prepare(blob, plans, *inputs)`: it
+For each offloaded call, `main` first calls `tvm_tensorrt.prepare(blob, plans, *inputs, *weights)`: it
 makes sure an engine for these input shapes exists (from memory, prebuilt plans, the cache, or
 the builder, logging the contract's messages), then answers whether it can execute on the
 inputs' device. If yes, `tvm_tensorrt.execute` runs it; if not (no CUDA device, as on every
@@ -26,7 +26,7 @@ from . import gpu
 from .backend import find_backend
 from .engines import EngineSet
 from .plans import decode_plans
-from .subgraph import decode, read_digest
+from .subgraph import decode, decode_header, external_weight_count, read_digest
 
 logger = logging.getLogger("tvm_tensorrt")
 
@@ -51,6 +51,11 @@ class SubgraphRuntime:
     @property
     def symbol(self) -> str:
         return self.subgraph.symbol
+
+    @property
+    def passed_weights(self) -> int:
+        """How many weight tensors each call passes after the inputs (a weights_external blob's)."""
+        return len(self.subgraph.weights) if self.subgraph.header.get("weights_external") else 0
 
     def values_of(self, inputs):
         return self.engines.values_of([t.shape for t in inputs])
@@ -95,7 +100,7 @@ class SubgraphRuntime:
 
     def execute(self, args) -> None:
         n_in = len(self.subgraph.inputs)
-        inputs, outputs = args[:n_in], args[n_in:]
+        inputs, outputs = args[:n_in], args[n_in + self.passed_weights:]
         backend = find_backend()
         _, key, plan = self.engines.plan_for(self.values_of(inputs), backend)
         engine = self.cuda_engine(inputs[0].device.index, key, plan, backend)
@@ -150,9 +155,11 @@ def _host_bytes(tensor) -> np.ndarray:
 _SEEN: dict = {}  # (device, address, size) of a blob constant -> (runtime, plans address)
 
 
-def runtime_for(blob, plans) -> SubgraphRuntime:
-    """The runtime of this blob. A blob constant lives as long as its library, so its address
-    identifies it after the first call: no per-call copy of the blob off a GPU."""
+def runtime_for(blob, plans, args) -> SubgraphRuntime:
+    """The runtime of this blob; `args` are the call's arguments after the plans (inputs, the
+    weights of a weights_external blob, outputs). A blob constant lives as long as its library,
+    so its address identifies it after the first call: no per-call copy of the blob off a GPU,
+    and the weights are read once, on the first call."""
     seen_key = (str(blob.device), blob.data_ptr, int(blob.shape[0]))
     with _RUNTIMES_LOCK:
         seen = _SEEN.get(seen_key)
@@ -164,11 +171,19 @@ def runtime_for(blob, plans) -> SubgraphRuntime:
     with _RUNTIMES_LOCK:
         runtime = _RUNTIMES.get(digest)
         if runtime is None:
-            runtime = _RUNTIMES[digest] = SubgraphRuntime(decode(data), prebuilt)
+            runtime = _RUNTIMES[digest] = SubgraphRuntime(_decode_with_weights(data, args), prebuilt)
         else:  # the same subgraph in another library: its prebuilt plans count too
             runtime.engines.add_prebuilt(prebuilt)
         _SEEN[seen_key] = (runtime, plans.data_ptr)
         return runtime
+
+
+def _decode_with_weights(data, args):
+    count = external_weight_count(data)
+    if not count:
+        return decode(data)
+    n_in = len(decode_header(data)["inputs"])
+    return decode(data, weights=[_host_bytes(t) for t in args[n_in:n_in + count]])
 
 
 def embedded_runtime(address: int, size: int) -> SubgraphRuntime:
@@ -188,17 +203,18 @@ def _run_embedded(address, size, *args):
     embedded_runtime(int(address), int(size)).run(args)
 
 
-def _prepare(blob, plans, *inputs):
-    return tvm.runtime.tensor(np.array(runtime_for(blob, plans).prepare(inputs)))
+def _prepare(blob, plans, *args):
+    runtime = runtime_for(blob, plans, args)
+    return tvm.runtime.tensor(np.array(runtime.prepare(args[:len(runtime.subgraph.inputs)])))
 
 
 def _execute(blob, plans, *args):
-    runtime_for(blob, plans).execute(args)
+    runtime_for(blob, plans, args).execute(args)
 
 
 def _no_engine(blob, plans, *args):
     """The else-branch of a library built with cpu_fallback=False."""
-    symbol = runtime_for(blob, plans).symbol
+    symbol = runtime_for(blob, plans, args).symbol
     raise TensorRTError(f"subgraph {symbol} has no TensorRT engine that runs on this device, and the library was "
                         "built with cpu_fallback=False; run it on a supported NVIDIA GPU, or rebuild with "
                         "cpu_fallback=True to run such subgraphs through TVM")

@@ -3,6 +3,7 @@ converters see plain data and an exported library needs nothing of the compile-t
 
 from __future__ import annotations
 
+import numpy as np
 import tvm
 from tvm import relax
 
@@ -43,6 +44,16 @@ def _size(dim):
     return ast
 
 
+def _host_array(tensor) -> np.ndarray:
+    """A read-only view of a CPU constant's bytes (a copy only where dlpack cannot say the dtype)."""
+    try:
+        array = np.from_dlpack(tensor)
+    except (TypeError, BufferError, RuntimeError):
+        return tensor.numpy()
+    array.flags.writeable = False
+    return array
+
+
 def call_attrs(call) -> dict:
     attrs = {}
     if call.attrs is not None and hasattr(type(call.attrs), "__tvm_ffi_type_info__"):
@@ -56,13 +67,15 @@ class _Writer:
         self.symbol = symbol
         self.refs: dict = {}  # relax Var -> ref
         self.weights: list = []
+        self.constants: list = []  # the relax constants the weights come from, in the same order
         self.weight_index: dict = {}
         self.nodes: list = []
 
     def weight_ref(self, const) -> list:
         if const not in self.weight_index:  # TVM objects hash and compare by identity
             self.weight_index[const] = len(self.weights)
-            self.weights.append(const.value.numpy())
+            self.weights.append(_host_array(const.value))
+            self.constants.append(const)
         return ["weight", self.weight_index[const]]
 
     def tensor_ref(self, expr, where: str) -> list:
@@ -114,8 +127,7 @@ class _Writer:
             raise ConversionError(f"cannot serialise a {type(value).__name__} binding", symbol=self.symbol)
 
 
-def serialize_function(func: relax.Function, symbol: str, config: dict) -> bytes:
-    """The blob for one offloaded function; `config` is the partition config (engine options)."""
+def _write(func: relax.Function, symbol: str, config: dict) -> tuple[dict, _Writer]:
     writer = _Writer(symbol)
     inputs = []
     for i, param in enumerate(func.params):
@@ -132,8 +144,24 @@ def serialize_function(func: relax.Function, symbol: str, config: dict) -> bytes
     outputs = [{"name": f"output_{i}", "ref": ref, **_tensor_desc(t)} for i, (ref, t) in enumerate(zip(results, ret_types))]
     header = {"symbol": symbol, "config": config, "inputs": inputs, "outputs": outputs, "nodes": writer.nodes,
               "returns_tuple": isinstance(func.ret_ty, relax.TupleType)}
+    return header, writer
+
+
+def serialize_function(func: relax.Function, symbol: str, config: dict) -> bytes:
+    """The blob for one offloaded function; `config` is the partition config (engine options)."""
+    header, writer = _write(func, symbol, config)
     return encode(header, writer.weights)
 
 
+def serialize_sharing_weights(func: relax.Function, symbol: str, config: dict) -> tuple[bytes, list, Subgraph]:
+    """(blob without weight bytes, the relax constants that hold them in the blob's order, the
+    decoded subgraph): the caller passes those constants beside the blob, so the weights exist
+    once, wherever the rest of the program keeps its constants."""
+    header, writer = _write(func, symbol, config)
+    blob = encode(header, writer.weights, external_weights=True)
+    return blob, writer.constants, decode(blob, verify=False, weights=writer.weights)
+
+
 def subgraph_of(func: relax.Function, symbol: str, config: dict) -> Subgraph:
-    return decode(serialize_function(func, symbol, config))
+    header, writer = _write(func, symbol, config)
+    return decode(encode(header, writer.weights), verify=False)

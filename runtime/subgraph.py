@@ -8,6 +8,11 @@ one block of raw weight bytes. Layout of a blob:
     | json | zero padding to 64 | weights (each 64-byte aligned)
 
 The digest identifies a subgraph by content, so a changed weight can never reuse a stale engine.
+
+A blob may also leave its weights out (`weights_external`): the header then lists only their
+shapes and dtypes, and whoever decodes it passes the arrays. tvm_tensorrt.build does that, so a
+library's TVM fallback and its TensorRT subgraphs read one copy of each weight (the VM's
+constants); the header's network_digest still covers the weights' bytes.
 """
 
 from __future__ import annotations
@@ -68,8 +73,9 @@ class Subgraph:
         return encode(self.header, self.weights)
 
 
-def encode(header: dict, weights: list) -> bytes:
-    header = dict(header)
+def encode(header: dict, weights: list, external_weights: bool = False) -> bytes:
+    """The blob; with external_weights, one that records the weights' shapes but not their bytes."""
+    header = {k: v for k, v in header.items() if k != "weights_external"}
     entries, offset = [], 0
     for w in weights:
         w = np.asarray(w, order="C")
@@ -79,6 +85,9 @@ def encode(header: dict, weights: list) -> bytes:
     header["format"] = "tvm_tensorrt.subgraph"
     header["format_version"] = FORMAT_VERSION
     header["network_digest"] = network_digest(header, weights)
+    if external_weights:
+        header["weights_external"] = True
+        weights, offset = [], 0
     text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
     base = _align(_PREFIX.size + len(text))  # where the weights start, from the blob's start
     blob = bytearray(base + offset)  # one buffer, each weight copied into it once
@@ -116,27 +125,60 @@ def read_digest(blob) -> str:
     return digest.hex()
 
 
-def decode(blob, verify: bool = True) -> Subgraph:
-    view = memoryview(blob).cast("B")
-    digest = read_digest(view)
-    _, text_len, raw_digest = _PREFIX.unpack(bytes(view[:_PREFIX.size]))
-    body = view[_PREFIX.size:]
-    if verify and hashlib.sha256(body).digest() != raw_digest:
-        raise SubgraphFormatError("subgraph blob is damaged (digest mismatch); rebuild the library")
+def decode_header(blob) -> dict:
+    """Only the JSON header: what a caller needs before it can hand over external weights."""
+    return _header(memoryview(blob).cast("B"))[0]
+
+
+def external_weight_count(blob) -> int:
+    """How many weight arrays a decoder of this blob must pass (0 when the blob holds them)."""
+    header = decode_header(blob)
+    return len(header["weights"]) if header.get("weights_external") else 0
+
+
+def _header(view) -> tuple[dict, int]:
+    """The blob's JSON header and its length in bytes."""
+    read_digest(view)
+    _, text_len, _ = _PREFIX.unpack(bytes(view[:_PREFIX.size]))
     try:
-        header = json.loads(bytes(body[:text_len]))
+        header = json.loads(bytes(view[_PREFIX.size:_PREFIX.size + text_len]))
     except ValueError as err:
         raise SubgraphFormatError(f"subgraph header is not valid JSON: {err}") from err
     if header.get("format_version") != FORMAT_VERSION:
         raise SubgraphFormatError(
             f"subgraph format version {header.get('format_version')} is not {FORMAT_VERSION}; "
             "rebuild the library with this tvm_tensorrt version")
-    base = _align(_PREFIX.size + text_len) - _PREFIX.size
+    return header, text_len
+
+
+def _external_weights(header: dict, weights) -> list:
+    """The arrays a weights_external blob is decoded with, checked against what it recorded."""
+    entries = header["weights"]
+    if weights is None or len(weights) != len(entries):
+        raise SubgraphFormatError(f"subgraph {header.get('symbol')} keeps its {len(entries)} weights outside the blob, "
+                                  f"and {0 if weights is None else len(weights)} were passed with it")
+    arrays = [np.asarray(w) for w in weights]
+    for i, (entry, w) in enumerate(zip(entries, arrays)):
+        if list(w.shape) != entry["shape"] or str(w.dtype) != entry["dtype"]:
+            raise SubgraphFormatError(f"weight {i} of subgraph {header.get('symbol')} is {w.dtype}{list(w.shape)}, "
+                                      f"the blob recorded {entry['dtype']}{entry['shape']}")
+    return arrays
+
+
+def decode(blob, verify: bool = True, weights=None) -> Subgraph:
+    """weights: the arrays of a weights_external blob, in the order its header lists them."""
+    view = memoryview(blob).cast("B")
+    digest = read_digest(view)
+    if verify and hashlib.sha256(view[_PREFIX.size:]).hexdigest() != digest:
+        raise SubgraphFormatError("subgraph blob is damaged (digest mismatch); rebuild the library")
+    header, text_len = _header(view)
+    if header.get("weights_external"):
+        return Subgraph(header, _external_weights(header, weights), digest)
+    base = _align(_PREFIX.size + text_len)
     weights = []
     for entry in header["weights"]:
         start = base + entry["offset"]
-        raw = body[start:start + entry["nbytes"]]
-        weights.append(np.frombuffer(raw, dtype=entry["dtype"]).reshape(entry["shape"]))
+        weights.append(np.frombuffer(view[start:start + entry["nbytes"]], dtype=entry["dtype"]).reshape(entry["shape"]))
     return Subgraph(header, weights, digest)
 
 

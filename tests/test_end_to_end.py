@@ -9,8 +9,8 @@ import pytest
 import tvm_tensorrt
 from tvm_tensorrt.models import DEFAULT_MODEL
 from tvm_tensorrt.partition.api import partition_with_decisions
-from model_utils import (LIGHT_MODELS, decisions_summary, model_input, onnxruntime_output, randomize_constant_weights,
-                         run_in_fresh_process)
+from model_utils import (LIGHT_MODELS, decisions_summary, make_vgg, model_input, onnxruntime_output,
+                         randomize_constant_weights, run_in_fresh_process, weight_bytes)
 
 
 def compile_and_run(model, tmp_path):
@@ -63,3 +63,15 @@ def test_default_model_is_fully_offloaded_and_matches(tmp_path):
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-6)
     assert decisions_summary(decisions) == {"offloaded": len(decisions), "total": len(decisions), "subgraphs": 1}
     assert "runs through TVM on the CPU" in log
+
+
+def test_a_vgg_library_stores_each_weight_once(tmp_path):
+    """The default library (with its TVM copy of every subgraph) is the size of its weights, not twice
+    it: the TVM copy and the TensorRT subgraph read the same constants (bench/library_size.py: VGG-19)."""
+    model = make_vgg("vgg11", width=0.25)  # 36 MB of weights
+    out, expected, decisions, log = compile_and_run(model, tmp_path)
+    weights = weight_bytes(model)
+    assert weights < os.path.getsize(tmp_path / "model.so") < 1.1 * weights
+    assert all(d.offloaded for d in decisions) and {d.subgraph for d in decisions} == {"tensorrt_0"}
+    assert_engines_built(decisions, log)
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)

@@ -5,8 +5,8 @@ import pytest
 
 import tvm_tensorrt
 from tvm_tensorrt.runtime.build import offloaded_functions
-from tvm_tensorrt.runtime.serialize import serialize_function
-from tvm_tensorrt.runtime.subgraph import decode, read_digest
+from tvm_tensorrt.runtime.serialize import serialize_function, serialize_sharing_weights
+from tvm_tensorrt.runtime.subgraph import decode, external_weight_count, read_digest
 from op_samples import sample_module
 
 
@@ -54,3 +54,23 @@ def test_damaged_blob_is_a_typed_error():
         decode(b"x" * 100)
     with pytest.raises(tvm_tensorrt.SubgraphFormatError, match="shorter"):
         decode(b"TVM")
+
+
+def test_a_blob_without_its_weights_decodes_only_with_matching_arrays():
+    mod, config = tvm_tensorrt.partition_for_tensorrt(sample_module("nn.conv2d"))
+    [func] = offloaded_functions(mod).values()
+    blob, constants, subgraph = serialize_sharing_weights(func, "tensorrt_0", config)
+    inline_blob = serialize_function(func, "tensorrt_0", config)
+    inline = decode(inline_blob)
+    arrays = [c.value.numpy() for c in constants]
+    assert arrays[0].tobytes() in inline_blob and arrays[0].tobytes() not in blob
+    assert external_weight_count(blob) == len(arrays) == len(inline.weights)
+    assert subgraph.network_digest == inline.network_digest  # the engine cache sees one network
+    again = decode(blob, weights=arrays)
+    for mine, theirs in zip(again.weights, inline.weights):
+        np.testing.assert_array_equal(mine, theirs)
+    with pytest.raises(tvm_tensorrt.SubgraphFormatError, match="keeps its 1 weights outside the blob, and 0"):
+        decode(blob)
+    with pytest.raises(tvm_tensorrt.SubgraphFormatError, match="weight 0 of subgraph tensorrt_0 is float32"):
+        decode(blob, weights=[arrays[0][:1]])
+    assert decode(again.to_bytes()).network_digest == inline.network_digest  # inlined again: same network

@@ -164,7 +164,7 @@ def main(argv=None) -> int:
     c.add_argument("--prebuild-engines", action="store_true",
                    help="build every TensorRT engine now and embed it, so the first run loads instead of building")
     c.add_argument("--no-cpu-fallback", action="store_true",
-                   help="GPU-only library: store weights once, no TVM copy of the offloaded subgraphs")
+                   help="GPU-only library: no TVM copy of the offloaded subgraphs to run where no engine can")
     _add_partition_flags(c)
     r = sub.add_parser("run", help="load a compiled library and run it once")
     r.add_argument("library", nargs="?", help="compiled .so (default: compile the bundled CNN first)")
