@@ -26,7 +26,7 @@ from . import gpu
 from .backend import find_backend
 from .engines import EngineSet
 from .plans import decode_plans
-from .subgraph import decode, decode_header, external_weight_count, read_digest
+from .subgraph import decode, decode_header, read_digest
 
 logger = logging.getLogger("tvm_tensorrt")
 
@@ -179,11 +179,11 @@ def runtime_for(blob, plans, args) -> SubgraphRuntime:
 
 
 def _decode_with_weights(data, args):
-    count = external_weight_count(data)
-    if not count:
+    header = decode_header(data)
+    if not header.get("weights_external"):
         return decode(data)
-    n_in = len(decode_header(data)["inputs"])
-    return decode(data, weights=[_host_bytes(t) for t in args[n_in:n_in + count]])
+    n_in = len(header["inputs"])
+    return decode(data, weights=[_host_bytes(t) for t in args[n_in:n_in + len(header["weights"])]])
 
 
 def embedded_runtime(address: int, size: int) -> SubgraphRuntime:

@@ -3,14 +3,13 @@ converters see plain data and an exported library needs nothing of the compile-t
 
 from __future__ import annotations
 
-import numpy as np
 import tvm
 from tvm import relax
 
 from ..errors import ConversionError
-from ..partition.checks import dim_ast, is_constant, is_size, static_shape
+from ..partition.checks import constant_array, dim_ast, is_constant, is_size, static_shape
 from ..partition.graph import op_name
-from .subgraph import Subgraph, encode, plain, decode
+from .subgraph import Subgraph, decode, encode, make_subgraph, plain
 
 
 def _tensor_desc(ty) -> dict:
@@ -44,16 +43,6 @@ def _size(dim):
     return ast
 
 
-def _host_array(tensor) -> np.ndarray:
-    """A read-only view of a CPU constant's bytes (a copy only where dlpack cannot say the dtype)."""
-    try:
-        array = np.from_dlpack(tensor)
-    except (TypeError, BufferError, RuntimeError):
-        return tensor.numpy()
-    array.flags.writeable = False
-    return array
-
-
 def call_attrs(call) -> dict:
     attrs = {}
     if call.attrs is not None and hasattr(type(call.attrs), "__tvm_ffi_type_info__"):
@@ -74,7 +63,7 @@ class _Writer:
     def weight_ref(self, const) -> list:
         if const not in self.weight_index:  # TVM objects hash and compare by identity
             self.weight_index[const] = len(self.weights)
-            self.weights.append(_host_array(const.value))
+            self.weights.append(constant_array(const))
             self.constants.append(const)
         return ["weight", self.weight_index[const]]
 
@@ -163,5 +152,6 @@ def serialize_sharing_weights(func: relax.Function, symbol: str, config: dict) -
 
 
 def subgraph_of(func: relax.Function, symbol: str, config: dict) -> Subgraph:
+    """The Subgraph `serialize_function` would write, without writing it (weights not copied)."""
     header, writer = _write(func, symbol, config)
-    return decode(encode(header, writer.weights), verify=False)
+    return make_subgraph(header, writer.weights)

@@ -4,10 +4,12 @@ The runtime must not need Relax objects (a converter sees only this), so an offl
 is written as versioned JSON (inputs, nodes with op names and plain-Python attrs, outputs) plus
 one block of raw weight bytes. Layout of a blob:
 
-    MAGIC (8) | json length (8, little endian) | sha256 of everything after the digest (32)
+    MAGIC (8) | json length (8, little endian) | sha256 of the json (32)
     | json | zero padding to 64 | weights (each 64-byte aligned)
 
-The digest identifies a subgraph by content, so a changed weight can never reuse a stale engine.
+The JSON holds `network_digest`, a hash of the graph and of every weight's bytes, so the digest
+identifies a subgraph by content (a changed weight can never reuse a stale engine) while
+hashing the weights once; decoding with verify=True hashes them again to find damage.
 
 A blob may also leave its weights out (`weights_external`): the header then lists only their
 shapes and dtypes, and whoever decodes it passes the arrays. tvm_tensorrt.build does that, so a
@@ -28,7 +30,7 @@ import numpy as np
 from ..errors import SubgraphFormatError
 
 MAGIC = b"TVMTRTSG"
-FORMAT_VERSION = 2  # 2: symbolic dims as `dims` data beside the -1 shapes
+FORMAT_VERSION = 3  # 2: symbolic dims as `dims` data beside the -1 shapes; 3: the digest covers the JSON
 _PREFIX = struct.Struct("<8sQ32s")
 ALIGN = 64
 
@@ -73,12 +75,11 @@ class Subgraph:
         return encode(self.header, self.weights)
 
 
-def encode(header: dict, weights: list, external_weights: bool = False) -> bytes:
-    """The blob; with external_weights, one that records the weights' shapes but not their bytes."""
+def _complete_header(header: dict, weights: list, external_weights: bool) -> tuple[dict, bytes]:
+    """The header with its weight entries, format and network digest, and its JSON text."""
     header = {k: v for k, v in header.items() if k != "weights_external"}
     entries, offset = [], 0
     for w in weights:
-        w = np.asarray(w, order="C")
         entries.append({"shape": list(w.shape), "dtype": str(w.dtype), "offset": offset, "nbytes": int(w.nbytes)})
         offset = _align(offset + w.nbytes)
     header["weights"] = entries
@@ -87,18 +88,30 @@ def encode(header: dict, weights: list, external_weights: bool = False) -> bytes
     header["network_digest"] = network_digest(header, weights)
     if external_weights:
         header["weights_external"] = True
-        weights, offset = [], 0
-    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    return header, json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+
+
+def make_subgraph(header: dict, weights: list) -> Subgraph:
+    """The Subgraph `decode(encode(header, weights))` gives, without writing the blob."""
+    weights = [np.asarray(w, order="C") for w in weights]
+    header, text = _complete_header(header, weights, external_weights=False)
+    return Subgraph(header, weights, hashlib.sha256(text).hexdigest())
+
+
+def encode(header: dict, weights: list, external_weights: bool = False) -> bytearray:
+    """The blob; with external_weights, one that records the weights' shapes but not their bytes."""
+    weights = [np.asarray(w, order="C") for w in weights]
+    header, text = _complete_header(header, weights, external_weights)
     base = _align(_PREFIX.size + len(text))  # where the weights start, from the blob's start
-    blob = bytearray(base + offset)  # one buffer, each weight copied into it once
+    stored = [] if external_weights else weights
+    blob = bytearray(base + (header["weights"][-1]["offset"] + stored[-1].nbytes if stored else 0))
+    blob[:_PREFIX.size] = _PREFIX.pack(MAGIC, len(text), hashlib.sha256(text).digest())
     blob[_PREFIX.size:_PREFIX.size + len(text)] = text
     view = np.frombuffer(blob, dtype=np.uint8)
-    for w, entry in zip(weights, entries):
+    for w, entry in zip(stored, header["weights"]):  # one buffer, each weight copied into it once
         start = base + entry["offset"]
-        view[start:start + entry["nbytes"]] = np.asarray(w, order="C").reshape(-1).view(np.uint8)
-    digest = hashlib.sha256(memoryview(blob)[_PREFIX.size:]).digest()
-    blob[:_PREFIX.size] = _PREFIX.pack(MAGIC, len(text), digest)
-    return bytes(blob)
+        view[start:start + entry["nbytes"]] = w.reshape(-1).view(np.uint8)
+    return blob
 
 
 NETWORK_FIELDS = ("inputs", "outputs", "nodes", "weights")
@@ -130,12 +143,6 @@ def decode_header(blob) -> dict:
     return _header(memoryview(blob).cast("B"))[0]
 
 
-def external_weight_count(blob) -> int:
-    """How many weight arrays a decoder of this blob must pass (0 when the blob holds them)."""
-    header = decode_header(blob)
-    return len(header["weights"]) if header.get("weights_external") else 0
-
-
 def _header(view) -> tuple[dict, int]:
     """The blob's JSON header and its length in bytes."""
     read_digest(view)
@@ -153,10 +160,10 @@ def _header(view) -> tuple[dict, int]:
 
 def _external_weights(header: dict, weights) -> list:
     """The arrays a weights_external blob is decoded with, checked against what it recorded."""
-    entries = header["weights"]
-    if weights is None or len(weights) != len(entries):
+    entries, weights = header["weights"], list(weights or [])
+    if len(weights) != len(entries):
         raise SubgraphFormatError(f"subgraph {header.get('symbol')} keeps its {len(entries)} weights outside the blob, "
-                                  f"and {0 if weights is None else len(weights)} were passed with it")
+                                  f"and {len(weights)} were passed with it")
     arrays = [np.asarray(w) for w in weights]
     for i, (entry, w) in enumerate(zip(entries, arrays)):
         if list(w.shape) != entry["shape"] or str(w.dtype) != entry["dtype"]:
@@ -166,20 +173,28 @@ def _external_weights(header: dict, weights) -> list:
 
 
 def decode(blob, verify: bool = True, weights=None) -> Subgraph:
-    """weights: the arrays of a weights_external blob, in the order its header lists them."""
+    """weights: the arrays of a weights_external blob, in the order its header lists them.
+    verify: check the JSON against the digest and the weights against the network digest."""
     view = memoryview(blob).cast("B")
     digest = read_digest(view)
-    if verify and hashlib.sha256(view[_PREFIX.size:]).hexdigest() != digest:
+    _, text_len, _ = _PREFIX.unpack(bytes(view[:_PREFIX.size]))
+    if verify and hashlib.sha256(view[_PREFIX.size:_PREFIX.size + text_len]).hexdigest() != digest:
         raise SubgraphFormatError("subgraph blob is damaged (digest mismatch); rebuild the library")
-    header, text_len = _header(view)
+    header, _ = _header(view)
     if header.get("weights_external"):
         return Subgraph(header, _external_weights(header, weights), digest)
     base = _align(_PREFIX.size + text_len)
-    weights = []
+    arrays = []
     for entry in header["weights"]:
         start = base + entry["offset"]
-        weights.append(np.frombuffer(view[start:start + entry["nbytes"]], dtype=entry["dtype"]).reshape(entry["shape"]))
-    return Subgraph(header, weights, digest)
+        raw = view[start:start + entry["nbytes"]]
+        if len(raw) != entry["nbytes"]:
+            raise SubgraphFormatError("subgraph blob is truncated (its weights end early); rebuild the library")
+        arrays.append(np.frombuffer(raw, dtype=entry["dtype"]).reshape(entry["shape"]))
+    if verify and network_digest(header, arrays) != header["network_digest"]:
+        raise SubgraphFormatError("subgraph blob is damaged (its weights do not match their digest); "
+                                  "rebuild the library")
+    return Subgraph(header, arrays, digest)
 
 
 def plain(value: Any):

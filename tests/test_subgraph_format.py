@@ -6,7 +6,7 @@ import pytest
 import tvm_tensorrt
 from tvm_tensorrt.runtime.build import offloaded_functions
 from tvm_tensorrt.runtime.serialize import serialize_function, serialize_sharing_weights
-from tvm_tensorrt.runtime.subgraph import decode, external_weight_count, read_digest
+from tvm_tensorrt.runtime.subgraph import decode, decode_header, read_digest
 from op_samples import sample_module
 
 
@@ -21,7 +21,7 @@ def test_round_trip_keeps_nodes_weights_and_config():
     func, blob = conv_blob()
     subgraph = decode(blob)
     assert subgraph.symbol == "tensorrt_0"
-    assert subgraph.header["format"] == "tvm_tensorrt.subgraph" and subgraph.header["format_version"] == 2
+    assert subgraph.header["format"] == "tvm_tensorrt.subgraph" and subgraph.header["format_version"] == 3
     [node] = subgraph.nodes
     assert node["op"] == "nn.conv2d" and node["attrs"]["padding"] == [1, 0, 2, 1] and node["attrs"]["groups"] == 2
     assert node["inputs"] == [["input", 0], ["weight", 0]]
@@ -64,7 +64,7 @@ def test_a_blob_without_its_weights_decodes_only_with_matching_arrays():
     inline = decode(inline_blob)
     arrays = [c.value.numpy() for c in constants]
     assert arrays[0].tobytes() in inline_blob and arrays[0].tobytes() not in blob
-    assert external_weight_count(blob) == len(arrays) == len(inline.weights)
+    assert decode_header(blob)["weights_external"] and len(decode_header(blob)["weights"]) == len(arrays) == 1
     assert subgraph.network_digest == inline.network_digest  # the engine cache sees one network
     again = decode(blob, weights=arrays)
     for mine, theirs in zip(again.weights, inline.weights):
