@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
+import numpy as np
 import tvm
 from tvm import relax
 
@@ -69,6 +70,23 @@ def dtype_of(ty) -> Optional[str]:
 def is_constant(expr) -> bool:
     """A tensor constant (TVM 0.27 names the class GenericConst; scalars are IntImm/FloatImm)."""
     return isinstance(expr, tvm.ir.expr.GenericConst)
+
+
+def constant_array(const) -> "np.ndarray":
+    """A constant's values as a read-only numpy view of its bytes: weights are read, never copied
+    (a copy only where dlpack cannot carry the dtype)."""
+    try:
+        array = np.from_dlpack(const.value)
+    except (TypeError, BufferError, RuntimeError):
+        return const.value.numpy()
+    array.flags.writeable = False
+    return array
+
+
+def array_constant(array) -> relax.Expr:
+    """A relax constant holding `array` exactly (its dtype kept; relax.const would narrow int64),
+    copied once."""
+    return relax.const(tvm.runtime.tensor(np.asarray(array, order="C")))
 
 
 def tensor_args(call) -> list:

@@ -21,7 +21,8 @@ import tvm
 import tvm_ffi
 from tvm import relax
 
-from .checks import is_constant
+from .checks import array_constant, constant_array, is_constant
+from .fold_batch_norm import fold_batch_norms
 from .shape_values import ShapeValues, bind_sizes
 from .graph import used_vars
 from .outline import substitute
@@ -52,7 +53,7 @@ def _constant_args(call) -> Optional[list]:
                 continue
             if not is_constant(field):
                 return None
-            values.append(field.value.numpy())
+            values.append(constant_array(field))
     return values
 
 
@@ -60,11 +61,22 @@ def _ints(values) -> list:
     return [int(v) for v in values]
 
 
+def _transpose(array: np.ndarray, axes) -> np.ndarray:
+    """np.transpose; a large matrix is copied in bands of rows, 3x faster than numpy's own copy of
+    the transposed view (Gemm weights with transB: VGG-19's 400 MB fc6 takes 0.26 s, not 0.8)."""
+    if array.ndim != 2 or axes not in (None, [1, 0]) or array.size < (1 << 20):
+        return np.transpose(array, axes)
+    out = np.empty(array.shape[::-1], array.dtype)
+    for row in range(0, array.shape[0], 256):
+        out[:, row:row + 256] = array[row:row + 256].T
+    return out
+
+
 # op -> numpy evaluation (call, argument arrays) -> array; what TVM computes, exactly: data
 # movement, and float arithmetic that is IEEE either way. Anything else goes to FoldConstant.
 _NUMPY = {
     "relax.reshape": lambda call, a: a[0].reshape(_ints(call.args[1].values)),
-    "relax.permute_dims": lambda call, a: np.transpose(
+    "relax.permute_dims": lambda call, a: _transpose(
         a[0], None if call.attrs.axes is None else _ints(call.attrs.axes)),
     "relax.expand_dims": lambda call, a: a[0].reshape(_ints(call.ty.shape.values)),
     "relax.squeeze": lambda call, a: a[0].reshape(_ints(call.ty.shape.values)),
@@ -99,7 +111,7 @@ def _numpy_fold(call) -> Optional[relax.Expr]:
     dtype = str(call.ty.dtype)
     if tuple(value.shape) != tuple(_ints(call.ty.shape.values)) or str(value.dtype) != dtype:
         return None  # a promotion or broadcast numpy does differently: let TVM decide
-    return relax.const(np.asarray(value, order="C"), dtype)  # (ascontiguousarray makes 0-d arrays 1-d)
+    return array_constant(value)
 
 
 def _evaluate(call) -> relax.Expr:
@@ -165,6 +177,7 @@ def fold_module(mod: tvm.IRModule) -> tvm.IRModule:
         for gv, func in mod.functions.items():
             if isinstance(func, relax.Function) and not (func.attrs and "Codegen" in func.attrs):
                 new, sizes[gv] = fold_constants(func)
+                new = fold_batch_norms(new)
                 if not new.same_as(func):
                     updates[gv] = new
         if not updates and not any(sizes.values()):

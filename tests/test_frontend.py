@@ -82,3 +82,54 @@ def test_clip_with_a_nan_bound_keeps_tvm_s_own_lowering():
     mod, _ = tvm_tensorrt.from_onnx(model)
     x = np.linspace(-8, 8, 6, dtype=np.float32).reshape(2, 3)
     np.testing.assert_allclose(run_relax(mod, x), onnxruntime_output(model, "x", x))
+
+
+def conv_bn_gemm_model():
+    """Conv (bias) -> BatchNormalization -> Relu -> Flatten -> Gemm(transB), with weights large
+    enough to be lifted and a small int64 shape initializer that must stay."""
+    rng = np.random.default_rng(0)
+    array = lambda name, *shape: numpy_helper.from_array(rng.uniform(-1, 1, shape).astype(np.float32), name)
+    inits = [array("w", 16, 8, 3, 3), array("b", 16), array("gamma", 16), array("beta", 16), array("mean", 16),
+             numpy_helper.from_array(rng.uniform(0.5, 1.5, 16).astype(np.float32), "var"),
+             array("fc", 10, 16 * 6 * 6), numpy_helper.from_array(np.array([1, -1], np.int64), "flat_shape")]
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"]),
+             helper.make_node("BatchNormalization", ["c", "gamma", "beta", "mean", "var"], ["n"], epsilon=1e-3),
+             helper.make_node("Relu", ["n"], ["r"]),
+             helper.make_node("Reshape", ["r", "flat_shape"], ["f"]),
+             helper.make_node("Gemm", ["f", "fc"], ["y"], transB=1)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def test_large_weights_skip_onnxslim_and_the_importer_and_come_back_as_constants():
+    from tvm_tensorrt.onnx_weights import LIFTED_PREFIX, split_weights
+
+    model = conv_bn_gemm_model()
+    before = model.SerializeToString()
+    light, weights = split_weights(model)
+    assert model.SerializeToString() == before  # the caller's model is not edited
+    assert sorted(init.name for init in weights.values()) == ["fc", "w"]  # >= 1024 floats; not shapes, not BN
+    assert {i.name for i in light.graph.initializer} == {"b", "gamma", "beta", "mean", "var", "flat_shape"}
+    assert all(name.startswith(LIFTED_PREFIX) for name in weights)
+
+    mod, params = tvm_tensorrt.from_onnx(model)
+    assert params == {} and [p.name for p in mod["main"].params] == ["x"]  # the weights are constants again
+    x = np.random.default_rng(1).standard_normal((1, 8, 8, 8)).astype(np.float32)
+    np.testing.assert_allclose(run_relax(mod, x), onnxruntime_output(model, "x", x), rtol=1e-5, atol=1e-5)
+    partitioned, _ = tvm_tensorrt.partition_for_tensorrt(mod, params)
+    [offloaded] = [f for f in partitioned.functions.values() if f.attrs and "Codegen" in f.attrs]
+    ops = [b.value.op.name for block in offloaded.body.blocks for b in block.bindings if isinstance(b.value, relax.Call)]
+    assert "relax.nn.batch_norm" not in ops and ops.count("relax.nn.conv2d") == 1  # folded, as onnxslim would
+    np.testing.assert_allclose(run_relax(partitioned, x), onnxruntime_output(model, "x", x), rtol=1e-4, atol=1e-4)
+
+
+def test_models_with_subgraph_attributes_keep_their_weights_inline():
+    from tvm_tensorrt.onnx_weights import split_weights
+
+    model = conv_bn_gemm_model()
+    branch = helper.make_graph([helper.make_node("Identity", ["w"], ["w_out"])], "branch", [],
+                               [helper.make_tensor_value_info("w_out", TensorProto.FLOAT, None)])
+    model.graph.node.append(helper.make_node("If", ["cond"], ["unused"], then_branch=branch, else_branch=branch))
+    light, weights = split_weights(model)
+    assert weights == {} and light.SerializeToString() == model.SerializeToString() and light is not model

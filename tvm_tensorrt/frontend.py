@@ -1,5 +1,6 @@
 """ONNX -> Relax. onnxslim runs first: TVM's ONNX importer fails on many exports without it,
-and it folds BatchNormalization into Conv and drops Dropout, which means fewer ops to offload."""
+and it drops Dropout and folds what it can, which means fewer ops to offload. Both see the
+model without its large weights (onnx_weights.py), which are bound back as constants after."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import onnx
 from .canonicalize import canonicalize
 from .errors import TensorRTError
 from .onnx_ops import relax_importers
+from .onnx_weights import bind_weights, split_weights
 
 logger = logging.getLogger("tvm_tensorrt")
 
@@ -31,8 +33,7 @@ def from_onnx(model_or_path, shape_dict=None):
     """Returns (mod, params). Weights stay in the module as constants, so params is empty."""
     from tvm.relax.frontend.onnx import from_onnx as relax_from_onnx
 
-    model = onnx.ModelProto()
-    model.CopyFrom(load_onnx(model_or_path))  # never edit the caller's model in place
+    model, weights = split_weights(load_onnx(model_or_path))  # a copy: the caller's model is not edited
     try:
         import onnxslim
 
@@ -44,4 +45,4 @@ def from_onnx(model_or_path, shape_dict=None):
             mod = relax_from_onnx(model, shape_dict=shape_dict, keep_params_in_input=False)
     except Exception as err:
         raise TensorRTError(f"TVM's ONNX importer failed: {err}") from err
-    return canonicalize(mod), {}
+    return canonicalize(bind_weights(mod, weights)), {}

@@ -1,0 +1,122 @@
+"""Fold an inference batch norm into the convolution before it, as NVIDIA's parser and onnxslim
+do: conv(x, W) [+ b] -> batch_norm(gamma, beta, mean, var) becomes conv(x, W * s) + ((b - mean) * s
++ beta), with s = gamma / sqrt(var + eps). One convolution with a bias instead of a convolution
+and a scale layer, in TensorRT and in TVM's copy alike.
+
+It runs after constant folding, when the weights are constants (frontend.py binds them only
+after the import, so onnxslim never sees them to fuse). A convolution or bias read by anything
+else stays as it is.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Optional
+
+import numpy as np
+import tvm
+from tvm import relax
+
+from .checks import array_constant, constant_array, is_constant
+from .graph import op_name, used_vars
+
+CONVOLUTIONS = ("nn.conv1d", "nn.conv2d", "nn.conv3d")
+
+
+def _use_counts(func: relax.Function) -> Counter:
+    counts = Counter()
+    for block in func.body.blocks:
+        for binding in block.bindings:
+            counts.update(used_vars(binding.value))
+    counts.update(used_vars(func.body.body))
+    return counts
+
+
+def _per_channel(const, channels: int, rank: int) -> Optional[np.ndarray]:
+    """The constant as a (channels,) vector when it broadcasts along axis 1 only."""
+    array = constant_array(const)
+    aligned = (1,) * (rank - array.ndim) + tuple(array.shape) if array.ndim <= rank else None
+    if aligned is None or aligned[1] != channels or any(d != 1 for k, d in enumerate(aligned) if k != 1):
+        return None
+    return array.reshape(channels)
+
+
+class _Chain:
+    """conv [-> add bias] -> batch_norm -> [0], found from the batch norm's binding."""
+
+    def __init__(self, values: dict, uses: Counter, bn_var, bn):
+        self.bn_var, self.bn = bn_var, bn
+        self.add_var = self.add = self.bias = None
+        source = bn.args[0]
+        value = values.get(source)
+        if op_name(value) == "add" and uses[source] == 1:
+            self.add_var, self.add = source, value
+            source = value.args[0]
+            value = values.get(source)
+        self.conv_var, self.conv = source, value
+
+    def foldable(self, uses: Counter) -> bool:
+        conv, bn = self.conv, self.bn
+        if op_name(conv) not in CONVOLUTIONS or self.conv_var is None or uses[self.conv_var] != 1:
+            return False
+        if not is_constant(conv.args[1]) or str(conv.attrs.kernel_layout)[0] != "O" \
+                or str(conv.attrs.out_layout or conv.attrs.data_layout)[:2] != "NC":
+            return False
+        if int(bn.attrs.axis) != 1 or bool(bn.attrs.training) or not all(is_constant(a) for a in bn.args[1:]):
+            return False
+        rank, channels = len(conv.ty.shape.values), int(constant_array(conv.args[1]).shape[0])
+        if self.add is not None:
+            bias = self.add.args[1]
+            self.bias = _per_channel(bias, channels, rank) if is_constant(bias) else None
+            if self.bias is None:
+                return False
+        return str(conv.ty.dtype) in ("float32", "float16") and str(conv.args[1].ty.dtype) == str(conv.ty.dtype)
+
+    def folded(self) -> tuple:
+        """(new conv call, new bias constant)."""
+        weight = constant_array(self.conv.args[1])
+        gamma, beta, mean, var = (constant_array(a).astype(np.float64) for a in self.bn.args[1:])
+        scale = gamma / np.sqrt(var + float(self.bn.attrs.epsilon))
+        bias = self.bias.astype(np.float64) if self.bias is not None else 0.0
+        new_weight = (weight.astype(np.float64) * scale.reshape((-1,) + (1,) * (weight.ndim - 1))).astype(weight.dtype)
+        new_bias = ((bias - mean) * scale + beta).astype(weight.dtype)
+        rank = len(self.conv.ty.shape.values)
+        conv = relax.Call(self.conv.op, [self.conv.args[0], array_constant(new_weight)], self.conv.attrs)
+        return conv, array_constant(new_bias.reshape((1, -1) + (1,) * (rank - 2)))
+
+
+def fold_batch_norms(func: relax.Function) -> relax.Function:
+    """`func` with every foldable conv -> batch_norm pair folded (the same object when none is)."""
+    values = {b.var: b.value for block in func.body.blocks for b in block.bindings if isinstance(b, relax.VarBinding)}
+    uses = _use_counts(func)
+    first_field_read = {v.tuple_value for v in values.values() if isinstance(v, relax.TupleGetItem) and v.index == 0}
+    chains = {}
+    for var, value in values.items():
+        if op_name(value) == "nn.batch_norm" and uses[var] == 1 and var in first_field_read:
+            chain = _Chain(values, uses, var, value)
+            if chain.foldable(uses):
+                chains[var] = chain
+    if not chains:
+        return func
+    normalizer = relax.BlockBuilder()
+    by_conv = {c.conv_var: c for c in chains.values()}
+    dropped = {c.add_var for c in chains.values() if c.add_var is not None} | set(chains)
+    biased = {}  # batch norm var -> (conv var, folded bias): its field 0 becomes conv + bias
+    new_blocks = []
+    for block in func.body.blocks:
+        bindings = []
+        for binding in block.bindings:
+            var, value = binding.var, binding.value
+            if var in by_conv:
+                conv, bias = by_conv[var].folded()
+                bindings.append(relax.VarBinding(var, normalizer.normalize(conv)))
+                biased[by_conv[var].bn_var] = (var, bias)
+            elif var in dropped:
+                continue  # the bias add and the batch norm: now the add below
+            elif isinstance(value, relax.TupleGetItem) and value.tuple_value in biased:
+                conv_var, bias = biased[value.tuple_value]
+                bindings.append(relax.VarBinding(var, normalizer.normalize(relax.op.add(conv_var, bias))))
+            else:
+                bindings.append(binding)
+        new_blocks.append(type(block)(bindings))
+    return relax.Function(func.params, relax.SeqExpr(new_blocks, func.body.body), func.ret_ty, func.is_pure, func.attrs)

@@ -1,0 +1,94 @@
+"""Import an ONNX model without carrying its weights through onnxslim and TVM's importer.
+
+Both tools copy, compare and serialise every initializer many times: for VGG-19 (575 MB of
+weights) onnxslim spends 2.9 s comparing tensors between its passes and TVM's importer 3.0 s
+running onnx.checker, against 1.5 s for NVIDIA's parser to read and build the whole model. So
+the large float initializers become graph inputs of a weightless copy of the model (renamed,
+so TVM's name sanitising cannot change them), that copy goes through onnxslim and the importer,
+and the weights are bound back afterwards as constants, each copied once.
+
+What onnxslim did with those weights is done later on the Relax side: its constant folding by
+partition/fold.py, its Conv + BatchNormalization fusion by partition/fold.py's batch-norm
+folding. Small initializers (shapes, axes, pads, scales, clip bounds: what importers read as
+Python values) stay in the model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import tvm
+from onnx import helper, numpy_helper
+from tvm import relax
+
+# Float initializers with at least this many elements become inputs; every value an importer
+# must read at import time (shapes, axes, pads, Resize scales, Clip bounds) is far smaller.
+LIFT_MIN_ELEMENTS = 1024
+LIFTED_PREFIX = "tvm_tensorrt_weight_"
+_FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE,
+                onnx.TensorProto.BFLOAT16}
+
+
+def _has_subgraphs(graph: onnx.GraphProto) -> bool:
+    """If/Loop/Scan bodies may read outer initializers by name: such models are not split."""
+    return any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for n in graph.node for a in n.attribute)
+
+
+def _liftable(init: onnx.TensorProto) -> bool:
+    return init.data_type in _FLOAT_TYPES and int(np.prod(init.dims, dtype=np.int64)) >= LIFT_MIN_ELEMENTS \
+        and init.data_location != onnx.TensorProto.EXTERNAL
+
+
+def split_weights(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict]:
+    """(a copy of `model` whose large float initializers are graph inputs, {input name: the
+    initializer}). The caller's model is not changed; the initializers are not copied."""
+    graph = model.graph
+    lifted = {} if _has_subgraphs(graph) else \
+        {init.name: init for init in graph.initializer if _liftable(init)}
+    if not lifted or any(out.name in lifted for out in graph.output):  # a weight that is an output stays
+        unchanged = onnx.ModelProto()
+        unchanged.CopyFrom(model)
+        return unchanged, {}
+    renamed = {name: f"{LIFTED_PREFIX}{i}" for i, name in enumerate(lifted)}
+    nodes = []
+    for node in graph.node:
+        copy = onnx.NodeProto()
+        copy.CopyFrom(node)
+        for i, name in enumerate(copy.input):
+            if name in renamed:
+                copy.input[i] = renamed[name]
+        nodes.append(copy)
+    inputs = [i for i in graph.input if i.name not in lifted]
+    inputs += [helper.make_tensor_value_info(renamed[name], init.data_type, list(init.dims))
+               for name, init in lifted.items()]
+    light_graph = helper.make_graph(nodes, graph.name, inputs, list(graph.output),
+                                    [init for init in graph.initializer if init.name not in lifted],
+                                    value_info=list(graph.value_info))
+    light = onnx.ModelProto()
+    for field in ("ir_version", "producer_name", "producer_version", "domain", "model_version", "doc_string"):
+        setattr(light, field, getattr(model, field))
+    light.opset_import.extend(model.opset_import)
+    light.metadata_props.extend(model.metadata_props)
+    light.functions.extend(model.functions)
+    light.graph.CopyFrom(light_graph)
+    return light, {renamed[name]: init for name, init in lifted.items()}
+
+
+def _array(init: onnx.TensorProto) -> np.ndarray:
+    """The initializer's values; a view of its bytes where the proto keeps them raw."""
+    if init.raw_data and init.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE):
+        dtype = np.float32 if init.data_type == onnx.TensorProto.FLOAT else np.float64
+        return np.frombuffer(init.raw_data, dtype=np.dtype(dtype).newbyteorder("<")).reshape(list(init.dims))
+    return numpy_helper.to_array(init)
+
+
+def bind_weights(mod: tvm.IRModule, weights: dict) -> tvm.IRModule:
+    """Bind each lifted input of `main` back to its initializer's values, as a constant."""
+    bound = {}
+    for param in mod["main"].params:
+        init = weights.get(param.name)
+        if init is not None:
+            array, dtype = _array(init), str(param.ty.dtype)
+            bound[param] = tvm.runtime.tensor(np.asarray(array if str(array.dtype) == dtype else array.astype(dtype),
+                                                         order="C"))
+    return relax.transform.BindParams("main", bound)(mod) if bound else mod
