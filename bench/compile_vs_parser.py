@@ -37,9 +37,9 @@ def default_models(workdir: str) -> list:
 
 def ours(path: str) -> tuple[float, int]:
     import tvm_tensorrt
-    from tvm_tensorrt.runtime.build import offloaded_functions
+    from tvm_tensorrt.lowering.dispatch import offloaded_functions
     from tvm_tensorrt.runtime.engine import build_network, build_plan
-    from tvm_tensorrt.runtime.serialize import subgraph_of
+    from tvm_tensorrt.lowering.serialize import subgraph_of
 
     start = time.perf_counter()
     mod, params = tvm_tensorrt.from_onnx(path)
@@ -54,7 +54,7 @@ def ours(path: str) -> tuple[float, int]:
 
 
 def parser(path: str) -> tuple[float, int]:
-    from tvm_tensorrt.runtime.backend import load_backend
+    from tvm_tensorrt.backend import load_backend
 
     trt = load_backend().trt
     start = time.perf_counter()

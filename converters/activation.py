@@ -1,7 +1,7 @@
 """Activations: one TensorRT activation layer each; silu, softplus and prelu compose a few."""
 
 from .base import TensorRTOpConverter, register_converter
-from .helpers import axis_of, elementwise, reshape, scalar_constant, tensor_of
+from .helpers import normalise_axis, elementwise, reshape, scalar_constant, tensor_of
 
 
 class ActivationConverter(TensorRTOpConverter):
@@ -98,7 +98,7 @@ class PreluConverter(TensorRTOpConverter):
 
     def convert(self, params):
         rank = len(params.inputs[0].shape)
-        axis = axis_of(int(params.attrs["axis"]), rank)
+        axis = normalise_axis(int(params.attrs["axis"]), rank)
         channels = params.inputs[1].shape[0]
         slope = reshape(params, tensor_of(params, 1), (1,) * axis + (channels,) + (1,) * (rank - axis - 1))
         return [params.network.add_parametric_relu(tensor_of(params, 0), slope).get_output(0)]

@@ -12,6 +12,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from ..errors import RegistryError
+from ..registry import Registry
 
 INPUT_KINDS = ("tensor", "weight")
 
@@ -19,7 +20,7 @@ INPUT_KINDS = ("tensor", "weight")
 class ConverterInput:
     """One input: `.tensor` (an ITensor) when it is a network value, `.weight` (numpy) when it is
     a constant. `shape`/`dtype` are always set; `shape` has -1 for a symbolic dimension, and
-    `dims` then says what it is (runtime.dims).
+    `dims` then says what it is (formats.dims).
 
     A constant given to a "tensor" input has both: its `.tensor` (a constant layer) is made on
     first use, so a converter that can use the array itself (reshaped to broadcast, folded into
@@ -49,7 +50,7 @@ class ConverterParams:
     output_dtypes: list = field(default_factory=list)
     keep_alive: list = field(default_factory=list)  # numpy arrays TensorRT points into until the build
     compute_dtype: str = "float32"  # "float16" when the engine computes in half precision
-    output_dims: list = field(default_factory=list)  # per output: its dims (runtime.dims data)
+    output_dims: list = field(default_factory=list)  # per output: its dims (formats.dims data)
     shape_var: Any = None  # name -> 1-element INT64 ITensor holding that shape variable at run time
     bias: Optional[np.ndarray] = None  # a per-channel bias the builder folded into this op (fusion.py)
 
@@ -108,13 +109,12 @@ class TensorRTOpConverter:
         raise NotImplementedError(f"{type(self).__name__}.convert")
 
 
-_CONVERTERS: dict[str, TensorRTOpConverter] = {}
+CONVERTERS = Registry("converter")
 
 
 def register_converter(op_name: str, override: bool = False):
     """Class decorator registering a TensorRTOpConverter subclass for `op_name`."""
-    if op_name.startswith("relax."):
-        raise RegistryError(f"register converters by the name without 'relax.': use {op_name[6:]!r}")
+    CONVERTERS.check_name(op_name)
 
     def decorate(cls):
         if not (isinstance(cls, type) and issubclass(cls, TensorRTOpConverter)):
@@ -122,21 +122,19 @@ def register_converter(op_name: str, override: bool = False):
         bad = [k for k in cls.input_types if k not in INPUT_KINDS]
         if bad:
             raise RegistryError(f"{cls.__name__}.input_types has {bad}; each entry is 'tensor' or 'weight'")
-        if op_name in _CONVERTERS and not override:
-            raise RegistryError(f"a converter for {op_name!r} is already registered; pass override=True to replace it")
-        _CONVERTERS[op_name] = cls()
+        CONVERTERS.add(op_name, cls(), override)
         return cls
 
     return decorate
 
 
 def unregister_converter(op_name: str) -> None:
-    _CONVERTERS.pop(op_name, None)
+    CONVERTERS.remove(op_name)
 
 
 def get_converter(op_name: str) -> Optional[TensorRTOpConverter]:
-    return _CONVERTERS.get(op_name)
+    return CONVERTERS.get(op_name)
 
 
 def registered_converter_names() -> list[str]:
-    return sorted(_CONVERTERS)
+    return CONVERTERS.names()

@@ -7,7 +7,7 @@ index in [-d, 0) once and fails on the rest), so they hold for any index; see th
 import numpy as np
 
 from .base import TensorRTOpConverter, register_converter
-from .helpers import axis_of, elementwise, tensor_of
+from .helpers import normalise_axis, elementwise, tensor_of
 
 
 def index_constant(params, value: int, like_dtype: str, rank: int):
@@ -34,7 +34,7 @@ class TakeConverter(TensorRTOpConverter):
 
     def convert(self, params):
         data, indices = params.inputs
-        axis = axis_of(params.attrs.get("axis") or 0, len(data.shape))
+        axis = normalise_axis(params.attrs.get("axis") or 0, len(data.shape))
         index_tensor, index_shape = tensor_of(params, 1), tuple(indices.shape)
         mode = params.attrs.get("mode", "fast")
         if mode in ("wrap", "clip"):
@@ -51,7 +51,7 @@ class GatherElementsConverter(TensorRTOpConverter):
     def convert(self, params):
         layer = params.network.add_gather_v2(tensor_of(params, 0), tensor_of(params, 1),
                                              params.trt.GatherMode.ELEMENT)
-        layer.axis = axis_of(params.attrs.get("axis", 0), len(params.inputs[0].shape))
+        layer.axis = normalise_axis(params.attrs.get("axis", 0), len(params.inputs[0].shape))
         return [layer.get_output(0)]
 
 

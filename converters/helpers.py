@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..common import normalise_axis  # noqa: F401  (converters import it from here with the other helpers)
 from ..errors import ConversionError
 
 
@@ -33,7 +34,7 @@ def weight_of(params, index: int) -> np.ndarray:
 
 
 def reshape(params, tensor, dims):
-    """Reshape to `dims` (ints, or runtime.dims data for symbolic ones). With at most one
+    """Reshape to `dims` (ints, or formats.dims data for symbolic ones). With at most one
     symbolic dim TensorRT infers it (-1); with more, the shape is computed at run time."""
     layer = params.network.add_shuffle(tensor)
     symbolic = [d for d in dims if not isinstance(d, int) or d < 0]
@@ -56,7 +57,7 @@ DIM_OPERATIONS = {"add": "SUM", "sub": "SUB", "mul": "PROD", "floordiv": "FLOOR_
 
 
 def dim_tensor(params, dim):
-    """A 1-element INT64 tensor holding one dimension (runtime.dims data) at run time."""
+    """A 1-element INT64 tensor holding one dimension (formats.dims data) at run time."""
     if isinstance(dim, int):
         return params.constant(np.array([dim], dtype=np.int64))
     if isinstance(dim, str):
@@ -79,14 +80,10 @@ def lift_to_rank(params, tensor, shape, rank: int, dims=None):
     return reshape(params, tensor, (1,) * (rank - len(shape)) + tuple(dims or shape))
 
 
-def axis_of(axis: int, rank: int) -> int:
-    return axis + rank if axis < 0 else axis
-
-
 def axes_mask(axes, rank: int) -> int:
     mask = 0
     for axis in axes:
-        mask |= 1 << axis_of(axis, rank)
+        mask |= 1 << normalise_axis(axis, rank)
     return mask
 
 
@@ -109,7 +106,7 @@ def scalar_constant(params, value: float, dtype: str, rank: int = 0):
 def slice_layer(params, tensor, start, size, stride, mode=None, out_dims=None):
     """An ISliceLayer; `mode` is a trt.SampleMode member name (FILL, REFLECT, CLAMP, WRAP).
 
-    A -1 in `size` is a symbolic dim: its size is `out_dims`' (the output's runtime.dims) when
+    A -1 in `size` is a symbolic dim: its size is `out_dims`' (the output's formats.dims) when
     given, else that dim of `tensor`'s runtime shape (an axis the slice keeps whole)."""
     size = [int(v) for v in size]
     layer = params.network.add_slice(tensor, tuple(int(v) for v in start), tuple(max(v, 0) for v in size),

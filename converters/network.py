@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConversionError
-from ..runtime.trt_log import captured_errors
+from ..trt_log import captured_errors
 from .base import ConverterInput, ConverterParams, as_compute_dtype, get_converter, trt_weights
 from .fusion import conv_biases
 

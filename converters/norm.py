@@ -3,7 +3,7 @@
 import numpy as np
 
 from .base import TensorRTOpConverter, register_converter, trt_weights
-from .helpers import axes_mask, axis_of, elementwise, reshape, tensor_of, unary, weight_of
+from .helpers import axes_mask, normalise_axis, elementwise, reshape, tensor_of, unary, weight_of
 from .network import trt_dtype
 
 
@@ -27,7 +27,7 @@ class BatchNormConverter(TensorRTOpConverter):
         layer = params.network.add_scale_nd(tensor_of(params, 0), trt.ScaleMode.CHANNEL,
                                             params.weights(shift.astype(dtype)), params.weights(scale.astype(dtype)),
                                             params.weights(np.ones_like(scale, dtype=dtype)),
-                                            axis_of(attrs["axis"], rank))
+                                            normalise_axis(attrs["axis"], rank))
         # the tuple's other fields are the (unchanged) running statistics in inference
         return [layer.get_output(0), params.constant(mean.astype(dtype)), params.constant(var.astype(dtype))]
 
@@ -43,7 +43,7 @@ class LayerNormConverter(TensorRTOpConverter):
         attrs = params.attrs
         shape = params.inputs[0].shape
         rank = len(shape)
-        axes = sorted(axis_of(a, rank) for a in attrs["axes"])
+        axes = sorted(normalise_axis(a, rank) for a in attrs["axes"])
         stats_shape = tuple(shape[a] if a in axes else 1 for a in range(rank))
         gamma = self._affine(params, 1, attrs.get("scale", True), 1.0, stats_shape)
         beta = self._affine(params, 2, attrs.get("center", True), 0.0, stats_shape)
@@ -118,7 +118,7 @@ class RmsNormConverter(TensorRTOpConverter):
         trt = params.trt
         x, shape = tensor_of(params, 0), params.inputs[0].shape
         rank = len(shape)
-        axes = sorted(axis_of(a, rank) for a in params.attrs["axes"])
+        axes = sorted(normalise_axis(a, rank) for a in params.attrs["axes"])
         wide = x if params.inputs[0].dtype == "float32" else \
             params.network.add_cast(x, trt.float32).get_output(0)
         mean_square = params.network.add_reduce(elementwise(params, wide, wide, "PROD"), trt.ReduceOperation.AVG,
@@ -141,5 +141,5 @@ class SoftmaxConverter(TensorRTOpConverter):
     def convert(self, params):
         rank = len(params.inputs[0].shape)
         layer = params.network.add_softmax(tensor_of(params, 0))
-        layer.axes = 1 << axis_of(params.attrs.get("axis", -1), rank)
+        layer.axes = 1 << normalise_axis(params.attrs.get("axis", -1), rank)
         return [layer.get_output(0)]

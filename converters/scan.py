@@ -6,7 +6,7 @@ leading unit dim, and indices are cast to the dtype Relax gives them (argmax: in
 import numpy as np
 
 from .base import TensorRTOpConverter, register_converter
-from .helpers import axis_of, cast_to, reshape, tensor_of
+from .helpers import normalise_axis, cast_to, reshape, tensor_of
 
 
 @register_converter("cumsum")
@@ -16,7 +16,7 @@ class CumsumConverter(TensorRTOpConverter):
         axis = params.attrs.get("axis")
         if axis is None:  # TVM scans the flattened data
             x, axis = reshape(params, x, (-1,)), 0
-        axis_array = np.array([axis_of(axis, len(shape))], dtype=np.int32)
+        axis_array = np.array([normalise_axis(axis, len(shape))], dtype=np.int32)
         axis_tensor = params.network.add_constant((), params.weights(axis_array)).get_output(0)  # a 0-D constant
         layer = params.network.add_cumulative(x, axis_tensor, params.trt.CumulativeOperation.SUM,
                                               bool(params.attrs.get("exclusive") or False), False)
@@ -40,7 +40,7 @@ def top_k(params, x, shape, axis: int, k: int, largest: bool) -> tuple:
 class TopkConverter(TensorRTOpConverter):
     def convert(self, params):
         attrs, shape = params.attrs, params.inputs[0].shape
-        axis = axis_of(attrs.get("axis", -1), len(shape))
+        axis = normalise_axis(attrs.get("axis", -1), len(shape))
         k = int(attrs["k"]) if int(attrs["k"]) >= 1 else shape[axis]
         values, indices = top_k(params, tensor_of(params, 0), shape, axis, k, bool(attrs.get("largest", True)))
         ret_type = attrs.get("ret_type", "both")
@@ -58,7 +58,7 @@ class ArgReduceConverter(TensorRTOpConverter):
         axis = params.attrs.get("axis")
         if axis is None:  # over every element: a top-1 of the flattened data
             x, shape, axis = reshape(params, x, (1, -1)), (1, int(np.prod(shape))), 1
-        _, indices = top_k(params, x, shape, axis_of(axis, len(shape)), 1, self.largest)
+        _, indices = top_k(params, x, shape, normalise_axis(axis, len(shape)), 1, self.largest)
         indices = reshape(params, indices, params.output_shapes[0])  # drops the axis unless keepdims
         return [cast_to(params, indices, params.output_dtypes[0])]
 

@@ -8,7 +8,7 @@ import re
 
 from ..errors import ConversionError
 from .base import TensorRTOpConverter, register_converter
-from .helpers import axis_of, reshape, scalar_constant, slice_layer, tensor_of
+from .helpers import normalise_axis, reshape, scalar_constant, slice_layer, tensor_of
 
 
 class ReshapeToOutputConverter(TensorRTOpConverter):
@@ -32,7 +32,7 @@ class PermuteDimsConverter(TensorRTOpConverter):
     def convert(self, params):
         rank = len(params.inputs[0].shape)
         axes = params.attrs.get("axes")
-        axes = list(reversed(range(rank))) if axes is None else [axis_of(a, rank) for a in axes]
+        axes = list(reversed(range(rank))) if axes is None else [normalise_axis(a, rank) for a in axes]
         return [transpose(params, tensor_of(params, 0), axes)]
 
 
@@ -65,7 +65,7 @@ class ConcatConverter(TensorRTOpConverter):
     def convert(self, params):
         rank = len(params.inputs[0].shape)
         layer = params.network.add_concatenation([tensor_of(params, i) for i in range(len(params.inputs))])
-        layer.axis = axis_of(params.attrs["axis"], rank)
+        layer.axis = normalise_axis(params.attrs["axis"], rank)
         return [layer.get_output(0)]
 
 
@@ -75,7 +75,7 @@ class SplitConverter(TensorRTOpConverter):
 
     def convert(self, params):
         shape = params.inputs[0].shape
-        axis = axis_of(params.attrs["axis"], len(shape))
+        axis = normalise_axis(params.attrs["axis"], len(shape))
         x = tensor_of(params, 0)
         outputs, offset = [], 0
         for out_shape in params.output_shapes:
@@ -106,7 +106,7 @@ class StridedSliceConverter(TensorRTOpConverter):
         strides = _argument(params, "strides", 4) or [1] * len(axes)
         start, size, step = [0] * rank, list(shape), [1] * rank
         for axis, b, e, s in zip(axes, begin, end, strides):
-            axis = axis_of(int(axis), rank)
+            axis = normalise_axis(int(axis), rank)
             if shape[axis] < 0 or not isinstance(e, int):  # sized by the output (the rule makes sure)
                 start[axis] = int(b)
                 continue

@@ -10,6 +10,8 @@ from typing import Optional
 import tvm
 from tvm import relax
 
+from ..backend import DEFAULT_TENSORRT_VERSION, find_backend
+from ..common import DEFAULT_WORKSPACE_SIZE
 from . import rules  # noqa: F401  (registers the built-in rules)
 from .checks import bound_vars, call_size_vars, shape_vars
 from .config import make_config
@@ -79,7 +81,7 @@ def _needs_layout_conversion(mod: tvm.IRModule) -> bool:
 
 
 def partition_for_tensorrt(mod: tvm.IRModule, params=None, version=None, use_implicit_batch=True,
-                           remove_no_mac_subgraphs=False, max_workspace_size=1 << 30, **options):
+                           remove_no_mac_subgraphs=False, max_workspace_size=DEFAULT_WORKSPACE_SIZE, **options):
     """Returns (partitioned module, config dict). See docs/partitioning.md."""
     mod, config, _ = partition_with_decisions(
         mod, params, version=version, use_implicit_batch=use_implicit_batch,
@@ -87,8 +89,13 @@ def partition_for_tensorrt(mod: tvm.IRModule, params=None, version=None, use_imp
     return mod, config
 
 
-def partition_with_decisions(mod, params=None, **options):
-    config = make_config(**options)
+def partition_with_decisions(mod, params=None, version=None, **options):
+    """version None: the installed TensorRT's API version (TensorRT 10's when none is installed,
+    for cross-compiling; a broken install is said once by find_backend)."""
+    backend = find_backend()
+    if version is None:
+        version = backend.api_version if backend is not None else DEFAULT_TENSORRT_VERSION
+    config = make_config(version, backend=backend.describe() if backend is not None else None, **options)
     mod = prepare_module(mod, params)
     builder = relax.BlockBuilder(mod)
     outliner = RegionOutliner(builder)

@@ -32,6 +32,8 @@ import numpy as np
 import tvm
 from tvm import relax
 
+from ..common import normalise_axis  # noqa: F401  (rules import it from here with the other checks)
+
 FLOAT_DTYPES = ("float32", "float16", "bfloat16")
 INT_DTYPES = ("int32", "int64")
 NUMERIC_DTYPES = FLOAT_DTYPES + INT_DTYPES
@@ -186,7 +188,7 @@ _DIM_OPS = {"Add": "add", "Sub": "sub", "Mul": "mul", "FloorDiv": "floordiv", "F
 
 
 def dim_ast(dim):
-    """A TIR dimension as runtime.dims data (int, variable name, [op, a, b]); None when it uses
+    """A TIR dimension as formats.dims data (int, variable name, [op, a, b]); None when it uses
     something the runtime cannot evaluate."""
     if isinstance(dim, tvm.ir.prim.expr.IntImm):
         return int(dim)
@@ -386,10 +388,6 @@ def rank_of(expr) -> int:
 def ints(values) -> Optional[list]:
     """Attribute arrays as Python ints (None stays None)."""
     return None if values is None else [int(v) for v in values]
-
-
-def normalise_axis(axis: int, rank: int) -> int:
-    return axis + rank if axis < 0 else axis
 
 
 def numel(shape) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import ConfigError
-from ..runtime.backend import find_backend, installed_api_version
+from ..common import DEFAULT_WORKSPACE_SIZE, parse_version
 
 
 def parse_dim_ranges(dim_ranges) -> dict:
@@ -25,23 +25,18 @@ def parse_dim_ranges(dim_ranges) -> dict:
     return ranges
 
 
-def make_config(version=None, use_implicit_batch=True, remove_no_mac_subgraphs=False,
-                max_workspace_size=1 << 30, min_subgraph_size=1, ops_to_exclude=(), dim_ranges=None) -> dict:
-    if version is None:
-        version = installed_api_version()
-    try:
-        version = [int(v) for v in version]
-    except (TypeError, ValueError):
-        raise ConfigError(f"version must be three ints (major, minor, patch), got {version!r}") from None
-    if len(version) != 3:
-        raise ConfigError(f"version must be three ints (major, minor, patch), got {version!r}")
+def make_config(version, use_implicit_batch=True, remove_no_mac_subgraphs=False,
+                max_workspace_size=DEFAULT_WORKSPACE_SIZE, min_subgraph_size=1, ops_to_exclude=(), dim_ranges=None,
+                backend: str | None = None) -> dict:
+    """version: the target TensorRT release, given by the caller (partition_for_tensorrt reads
+    the installed backend's); backend: the backend found at partition time, for the record."""
+    version = list(parse_version(version))
     if not isinstance(max_workspace_size, int) or max_workspace_size <= 0:
         raise ConfigError(f"max_workspace_size must be a positive number of bytes, got {max_workspace_size!r}")
     if not isinstance(min_subgraph_size, int) or min_subgraph_size < 1:
         raise ConfigError(f"min_subgraph_size must be an int >= 1, got {min_subgraph_size!r}")
     if isinstance(ops_to_exclude, str):
         raise ConfigError("ops_to_exclude must be a list of op names, e.g. ['nn.softmax'], not a string")
-    backend = find_backend()
     return {
         "tensorrt_version": version,
         "use_implicit_batch": bool(use_implicit_batch),
@@ -50,5 +45,5 @@ def make_config(version=None, use_implicit_batch=True, remove_no_mac_subgraphs=F
         "min_subgraph_size": int(min_subgraph_size),
         "ops_to_exclude": sorted(str(o).removeprefix("relax.") for o in ops_to_exclude),
         "dim_ranges": parse_dim_ranges(dim_ranges),
-        "backend": backend.describe() if backend else None,
+        "backend": backend,
     }

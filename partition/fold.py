@@ -24,8 +24,7 @@ from tvm import relax
 from .checks import array_constant, constant_array, is_constant
 from .fold_batch_norm import fold_batch_norms
 from .shape_values import ShapeValues, bind_sizes
-from .graph import used_vars
-from .outline import substitute
+from .graph import substitute, used_vars
 
 
 # Ops that make a tensor from sizes alone (no tensor argument): constant when the sizes are.

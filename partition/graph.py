@@ -28,6 +28,19 @@ def used_vars(expr) -> list:
     return [v for v in relax.analysis.free_vars(expr) if not isinstance(v.ty, tvm.ir.PrimType)]
 
 
+def substitute(expr, mapping: dict):
+    """Copy an operator-call value, replacing vars through `mapping` (values hold no functions)."""
+    if isinstance(expr, relax.Var):
+        return mapping.get(expr, expr)
+    if isinstance(expr, relax.Tuple):
+        return relax.Tuple([substitute(f, mapping) for f in expr.fields])
+    if isinstance(expr, relax.TupleGetItem):
+        return relax.TupleGetItem(substitute(expr.tuple_value, mapping), expr.index)
+    if isinstance(expr, relax.Call):
+        return relax.Call(expr.op, [substitute(a, mapping) for a in expr.args], expr.attrs, expr.ty_args)
+    return expr
+
+
 def op_name(call) -> str | None:
     if isinstance(call, relax.Call) and isinstance(call.op, tvm.ir.Op):
         name = call.op.name

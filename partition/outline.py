@@ -10,23 +10,10 @@ from __future__ import annotations
 import networkx as nx
 from tvm import relax
 
-from .graph import EXTERNAL, used_vars
+from .graph import EXTERNAL, substitute, used_vars
 
 CODEGEN = "tensorrt"
 CONFIG_ATTR = "tensorrt_config"  # the partition config as JSON, on every outlined function
-
-
-def substitute(expr, mapping: dict):
-    """Copy an operator-call value, replacing vars through `mapping` (values hold no functions)."""
-    if isinstance(expr, relax.Var):
-        return mapping.get(expr, expr)
-    if isinstance(expr, relax.Tuple):
-        return relax.Tuple([substitute(f, mapping) for f in expr.fields])
-    if isinstance(expr, relax.TupleGetItem):
-        return relax.TupleGetItem(substitute(expr.tuple_value, mapping), expr.index)
-    if isinstance(expr, relax.Call):
-        return relax.Call(expr.op, [substitute(a, mapping) for a in expr.args], expr.attrs, expr.ty_args)
-    return expr
 
 
 class RegionOutliner:

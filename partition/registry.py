@@ -12,13 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
-from ..errors import RegistryError, TensorRTError
+from ..common import format_version, parse_version
+from ..errors import ConfigError, RegistryError, TensorRTError
+from ..registry import RELAX_PREFIX, Registry
 from .checks import ANY_DTYPES, FLOAT_DTYPES
 
 RuleCheck = Callable[[object, dict], Optional[str]]
 MacCounter = Callable[[object], int]
 
-RELAX_PREFIX = "relax."
 
 
 @dataclass(frozen=True)
@@ -39,16 +40,16 @@ class Rule:
         return self.macs is not None
 
 
-_RULES: dict[str, Rule] = {}
+RULES = Registry("rule")
 
 
 def _normalise_version(version) -> Optional[tuple]:
     if version is None:
         return None
-    parts = tuple(int(v) for v in version)
-    if len(parts) != 3:
-        raise RegistryError(f"min_version must be (major, minor, patch), got {version!r}")
-    return parts
+    try:
+        return parse_version(version, "min_version")
+    except ConfigError as err:
+        raise RegistryError(str(err)) from None
 
 
 def register_rule(op_name: str, min_version=None, override: bool = False, *, original=None,
@@ -68,8 +69,7 @@ def register_rule(op_name: str, min_version=None, override: bool = False, *, ori
     With override=True the descriptive data of the replaced rule is kept unless given again
     (the gate is not: it is part of the check).
     """
-    if op_name.startswith(RELAX_PREFIX):
-        raise RegistryError(f"register rules by the name without 'relax.': use {op_name[len(RELAX_PREFIX):]!r}")
+    RULES.check_name(op_name)
     gate = _normalise_version(min_version)
     unknown = [d for d in (dtypes or ()) if d not in ANY_DTYPES]
     if unknown:
@@ -78,16 +78,12 @@ def register_rule(op_name: str, min_version=None, override: bool = False, *, ori
         original = (original,)
 
     def decorate(check: RuleCheck) -> RuleCheck:
-        previous = _RULES.get(op_name)
-        if previous is not None and not override:
-            raise RegistryError(f"a rule for {op_name!r} is already registered; pass override=True to replace it")
-        rule = Rule(op_name, check, gate)
-        if previous is not None:
-            rule = replace(previous, check=check, min_version=gate)
+        previous = RULES.get(op_name) if override else None
+        rule = Rule(op_name, check, gate) if previous is None else replace(previous, check=check, min_version=gate)
         given = {"original": tuple(original) if original is not None else None, "batch_limits": batch_limits,
                  "limits": limits, "macs": macs, "dtypes": tuple(dtypes) if dtypes is not None else None,
                  "dynamic": dynamic}
-        _RULES[op_name] = replace(rule, **{k: v for k, v in given.items() if v is not None})
+        RULES.add(op_name, replace(rule, **{k: v for k, v in given.items() if v is not None}), override)
         return check
 
     return decorate
@@ -95,19 +91,15 @@ def register_rule(op_name: str, min_version=None, override: bool = False, *, ori
 
 def unregister_rule(op_name: str) -> None:
     """Remove a rule (tests and plugins that register temporarily need this)."""
-    _RULES.pop(op_name, None)
+    RULES.remove(op_name)
 
 
 def get_rule(op_name: str) -> Optional[Rule]:
-    return _RULES.get(op_name)
+    return RULES.get(op_name)
 
 
 def registered_rule_names() -> list[str]:
-    return sorted(_RULES)
-
-
-def format_version(version) -> str:
-    return ".".join(str(v) for v in version)
+    return RULES.names()
 
 
 def gate_reason(rule: Rule, config: dict) -> Optional[str]:

@@ -9,7 +9,8 @@ stand for it; rules registered without an original name (plugins) get rows of th
 from __future__ import annotations
 
 from . import rules  # noqa: F401  (registers the built-in rules)
-from .registry import format_version, get_rule, registered_rule_names
+from ..common import format_version
+from .registry import get_rule, registered_rule_names
 
 HEADER = """# Operators
 

@@ -6,9 +6,9 @@ import logging
 
 from ..converters.network import populate_network
 from ..errors import ConversionError
-from . import dims
-from .backend import load_backend
-from .trt_log import captured_errors, trt_logger
+from ..formats import dims
+from ..backend import load_backend
+from ..trt_log import captured_errors, trt_logger
 
 logger = logging.getLogger("tvm_tensorrt")
 

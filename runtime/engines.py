@@ -19,11 +19,11 @@ import threading
 from dataclasses import dataclass
 from typing import Optional
 
-from .. import __version__
+from ..common import __version__
 from ..converters import get_converter
 from ..errors import ConversionError
-from . import dims
-from .backend import Backend, find_backend
+from ..formats import dims
+from ..backend import Backend, find_backend
 from .cache import engine_key, open_cache
 from .engine import build_plan
 from .options import EngineOptions, engine_options

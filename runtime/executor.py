@@ -9,7 +9,7 @@ machine we test on), `main` runs TVM's compiled copy of the subgraph.
 Libraries from TVM's own flow (RunCodegen, runtime/codegen.py) call `tvm_tensorrt.run_embedded`
 instead, with the blob's address and size, the inputs and the outputs. They carry no TVM copy
 of the subgraph, so where no engine can run (no CUDA device) the network the engine was built
-from is evaluated on the CPU by verify's evaluator: correct, slow, and said once in the log.
+from is evaluated on the CPU by the evaluator (runtime/evaluator): correct, slow, and said once in the log.
 """
 
 from __future__ import annotations
@@ -21,19 +21,16 @@ import threading
 import numpy as np
 import tvm
 
+from ..backend import find_backend
 from ..errors import TensorRTError
+from ..formats.abi import EXECUTE, NO_ENGINE, PREPARE, RUN_EMBEDDED
+from ..formats.plans import decode_plans
+from ..formats.subgraph import decode, decode_header, read_digest
 from . import gpu
-from .backend import find_backend
 from .engines import EngineSet
-from .plans import decode_plans
-from .subgraph import decode, decode_header, read_digest
 
 logger = logging.getLogger("tvm_tensorrt")
 
-PREPARE = "tvm_tensorrt.prepare"
-RUN_EMBEDDED = "tvm_tensorrt.run_embedded"
-EXECUTE = "tvm_tensorrt.execute"
-NO_ENGINE = "tvm_tensorrt.no_engine"
 
 
 class SubgraphRuntime:
@@ -119,7 +116,7 @@ class SubgraphRuntime:
             tensor.copyfrom(np.asarray(value, order="C"))
 
     def evaluate_on_cpu(self, inputs) -> list:
-        from ..verify.evaluator import evaluate_network  # only this fallback needs it
+        from .evaluator import evaluate_network  # only this fallback needs it
         from .engine import build_network
         from .options import engine_options
 

@@ -20,7 +20,7 @@ import os
 import threading
 
 from ..errors import TensorRTError
-from .trt_log import captured_errors, trt_logger
+from ..trt_log import captured_errors, trt_logger
 
 logger = logging.getLogger("tvm_tensorrt")
 

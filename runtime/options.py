@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Optional
 
+from ..common import DEFAULT_WORKSPACE_SIZE
 from ..errors import ConfigError
 
 USE_FP16 = "TVM_TENSORRT_USE_FP16"
@@ -37,7 +38,7 @@ def _bytes(name: str) -> Optional[int]:
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number of bytes, e.g. {name}={1 << 30}") from None
+        raise ConfigError(f"{name}={raw!r} is not a whole number of bytes, e.g. {name}={DEFAULT_WORKSPACE_SIZE}") from None
     if value <= 0:
         raise ConfigError(f"{name}={raw!r} must be a positive number of bytes")
     return value
@@ -57,6 +58,6 @@ class EngineOptions:
 
 def engine_options(config: dict) -> EngineOptions:
     """The options in force now: environment variables over the partition config."""
-    workspace = _bytes(MAX_WORKSPACE_SIZE) or int(config.get("max_workspace_size", 1 << 30))
+    workspace = _bytes(MAX_WORKSPACE_SIZE) or int(config.get("max_workspace_size", DEFAULT_WORKSPACE_SIZE))
     return EngineOptions(use_fp16=_flag(USE_FP16), max_workspace_size=workspace,
                          cache_dir=os.environ.get(CACHE_DIR) or None, multi_engine=_flag(MULTI_ENGINE))

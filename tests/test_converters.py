@@ -7,10 +7,10 @@ from tvm import relax
 import tvm_tensorrt
 from tvm_tensorrt.converters import registered_converter_names
 from tvm_tensorrt.partition import registered_rule_names
-from tvm_tensorrt.runtime.backend import load_backend
-from tvm_tensorrt.runtime.build import offloaded_functions
+from tvm_tensorrt.backend import load_backend
+from tvm_tensorrt.lowering.dispatch import offloaded_functions
 from tvm_tensorrt.runtime.engine import build_network, build_plan
-from tvm_tensorrt.runtime.serialize import subgraph_of
+from tvm_tensorrt.lowering.serialize import subgraph_of
 from op_samples import EXTRA_SAMPLES, SAMPLES, extra_sample_module, sample_module
 
 TRT_TO_NUMPY = {"FLOAT": "float32", "HALF": "float16", "INT32": "int32", "INT64": "int64", "BOOL": "bool"}

@@ -5,16 +5,16 @@ import pytest
 from tvm import relax
 from tvm.ir.prim.expr import Var as SizeVar
 
-from tvm_tensorrt.runtime.backend import load_backend
+from tvm_tensorrt.backend import load_backend
 from tvm_tensorrt.runtime.engine import add_profile, build_network
 from tvm_tensorrt.runtime.engines import EngineSet
-from tvm_tensorrt.runtime.serialize import subgraph_of
+from tvm_tensorrt.lowering.serialize import subgraph_of
 
 
 def dynamic_batch_subgraph():
     """The offloaded part of dynamic_batch_model, serialised as build() does."""
     import tvm_tensorrt
-    from tvm_tensorrt.runtime.build import offloaded_functions
+    from tvm_tensorrt.lowering.dispatch import offloaded_functions
 
     partitioned, config = tvm_tensorrt.partition_for_tensorrt(dynamic_batch_model())
     [func] = offloaded_functions(partitioned).values()

@@ -9,10 +9,10 @@ from tvm import relax
 from tvm.ir.prim.expr import Var as SizeVar
 
 import tvm_tensorrt
-from tvm_tensorrt.runtime.backend import load_backend
-from tvm_tensorrt.runtime.build import offloaded_functions
+from tvm_tensorrt.backend import load_backend
+from tvm_tensorrt.lowering.dispatch import offloaded_functions
 from tvm_tensorrt.runtime.engine import add_profile, build_network
-from tvm_tensorrt.runtime.serialize import subgraph_of
+from tvm_tensorrt.lowering.serialize import subgraph_of
 from op_samples import SAMPLES, random_array, sample, single_op_module
 
 POSITIVE_INPUTS = {"log", "sqrt", "power"}

@@ -32,7 +32,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from tvm_tensorrt.errors import TensorRTError  # noqa: E402
-from tvm_tensorrt.runtime.backend import load_backend  # noqa: E402
+from tvm_tensorrt.backend import load_backend  # noqa: E402
 from tvm_tensorrt.verify import (EvaluationError, UnsupportedLayerError, evaluate_network,  # noqa: E402
                                  supported_layer_types)
 
@@ -794,9 +794,9 @@ def converter_layer_types() -> set:
     """The layer types our converters emit: every sample and extra sample, in FP32 and FP16."""
     import tvm_tensorrt
     from op_samples import EXTRA_SAMPLES, SAMPLES, extra_sample_module, sample_module
-    from tvm_tensorrt.runtime.build import offloaded_functions
+    from tvm_tensorrt.lowering.dispatch import offloaded_functions
     from tvm_tensorrt.runtime.engine import build_network
-    from tvm_tensorrt.runtime.serialize import subgraph_of
+    from tvm_tensorrt.lowering.serialize import subgraph_of
 
     cases = [(sample_module(name), {}) for name in SAMPLES]
     cases += [extra_sample_module(name)[1:] for name in EXTRA_SAMPLES]

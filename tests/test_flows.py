@@ -86,7 +86,7 @@ def test_offloaded_functions_carry_their_config():
     [func] = [f for f in mod.functions.values() if isinstance(f, relax.Function) and f.attrs
               and f.attrs.get("Codegen") == "tensorrt"]
     assert json.loads(str(func.attrs["tensorrt_config"])) == config
-    from tvm_tensorrt.runtime.build import config_of
+    from tvm_tensorrt.lowering.dispatch import config_of
 
     assert config_of(mod) == config
 
@@ -101,7 +101,7 @@ LIGHT_RUNNER = textwrap.dedent("""
     print(json.dumps(sorted(sys.modules)))
 """)
 COMPILE_TIME_MODULES = ["onnx", "onnxslim", "networkx", "onnxruntime", "tvm_tensorrt.frontend",
-                        "tvm_tensorrt.partition", "tvm_tensorrt.verify.api", "tvm_tensorrt.runtime.serialize"]
+                        "tvm_tensorrt.partition", "tvm_tensorrt.verify.api", "tvm_tensorrt.lowering.serialize"]
 
 
 @pytest.mark.parametrize("flow", ["build", "RunCodegen"])

@@ -9,7 +9,7 @@ import pytest
 import tvm_tensorrt
 from tvm_tensorrt.partition import get_rule
 from tvm_tensorrt.partition.table import markdown, operator_table
-from tvm_tensorrt.runtime.backend import DEFAULT_TENSORRT_VERSION, find_backend
+from tvm_tensorrt.backend import DEFAULT_TENSORRT_VERSION, find_backend
 from op_samples import sample_module
 
 # The original (Relay) integration's table, as the issue lists it: name -> minimum TensorRT.

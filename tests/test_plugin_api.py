@@ -6,16 +6,16 @@ import pytest
 from tvm import relax
 
 import tvm_tensorrt
-from tvm_tensorrt.converters import TensorRTOpConverter, get_converter, register_converter, unregister_converter
+from tvm_tensorrt.converters import TensorRTOpConverter, register_converter
 from tvm_tensorrt.partition import get_rule, register_rule, unregister_rule
-from tvm_tensorrt.runtime.build import offloaded_functions
+from tvm_tensorrt.lowering.dispatch import offloaded_functions
 from tvm_tensorrt.runtime.engine import build_plan
-from tvm_tensorrt.runtime.serialize import subgraph_of
+from tvm_tensorrt.lowering.serialize import subgraph_of
 from op_samples import offloaded_ops, random_inputs, run_tvm, single_op_module
 
 
 @pytest.fixture
-def trunc_plugin():
+def trunc_plugin(registries):
     @register_rule("trunc")
     def trunc_rule(call, config):
         return None
@@ -31,8 +31,6 @@ def trunc_plugin():
             return [net.add_elementwise(sign, magnitude, params.trt.ElementWiseOperation.PROD).get_output(0)]
 
     yield
-    unregister_rule("trunc")
-    unregister_converter("trunc")
 
 
 def trunc_module():
@@ -72,27 +70,26 @@ def test_duplicate_registration_needs_override():
 
 
 def test_override_replaces_builtin_and_can_be_restored():
-    builtin_rule, builtin_converter = get_rule("nn.relu"), type(get_converter("nn.relu"))
-    try:
+    from tvm_tensorrt.partition.registry import RULES
+
+    builtin_rule = get_rule("nn.relu")
+    with RULES.restored():
         register_rule("nn.relu", override=True)(lambda call, config: "overridden")
         assert tvm_tensorrt.explain(single_op_module(relax.op.nn.relu, (2, 3))).decisions[0].reason == "overridden"
-    finally:
-        register_rule("nn.relu", min_version=builtin_rule.min_version, override=True)(builtin_rule.check)
-        register_converter("nn.relu", override=True)(builtin_converter)
+    assert get_rule("nn.relu") is builtin_rule
     assert tvm_tensorrt.explain(single_op_module(relax.op.nn.relu, (2, 3))).decisions[0].offloaded
 
 
-def test_version_gate_is_data_on_the_rule():
+def test_version_gate_is_data_on_the_rule(registries):
     @register_rule("trunc", min_version=(10, 1, 0))
     def trunc_rule(call, config):
         return None
 
-    try:
-        report = tvm_tensorrt.explain(trunc_module(), version=(10, 0, 9))
-        assert report.decisions[0].reason == "needs TensorRT >= 10.1.0, but the target is TensorRT 10.0.9"
-        assert get_rule("trunc").min_version == (10, 1, 0)
-    finally:
-        unregister_rule("trunc")
+    report = tvm_tensorrt.explain(trunc_module(), version=(10, 0, 9))
+    assert report.decisions[0].reason == "needs TensorRT >= 10.1.0, but the target is TensorRT 10.0.9"
+    assert get_rule("trunc").min_version == (10, 1, 0)
+    unregister_rule("trunc")
+    assert get_rule("trunc") is None
 
 
 def test_bad_plugin_registrations_are_typed_errors():
@@ -104,16 +101,13 @@ def test_bad_plugin_registrations_are_typed_errors():
         register_converter("trunc")(object)
 
 
-def test_crashing_rule_names_the_op():
+def test_crashing_rule_names_the_op(registries):
     register_rule("trunc")(lambda call, config: 1 / 0)
-    try:
-        with pytest.raises(tvm_tensorrt.TensorRTError, match="rule for 'trunc' raised ZeroDivisionError"):
-            tvm_tensorrt.explain(trunc_module())
-    finally:
-        unregister_rule("trunc")
+    with pytest.raises(tvm_tensorrt.TensorRTError, match="rule for 'trunc' raised ZeroDivisionError"):
+        tvm_tensorrt.explain(trunc_module())
 
 
-def test_converter_building_an_invalid_network_is_a_conversion_error_with_tensorrt_words():
+def test_converter_building_an_invalid_network_is_a_conversion_error_with_tensorrt_words(registries):
     @register_rule("trunc")
     def trunc_rule(call, config):
         return None
@@ -125,14 +119,10 @@ def test_converter_building_an_invalid_network_is_a_conversion_error_with_tensor
             return [params.network.add_elementwise(params.inputs[0].tensor, other,
                                                    params.trt.ElementWiseOperation.SUM).get_output(0)]
 
-    try:
-        partitioned, config = tvm_tensorrt.partition_for_tensorrt(trunc_module())
-        [func] = offloaded_functions(partitioned).values()
-        with pytest.raises(tvm_tensorrt.ConversionError) as failure:
-            build_plan(subgraph_of(func, "tensorrt_0", config), 1 << 26)
-        message = str(failure.value)
-        assert message.startswith("subgraph tensorrt_0 op trunc: converter MismatchedAdd failed")
-        assert "broadcast dimensions must be conformable" in message
-    finally:
-        unregister_rule("trunc")
-        unregister_converter("trunc")
+    partitioned, config = tvm_tensorrt.partition_for_tensorrt(trunc_module())
+    [func] = offloaded_functions(partitioned).values()
+    with pytest.raises(tvm_tensorrt.ConversionError) as failure:
+        build_plan(subgraph_of(func, "tensorrt_0", config), 1 << 26)
+    message = str(failure.value)
+    assert message.startswith("subgraph tensorrt_0 op trunc: converter MismatchedAdd failed")
+    assert "broadcast dimensions must be conformable" in message

@@ -202,13 +202,13 @@ def test_load_runs_from_several_threads(library):
         tvm_tensorrt.load(library, device="tpu")
 
 
-def test_overriding_a_converter_changes_the_engine_key():
+def test_overriding_a_converter_changes_the_engine_key(registries):
     from tvm_tensorrt.converters import get_converter, register_converter
-    from tvm_tensorrt.runtime.backend import load_backend
-    from tvm_tensorrt.runtime.build import offloaded_functions
+    from tvm_tensorrt.backend import load_backend
+    from tvm_tensorrt.lowering.dispatch import offloaded_functions
     from tvm_tensorrt.runtime.engines import EngineSpec, engine_key, key_fields
     from tvm_tensorrt.runtime.options import engine_options
-    from tvm_tensorrt.runtime.serialize import subgraph_of
+    from tvm_tensorrt.lowering.serialize import subgraph_of
 
     partitioned, config = tvm_tensorrt.partition_for_tensorrt(two_subgraph_module())
     func = next(iter(offloaded_functions(partitioned).values()))
@@ -221,11 +221,9 @@ def test_overriding_a_converter_changes_the_engine_key():
     before = key(subgraph)
     assert key(renamed) == before  # the symbol and partition-only options do not change an engine
     builtin = type(get_converter("nn.relu"))
-    try:
-        register_converter("nn.relu", override=True)(type("OtherRelu", (builtin,), {}))
-        assert key(subgraph) != before
-    finally:
-        register_converter("nn.relu", override=True)(builtin)
+    register_converter("nn.relu", override=True)(type("OtherRelu", (builtin,), {}))
+    assert key(subgraph) != before
+    register_converter("nn.relu", override=True)(builtin)
     assert key(subgraph) == before
 
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 import tvm_tensorrt
-from tvm_tensorrt.runtime.build import offloaded_functions
-from tvm_tensorrt.runtime.serialize import serialize_function, serialize_sharing_weights
-from tvm_tensorrt.runtime.subgraph import decode, decode_header, read_digest
+from tvm_tensorrt.lowering.dispatch import offloaded_functions
+from tvm_tensorrt.lowering.serialize import serialize_function, serialize_sharing_weights
+from tvm_tensorrt.formats.subgraph import decode, decode_header, read_digest
 from op_samples import sample_module
 
 

@@ -5,10 +5,10 @@ import pytest
 from tvm import relax
 
 import tvm_tensorrt
-from tvm_tensorrt.converters import TensorRTOpConverter, get_converter, register_converter
-from tvm_tensorrt.runtime.build import offloaded_functions
+from tvm_tensorrt.converters import TensorRTOpConverter, register_converter
+from tvm_tensorrt.lowering.dispatch import offloaded_functions
 from tvm_tensorrt.runtime.engine import build_network
-from tvm_tensorrt.runtime.serialize import subgraph_of
+from tvm_tensorrt.lowering.serialize import subgraph_of
 from op_samples import SAMPLES, const, ints, random_inputs, sample, sample_module, single_op_module
 
 # Awkward attribute cases beyond the one sample per op in op_samples.SAMPLES:
@@ -161,22 +161,20 @@ def test_fp16_network_really_computes_in_half(monkeypatch):
 
 
 def test_wrong_converter_is_caught_and_a_correct_one_passes():
-    builtin = type(get_converter("nn.relu"))
+    from tvm_tensorrt.converters.base import CONVERTERS
 
     class ReluAsIdentity(TensorRTOpConverter):
         def convert(self, params):
             return [params.network.add_identity(params.inputs[0].tensor).get_output(0)]
 
     mod = sample_module("nn.relu")
-    try:
+    with CONVERTERS.restored():
         register_converter("nn.relu", override=True)(ReluAsIdentity)
         report = tvm_tensorrt.verify(mod)
         assert not report.passed and not report.subgraphs[0].passed
         assert not report.subgraphs[0].ill_conditioned  # rounding cannot explain a wrong layer
         assert report.subgraphs[0].max_abs_error > 0.5  # negatives of a standard normal pass through
         assert "MISMATCH" in report.to_table()
-    finally:
-        register_converter("nn.relu", override=True)(builtin)
     assert tvm_tensorrt.verify(mod).passed
 
 

@@ -14,13 +14,12 @@ import logging
 
 import tvm
 
-__version__ = "0.1.0"  # before the imports below: the engine cache keys include it
-
+from .common import __version__  # noqa: E402
 from .errors import (BackendUnavailableError, ConfigError, ConversionError, RegistryError,  # noqa: E402
                      SubgraphFormatError, TensorRTError)
 from .runtime import executor as _executor  # noqa: E402,F401  (registers tvm_tensorrt.* packed functions)
 from .runtime.model import LoadedModel, load  # noqa: E402
-from .verify import evaluator as _evaluator  # noqa: E402,F401  (numpy only)
+from . import verify as _verify_package  # noqa: E402,F401  (light: the evaluator, numpy only)
 
 # Importing the subpackage bound its name here; `tvm_tensorrt.verify` is the function (__getattr__).
 del verify  # noqa: F821
@@ -33,7 +32,7 @@ _COMPILE_TIME = {
     "partition_for_tensorrt": ".partition",
     "PartitionReport": ".partition.report",
     "explain": ".partition.report",
-    "build": ".runtime.build",
+    "build": ".flows",
     "LowerToTensorRT": ".flows",
     "PartitionForTensorRT": ".flows",
     "pipeline": ".flows",
@@ -52,7 +51,7 @@ def __getattr__(name):
 
 def _tensorrt_codegen(functions, options, constant_names):
     """relax.ext.tensorrt, for RunCodegen: the codegen (compile-time code) loads on first use."""
-    from .runtime.codegen import codegen
+    from .lowering.codegen import codegen
 
     return codegen(functions, options, constant_names)
 

@@ -16,7 +16,8 @@ import time
 
 import numpy as np
 
-from .errors import TensorRTError
+from .common import DEFAULT_WORKSPACE_SIZE, parse_version
+from .errors import ConfigError, TensorRTError
 from .models import DEFAULT_MODEL
 
 logger = logging.getLogger("tvm_tensorrt")
@@ -58,12 +59,9 @@ def _target_arg(text):
 
 def _version(text):
     try:
-        parts = tuple(int(p) for p in text.split("."))
-    except ValueError:
-        parts = ()
-    if len(parts) != 3:
-        raise argparse.ArgumentTypeError(f"--tensorrt-version takes MAJOR.MINOR.PATCH, e.g. 8.6.1, got {text!r}")
-    return parts
+        return parse_version(text, "--tensorrt-version")
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _partition_options(args) -> dict:
@@ -139,7 +137,7 @@ def run_library(path, input_files=(), out=sys.stdout, seed=0) -> list:
 def _add_partition_flags(p):
     p.add_argument("--explicit-batch", action="store_true", help="partition for explicit-batch networks")
     p.add_argument("--remove-no-mac-subgraphs", action="store_true")
-    p.add_argument("--max-workspace-size", type=int, default=1 << 30, help="builder workspace in bytes")
+    p.add_argument("--max-workspace-size", type=int, default=DEFAULT_WORKSPACE_SIZE, help="builder workspace in bytes")
     p.add_argument("--min-subgraph-size", type=int, default=1, help="smaller subgraphs stay in TVM")
     p.add_argument("--exclude", action="append", metavar="OP", help="Relax op TVM keeps, e.g. nn.softmax")
     p.add_argument("--shape", action="append", metavar="NAME=D0,D1", help="input shape override")

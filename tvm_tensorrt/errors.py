@@ -10,7 +10,12 @@ class ConfigError(TensorRTError, ValueError):
 
 
 class BackendUnavailableError(TensorRTError, RuntimeError):
-    """No TensorRT (full or RTX) could be imported; the message says what to install."""
+    """No TensorRT (full or RTX) could be imported; the message says what to install, or, with
+    `broken` set, which installed package failed to load and why."""
+
+    def __init__(self, message="", *, broken: bool = False):
+        super().__init__(message)
+        self.broken = broken
 
 
 class RegistryError(TensorRTError, KeyError):

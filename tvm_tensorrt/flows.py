@@ -8,7 +8,7 @@ Three ways to compile a model (docs/flows.md says which to use when):
 * `tvm.compile(mod, target, relax_pipeline=tvm_tensorrt.pipeline())`: the same lowering, inside
   TVM's `tvm.compile`, so scripts that compile with TVM keep doing so.
 * `relax.transform.RunCodegen()` then `tvm.compile(mod, target)`: TVM's BYOC flow, through
-  `relax.ext.tensorrt` (runtime/codegen.py); no TVM copy of the subgraphs.
+  `relax.ext.tensorrt` (lowering/codegen.py); no TVM copy of the subgraphs.
 
 `tvm.compile` on a partitioned module without any of these compiles the subgraphs with TVM and
 nothing reaches TensorRT: TVM 0.27 offers no hook to say so at compile time.
@@ -19,8 +19,12 @@ from __future__ import annotations
 import tvm
 from tvm import relax
 
+from .backend import find_backend
+from .errors import BackendUnavailableError
+from .lowering.dispatch import config_of, lower_offloaded
 from .partition.api import partition_for_tensorrt
-from .runtime.build import config_of, lower_offloaded
+from .runtime.engines import prebuild
+from .targets import make_target
 
 
 def PartitionForTensorRT(params=None, **options) -> tvm.transform.Pass:  # noqa: N802 (TVM's pass naming)
@@ -39,12 +43,34 @@ def LowerToTensorRT(config=None, prebuild_engines: bool = False, prebuild_max_ba
     with cpu_fallback, TVM's copy of it), as `build` does. config: the partition config (default:
     the one the functions carry)."""
 
+    if prebuild_engines and find_backend() is None:
+        raise BackendUnavailableError("prebuild_engines=True needs TensorRT (or TensorRT-RTX) on this machine")
+    plans_for = (lambda subgraph: prebuild(subgraph, prebuild_max_batch)) if prebuild_engines else None
+
     @tvm.transform.module_pass(opt_level=0, name="LowerToTensorRT")
     def lower(mod, ctx):
-        return lower_offloaded(mod, config if config is not None else config_of(mod), prebuild_engines,
-                               prebuild_max_batch, cpu_fallback)
+        return lower_offloaded(mod, config if config is not None else config_of(mod), plans_for, cpu_fallback)
 
     return lower
+
+
+def build(mod: tvm.IRModule, target="llvm", config: dict | None = None, prebuild_engines: bool = False,
+          prebuild_max_batch: int = 1, cpu_fallback: bool = True):
+    """Compile `mod` (from partition_for_tensorrt) with TVM; returns a relax VM executable.
+
+    target: a kind string ("llvm", "cuda", the classic "cuda -arch=sm_87"), TVM's JSON dict, or a
+    tvm.target.Target (tvm_tensorrt.targets.make_target adds arch and a cross-compile host).
+
+    prebuild_engines: build every engine now (on a CPU if need be, with the TVM_TENSORRT_*
+    settings in force) and embed the plans, so the first inference loads instead of building.
+    Subgraphs with a dynamic batch get one engine for batches 1..prebuild_max_batch.
+    cpu_fallback: also compile each subgraph with TVM, so the library runs where no engine can
+    (no GPU); it shares the weights with the TensorRT side, so it costs code, not weights. False
+    is for GPU-only deployment: a subgraph with no usable engine raises TensorRTError instead of
+    running slowly.
+    """
+    lower = LowerToTensorRT(config, prebuild_engines, prebuild_max_batch, cpu_fallback)
+    return tvm.compile(lower(mod), target=make_target(target))
 
 
 def pipeline(config=None, **lower_options) -> tvm.transform.Pass:

@@ -1,13 +1,12 @@
-"""Numeric verification without a GPU: a CPU evaluator for TensorRT networks, and verify().
-
-The evaluator needs only numpy (a RunCodegen library falls back to it at run time); verify()
-partitions and compiles, so it loads on first use.
+"""Numeric verification without a GPU: verify(), and the runtime's CPU evaluator of TensorRT
+networks it checks with (runtime/evaluator, numpy only: a RunCodegen library falls back to it).
+verify() partitions and compiles, so it loads on first use.
 """
 
 import importlib
 
-from .evaluator import (ArithmeticVariant, EvaluationError, UnsupportedLayerError, evaluate_network,
-                        supported_layer_types)
+from ..runtime.evaluator import (ArithmeticVariant, EvaluationError, UnsupportedLayerError, evaluate_network,
+                                 supported_layer_types)
 
 _COMPILE_TIME = {"DEFAULT_TOLERANCES", "SubgraphCheck", "VerifyReport", "verify"}
 

@@ -28,13 +28,13 @@ from tvm import relax
 
 from ..errors import TensorRTError
 from ..partition.api import partition_with_decisions
-from ..runtime.backend import load_backend
-from ..runtime.build import offloaded_functions
+from ..backend import load_backend
+from ..lowering.dispatch import offloaded_functions
 from ..runtime.engine import build_network
 from ..runtime.model import flatten_outputs
 from ..runtime.options import engine_options
-from ..runtime.serialize import subgraph_of
-from .evaluator import ArithmeticVariant, evaluate_network
+from ..lowering.serialize import subgraph_of
+from ..runtime.evaluator import ArithmeticVariant, evaluate_network
 
 # FP16 keeps ~3 significant digits per op; errors grow with depth, so its defaults are looser.
 DEFAULT_TOLERANCES = {"fp32": (1e-3, 1e-4), "fp16": (3e-2, 3e-2)}

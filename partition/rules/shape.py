@@ -116,7 +116,7 @@ def split_rule(call, config):
 
 def slice_spec(call) -> list | None:
     """[(axis, begin, end, stride)] of a strided_slice whose arguments are sizes: ints, or for
-    begin/end runtime.dims data (a slice to a symbolic length); None when they are not."""
+    begin/end formats.dims data (a slice to a symbolic length); None when they are not."""
     x, axes, begin, end = call.args[:4]
     strides = call.args[4] if len(call.args) > 4 else None
     groups = [axes.fields, begin.fields, end.fields, strides.fields if strides is not None else None]

@@ -1,4 +1,5 @@
-"""tvm_tensorrt.build: compile a partitioned module into one library that carries its subgraphs.
+"""The dispatch lowering behind tvm_tensorrt.build (flows.py): a partitioned module -> one that
+carries its subgraphs.
 
 Each call of an offloaded function `tensorrt_k` in `main` becomes
 
@@ -24,14 +25,13 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from ..errors import BackendUnavailableError
+from typing import Callable, Optional
+
+from ..backend import DEFAULT_TENSORRT_VERSION
+from ..formats.abi import EXECUTE, NO_ENGINE, PREPARE
+from ..formats.plans import encode_plans
 from ..partition.config import make_config
-from ..targets import make_target
 from ..partition.outline import CODEGEN, CONFIG_ATTR
-from .backend import find_backend
-from .engines import prebuild
-from .executor import EXECUTE, NO_ENGINE, PREPARE
-from .plans import encode_plans
 from .serialize import serialize_sharing_weights
 
 FALLBACK_SUFFIX = "_tvm"
@@ -47,7 +47,7 @@ def config_of(mod: tvm.IRModule) -> dict:
     for func in offloaded_functions(mod).values():
         if function_config(func) is not None:
             return function_config(func)
-    return make_config()
+    return make_config(DEFAULT_TENSORRT_VERSION)
 
 
 def offloaded_functions(mod: tvm.IRModule) -> dict:
@@ -82,9 +82,11 @@ def _bytes_const(data: bytes) -> relax.Expr:
     return relax.const(np.frombuffer(data, dtype=np.uint8))
 
 
-def lower_offloaded(mod: tvm.IRModule, config: dict, prebuild_engines: bool = False,
-                    prebuild_max_batch: int = 1, cpu_fallback: bool = True) -> tvm.IRModule:
-    """Replace every offloaded function by its serialised form plus (cpu_fallback) a TVM copy."""
+def lower_offloaded(mod: tvm.IRModule, config: dict, plans_for: Optional[Callable] = None,
+                    cpu_fallback: bool = True) -> tvm.IRModule:
+    """Replace every offloaded function by its serialised form plus (cpu_fallback) a TVM copy.
+    plans_for(subgraph) -> {key: (plan, ranges)}: engines to embed, built by the caller (the
+    runtime builds engines; lowering only writes what it is given)."""
     targets = offloaded_functions(mod)
     if not targets:
         return mod
@@ -95,7 +97,7 @@ def lower_offloaded(mod: tvm.IRModule, config: dict, prebuild_engines: bool = Fa
         func = mod[gv]
         symbol = func.attrs["global_symbol"]
         blob, weights, subgraph = serialize_sharing_weights(func, symbol, config)
-        plans = prebuild(subgraph, prebuild_max_batch) if prebuild_engines else {}
+        plans = plans_for(subgraph) if plans_for is not None else {}
         fallback_gv = None
         if cpu_fallback:
             fallback = func.without_attr("Codegen").without_attr("global_symbol")
@@ -111,25 +113,3 @@ def lower_offloaded(mod: tvm.IRModule, config: dict, prebuild_engines: bool = Fa
     for gv in targets:
         del new_mod[gv]
     return new_mod
-
-
-def build(mod: tvm.IRModule, target="llvm", config: dict | None = None, prebuild_engines: bool = False,
-          prebuild_max_batch: int = 1, cpu_fallback: bool = True):
-    """Compile `mod` (from partition_for_tensorrt) with TVM; returns a relax VM executable.
-
-    target: a kind string ("llvm", "cuda", the classic "cuda -arch=sm_87"), TVM's JSON dict, or a
-    tvm.target.Target (tvm_tensorrt.targets.make_target adds arch and a cross-compile host).
-
-    prebuild_engines: build every engine now (on a CPU if need be, with the TVM_TENSORRT_*
-    settings in force) and embed the plans, so the first inference loads instead of building.
-    Subgraphs with a dynamic batch get one engine for batches 1..prebuild_max_batch.
-    cpu_fallback: also compile each subgraph with TVM, so the library runs where no engine can
-    (no GPU); it shares the weights with the TensorRT side, so it costs code, not weights. False
-    is for GPU-only deployment: a subgraph with no usable engine raises TensorRTError instead of
-    running slowly.
-    """
-    config = config if config is not None else config_of(mod)
-    if prebuild_engines and find_backend() is None:
-        raise BackendUnavailableError("prebuild_engines=True needs TensorRT (or TensorRT-RTX) on this machine")
-    lowered = lower_offloaded(mod, config, prebuild_engines, prebuild_max_batch, cpu_fallback)
-    return tvm.compile(lowered, target=make_target(target))

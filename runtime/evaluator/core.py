@@ -16,6 +16,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from ...common import normalise_axis
 from ...errors import TensorRTError
 
 try:  # shipped with onnx; gives numpy a bfloat16
@@ -346,7 +347,7 @@ def _normalize_axes(axes, rank):
         a = int(a)
         if not -rank <= a < rank:
             raise _LayerFailure(f"axis {a} out of range for rank {rank}")
-        out.append(a + rank if a < 0 else a)
+        out.append(normalise_axis(a, rank))
     return out
 
 

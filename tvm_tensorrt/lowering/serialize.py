@@ -9,12 +9,12 @@ from tvm import relax
 from ..errors import ConversionError
 from ..partition.checks import constant_array, dim_ast, is_constant, is_size, static_shape
 from ..partition.graph import op_name
-from .subgraph import Subgraph, decode, encode, make_subgraph, plain
+from ..formats.subgraph import Subgraph, decode, encode, make_subgraph, plain
 
 
 def _tensor_desc(ty) -> dict:
     """Shape with -1 for each symbolic dimension (TensorRT's notation), plus, when there are
-    any, `dims`: every dimension as runtime.dims data, so the runtime can compute shapes."""
+    any, `dims`: every dimension as formats.dims data, so the runtime can compute shapes."""
     if static_shape(ty) is not None:
         return {"shape": list(static_shape(ty)), "dtype": str(ty.dtype)}
     values = getattr(ty.shape, "values", None)
@@ -28,7 +28,7 @@ def _tensor_desc(ty) -> dict:
 
 def _argument(arg):
     """A shape or scalar argument as data; sizes (ints, shape variables, expressions over them)
-    as runtime.dims data, so a converter can compute a symbolic one at run time."""
+    as formats.dims data, so a converter can compute a symbolic one at run time."""
     if isinstance(arg, relax.ShapeExpr):
         return [_size(d) for d in arg.values]
     if is_size(arg):

@@ -8,7 +8,7 @@ Each function becomes a C-source module that TVM compiles into the exported libr
   `.incbin`, so a subgraph of hundreds of MB costs a file copy, not a C array literal to parse;
 * `__tvm_ffi_<global_symbol>`, which the VM calls with the inputs and the output buffers,
   forwards the call, with the blob's address and size in front, to the packed function
-  `tvm_tensorrt.run_embedded` that `import tvm_tensorrt` registers (runtime/executor.py).
+  `tvm_tensorrt.run_embedded` that `import tvm_tensorrt` registers (runtime/executor.py; names in formats/abi.py).
 
 The blob files live in a temporary directory until this process exits: export the library
 (`export_library`) in the process that compiled it, as TVM's flow does anyway.
@@ -23,9 +23,10 @@ import tempfile
 
 import tvm
 
+from ..backend import DEFAULT_TENSORRT_VERSION
+from ..formats.abi import RUN_EMBEDDED
 from ..partition.config import make_config
-from .build import function_config
-from .executor import RUN_EMBEDDED
+from .dispatch import function_config
 from .serialize import serialize_function
 
 _STUB = r"""
@@ -97,6 +98,6 @@ def codegen(functions, options, constant_names):
     """RunCodegen's callback: one C-source module per function marked Codegen="tensorrt"."""
     modules = []
     for func in functions:
-        modules.append(c_source_module(func, str(func.attrs["global_symbol"]), function_config(func) or make_config()))
+        modules.append(c_source_module(func, str(func.attrs["global_symbol"]), function_config(func) or make_config(DEFAULT_TENSORRT_VERSION)))
     return modules
 

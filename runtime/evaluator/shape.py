@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...common import normalise_axis
 from .core import (_WEIGHT_DTYPES, _LayerFailure, _enum_name, _handler, _input, _ints, _is_float,
                    _normalize_axes, _shape_values, _unsupported)
 
@@ -90,8 +91,7 @@ def _shuffle(ev, layer, ins, dtypes):
 @_handler("CONCATENATION")
 def _concatenation(ev, layer, ins, dtypes):
     rank = ins[0].ndim
-    axis = int(layer.axis)
-    axis = axis + rank if axis < 0 else axis
+    axis = normalise_axis(layer.axis, rank)
     if not 0 <= axis < rank or any(t.ndim != rank for t in ins):
         raise _LayerFailure(f"axis {layer.axis} / input ranks {[t.ndim for t in ins]}")
     return [np.concatenate(ins, axis=axis)]

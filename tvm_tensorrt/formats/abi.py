@@ -1,0 +1,7 @@
+"""The packed functions an exported library calls, by name: the contract between the code a
+library was compiled with (lowering/) and the runtime that serves it (runtime/executor.py)."""
+
+PREPARE = "tvm_tensorrt.prepare"  # (blob, plans, *inputs, *weights) -> bool: can TensorRT run this call here?
+EXECUTE = "tvm_tensorrt.execute"  # (blob, plans, *inputs, *weights, *outputs): run the engine
+NO_ENGINE = "tvm_tensorrt.no_engine"  # the else-branch of a GPU-only library: raise, saying why
+RUN_EMBEDDED = "tvm_tensorrt.run_embedded"  # (address, size, *inputs, *outputs): a RunCodegen library's call
