@@ -14,7 +14,6 @@ from collections import Counter
 from typing import Optional
 
 import numpy as np
-import tvm
 from tvm import relax
 
 from .checks import array_constant, constant_array, is_constant

@@ -14,7 +14,7 @@ from typing import Callable, Optional
 
 from ..common import format_version, parse_version
 from ..errors import ConfigError, RegistryError, TensorRTError
-from ..registry import RELAX_PREFIX, Registry
+from ..registry import RELAX_PREFIX, Registry  # noqa: F401  (graph.py reads the prefix from here)
 from .checks import ANY_DTYPES, FLOAT_DTYPES
 
 RuleCheck = Callable[[object, dict], Optional[str]]

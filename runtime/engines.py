@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import inspect
+import os
+import sys
 import logging
 import threading
 from dataclasses import dataclass
 from typing import Optional
 
 from ..common import __version__
+from .. import converters as converters_package
 from ..converters import get_converter
 from ..errors import ConversionError
 from ..formats import dims
@@ -58,26 +60,52 @@ def batch_variables(subgraph) -> set:
     return {d["dims"][0] for d in subgraph.inputs if d.get("dims") and isinstance(d["dims"][0], str)}
 
 
+def _file_digest(path: str) -> str:
+    """sha256 of a source file, read again whenever it changes on disk (size or mtime)."""
+    stat = os.stat(path)
+    return _file_digest_at(path, stat.st_size, stat.st_mtime_ns)
+
+
 @functools.lru_cache(maxsize=None)
-def _converter_identity(cls) -> str:
-    """A converter class by name and source, so overriding one never reuses its old engines."""
-    try:
-        source = inspect.getsource(cls)
-    except (OSError, TypeError):  # defined where no source is kept (e.g. interactively)
-        source = repr(cls)
-    return f"{cls.__module__}.{cls.__qualname__}:{hashlib.sha256(source.encode()).hexdigest()[:16]}"
+def _file_digest_at(path: str, size: int, mtime_ns: int) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def _module_digest(module_name: str) -> str:
+    module = sys.modules.get(module_name)
+    path = getattr(module, "__file__", None)
+    return _file_digest(path) if path and os.path.exists(path) else f"no source: {module_name}"
+
+
+def converter_identity(cls) -> str:
+    """A converter class by name and by the source of every module its class hierarchy is defined
+    in (whole files: classes made with type(...) and inherited convert methods are covered), so
+    editing a converter, or a plugin's base class, never reuses engines built by the old code."""
+    modules = sorted({c.__module__ for c in cls.__mro__ if c is not object})
+    digest = hashlib.sha256("".join(f"{m}:{_module_digest(m)};" for m in modules).encode()).hexdigest()
+    return f"{cls.__module__}.{cls.__qualname__}:{digest[:16]}"
+
+
+def network_builder_identity() -> str:
+    """The code every network is built with besides the converters themselves: the converters
+    package (network builder, fusion, helpers, the built-in converters) and the dims format."""
+    folder = os.path.dirname(converters_package.__file__)
+    files = sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".py")) + [dims.__file__]
+    return hashlib.sha256("".join(f"{os.path.basename(f)}:{_file_digest(f)};" for f in files).encode()).hexdigest()[:16]
 
 
 def converters_in_use(subgraph) -> dict:
     found = {}
     for node in subgraph.nodes:
         converter = get_converter(node["op"])
-        found[node["op"]] = _converter_identity(type(converter)) if converter is not None else None
+        found[node["op"]] = converter_identity(type(converter)) if converter is not None else None
     return found
 
 
 def key_fields(subgraph, spec: EngineSpec, options: EngineOptions, backend: Backend) -> dict:
     return {"network": subgraph.network_digest, "converters": converters_in_use(subgraph),
+            "network_builder": network_builder_identity(),
             "tvm_tensorrt": __version__, "inputs": [d["shape"] for d in subgraph.inputs],
             "ranges": spec.as_list(), "precision": options.precision,
             "workspace": options.max_workspace_size, "backend": backend.describe(), "target": ENGINE_TARGET}

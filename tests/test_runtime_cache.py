@@ -202,6 +202,72 @@ def test_load_runs_from_several_threads(library):
         tvm_tensorrt.load(library, device="tpu")
 
 
+def relu_subgraph_key():
+    """(the first subgraph of two_subgraph_module, its engine key function)."""
+    from tvm_tensorrt.backend import load_backend
+    from tvm_tensorrt.lowering.dispatch import offloaded_functions
+    from tvm_tensorrt.lowering.serialize import subgraph_of
+    from tvm_tensorrt.runtime.engines import EngineSpec, engine_key, key_fields
+    from tvm_tensorrt.runtime.options import engine_options
+
+    partitioned, config = tvm_tensorrt.partition_for_tensorrt(two_subgraph_module())
+    subgraph = subgraph_of(next(iter(offloaded_functions(partitioned).values())), "tensorrt_0", config)
+    return lambda: engine_key(key_fields(subgraph, EngineSpec(), engine_options(config), load_backend()))
+
+
+PLUGIN = """
+from tvm_tensorrt.converters import TensorRTOpConverter
+
+
+class PluginRelu(TensorRTOpConverter):
+    def convert(self, params):
+        relu = params.trt.ActivationType.RELU
+        return [params.network.add_activation(params.inputs[0].tensor, relu).get_output(0)]
+"""
+
+
+def test_editing_a_converter_s_source_changes_the_engine_key(tmp_path, monkeypatch, registries):
+    """The key follows the code: an edited converter file, and the file of a class a converter
+    only inherits convert() from, each give new keys (engines of the old code are never reused)."""
+    import importlib
+
+    from tvm_tensorrt.converters import register_converter
+
+    key = relu_subgraph_key()
+    plugin = tmp_path / "relu_plugin_for_key.py"
+    plugin.write_text(PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("relu_plugin_for_key")
+    register_converter("nn.relu", override=True)(module.PluginRelu)
+    first = key()
+    inheriting = type("InheritsConvert", (module.PluginRelu,), {})  # made with type(): no source of its own
+    register_converter("nn.relu", override=True)(inheriting)
+    inherited = key()
+    assert inherited != first  # another class
+
+    plugin.write_text(PLUGIN.replace("relu = params", "relu = params  # edited"))
+    os.utime(plugin, ns=(plugin.stat().st_atime_ns, plugin.stat().st_mtime_ns + 10**9))
+    assert key() != inherited  # the base class's file changed: so did the inheriting converter's identity
+    importlib.reload(module)
+    register_converter("nn.relu", override=True)(module.PluginRelu)
+    assert key() != first
+
+
+def test_the_network_builder_s_code_is_in_the_engine_key(monkeypatch):
+    """fusion.py and network.py decide the network as much as a converter does."""
+    from tvm_tensorrt.runtime import engines
+
+    key = relu_subgraph_key()
+    before = key()
+    original = engines._file_digest
+    for edited in ("fusion.py", "network.py", "helpers.py", "dims.py"):
+        monkeypatch.setattr(engines, "_file_digest", lambda path, name=edited: "edited" if path.endswith(name)
+                            else original(path))
+        assert key() != before, f"{edited} is not part of the engine key"
+    monkeypatch.setattr(engines, "_file_digest", original)
+    assert key() == before
+
+
 def test_overriding_a_converter_changes_the_engine_key(registries):
     from tvm_tensorrt.converters import get_converter, register_converter
     from tvm_tensorrt.backend import load_backend
