@@ -4,9 +4,7 @@ windows from the input shape the way Relax does (numpy slicing semantics)."""
 
 from __future__ import annotations
 
-import re
 
-from ..errors import ConversionError
 from .base import TensorRTOpConverter, register_converter
 from .helpers import normalise_axis, reshape, scalar_constant, slice_layer, tensor_of
 
@@ -36,26 +34,10 @@ class PermuteDimsConverter(TensorRTOpConverter):
         return [transpose(params, tensor_of(params, 0), axes)]
 
 
-_INDEX_MAP = re.compile(r"lambda\s*([^:]*):\s*\((.*)\)\s*\)\s*$")
-
-
-def parse_permutation(index_map: str) -> list:
-    """The permutation in a serialised IndexMap, "T.index_map(lambda n, c, h, w: (n, h, w, c))"
-    (the rule admits only pure permutations)."""
-    match = _INDEX_MAP.search(index_map.strip())
-    if not match:
-        raise ConversionError(f"cannot read the index map {index_map!r}", op_name="layout_transform")
-    initial = [v.strip() for v in match.group(1).split(",") if v.strip()]
-    final = [v.strip() for v in match.group(2).split(",") if v.strip()]
-    if sorted(final) != sorted(initial):
-        raise ConversionError(f"index map {index_map!r} is not a permutation", op_name="layout_transform")
-    return [initial.index(v) for v in final]
-
-
 @register_converter("layout_transform")
 class LayoutTransformConverter(TensorRTOpConverter):
     def convert(self, params):
-        return [transpose(params, tensor_of(params, 0), parse_permutation(str(params.attrs["index_map"])))]
+        return [transpose(params, tensor_of(params, 0), params.attrs["permutation"])]
 
 
 @register_converter("concat")
@@ -86,13 +68,6 @@ class SplitConverter(TensorRTOpConverter):
         return outputs
 
 
-def _argument(params, name: str, position: int):
-    """strided_slice's axes/begin/end/strides: TVM's schema does not name them, so the
-    serialised subgraph may carry them by position (arg1...)."""
-    attrs = params.attrs
-    return attrs[name] if name in attrs else attrs.get(f"arg{position}")
-
-
 @register_converter("strided_slice")
 class StridedSliceConverter(TensorRTOpConverter):
     """Static windows from the input shape, as Relax computes them; where the output has symbolic
@@ -102,8 +77,8 @@ class StridedSliceConverter(TensorRTOpConverter):
     def convert(self, params):
         shape = list(params.inputs[0].shape)
         rank = len(shape)
-        axes, begin, end = (_argument(params, n, i) for i, n in enumerate(("axes", "begin", "end"), start=1))
-        strides = _argument(params, "strides", 4) or [1] * len(axes)
+        axes, begin, end = (params.attrs[n] for n in ("axes", "begin", "end"))
+        strides = params.attrs.get("strides") or [1] * len(axes)
         start, size, step = [0] * rank, list(shape), [1] * rank
         for axis, b, e, s in zip(axes, begin, end, strides):
             axis = normalise_axis(int(axis), rank)

@@ -34,6 +34,8 @@ class Rule:
     macs: Optional[MacCounter] = None  # call -> multiply-accumulates; set only for ops that do MAC work
     dtypes: tuple = FLOAT_DTYPES  # the dtypes every tensor the call reads or writes may have
     dynamic: bool = False  # its converter computes shapes at run time (symbolic dims beyond the batch)
+    attributes: Optional[Callable] = None  # call -> the attrs as JSON data, when the attrs node's fields are not
+    argument_names: tuple = ()  # names of the call's arguments, where the operator's schema does not give them all
 
     @property
     def does_mac_work(self) -> bool:
@@ -55,7 +57,8 @@ def _normalise_version(version) -> Optional[tuple]:
 def register_rule(op_name: str, min_version=None, override: bool = False, *, original=None,
                   batch_limits: Optional[str] = None, limits: Optional[str] = None,
                   macs: Optional[MacCounter] = None, dtypes: Optional[tuple] = None,
-                  dynamic: Optional[bool] = None):
+                  dynamic: Optional[bool] = None, attributes: Optional[Callable] = None,
+                  argument_names: Optional[tuple] = None):
     """Decorator registering `check(call, config) -> None | reason` for `op_name`.
 
     `min_version=(M, m, p)`: targets older than that TensorRT release keep the op in TVM.
@@ -66,6 +69,10 @@ def register_rule(op_name: str, min_version=None, override: bool = False, *, ori
     a rule with mixed dtypes (a comparison's bool output) lists them all and checks the rest itself.
     `dynamic=True`: the converter builds shapes at run time, so the op may have symbolic dims
     anywhere (the rule must still refuse what it cannot do on them, e.g. slicing a symbolic axis).
+    `attributes(call) -> dict`: the attributes the converter reads, as JSON data, for ops whose
+    attrs hold objects the subgraph format cannot carry (layout_transform's IndexMap).
+    `argument_names`: every argument's name, for operators whose schema names fewer arguments
+    than their calls have (strided_slice's axes/begin/end/strides); the converter reads them so.
     With override=True the descriptive data of the replaced rule is kept unless given again
     (the gate is not: it is part of the check).
     """
@@ -82,7 +89,8 @@ def register_rule(op_name: str, min_version=None, override: bool = False, *, ori
         rule = Rule(op_name, check, gate) if previous is None else replace(previous, check=check, min_version=gate)
         given = {"original": tuple(original) if original is not None else None, "batch_limits": batch_limits,
                  "limits": limits, "macs": macs, "dtypes": tuple(dtypes) if dtypes is not None else None,
-                 "dynamic": dynamic}
+                 "dynamic": dynamic, "attributes": attributes,
+                 "argument_names": tuple(argument_names) if argument_names is not None else None}
         RULES.add(op_name, replace(rule, **{k: v for k, v in given.items() if v is not None}), override)
         return check
 

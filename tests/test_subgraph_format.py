@@ -74,3 +74,29 @@ def test_a_blob_without_its_weights_decodes_only_with_matching_arrays():
     with pytest.raises(tvm_tensorrt.SubgraphFormatError, match="weight 0 of subgraph tensorrt_0 is float32"):
         decode(blob, weights=[arrays[0][:1]])
     assert decode(again.to_bytes()).network_digest == inline.network_digest  # inlined again: same network
+
+
+def single_node(op_name):
+    mod, config = tvm_tensorrt.partition_for_tensorrt(sample_module(op_name))
+    [func] = offloaded_functions(mod).values()
+    return func, config, [n for n in decode(serialize_function(func, "tensorrt_0", config)).nodes if n["op"] == op_name]
+
+
+def test_attributes_are_data_named_by_each_op():
+    """layout_transform's IndexMap travels as its permutation, strided_slice's unnamed arguments
+    under their names: nothing is printed text or a positional argN."""
+    _, _, [node] = single_node("layout_transform")
+    assert node["attrs"] == {"permutation": [0, 2, 3, 1]}
+    _, _, [node] = single_node("strided_slice")
+    assert {"axes", "begin", "end", "strides"} <= set(node["attrs"]) and not any(k.startswith("arg") for k in node["attrs"])
+
+
+def test_an_attribute_the_format_cannot_carry_is_an_error_naming_it(registries):
+    import dataclasses
+
+    from tvm_tensorrt.partition.registry import RULES, get_rule
+
+    func, config, _ = single_node("layout_transform")
+    RULES.add("layout_transform", dataclasses.replace(get_rule("layout_transform"), attributes=None), override=True)
+    with pytest.raises(tvm_tensorrt.ConversionError, match="op layout_transform: attribute index_map is a IndexMap"):
+        serialize_function(func, "tensorrt_0", config)

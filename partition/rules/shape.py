@@ -63,8 +63,13 @@ def index_map_permutation(index_map) -> list | None:
     return perm if sorted(perm) == list(range(len(initial))) else None
 
 
+def layout_transform_attributes(call) -> dict:
+    """The converter needs the permutation only (the rule admitted nothing else)."""
+    return {"permutation": index_map_permutation(call.attrs.index_map)}
+
+
 @register_rule("layout_transform", dtypes=ANY_DTYPES, dynamic=True, original="layout_transform",
-               batch_limits="keeps axis 0 first",
+               batch_limits="keeps axis 0 first", attributes=layout_transform_attributes,
                limits="a pure permutation of axes (e.g. NCHW <-> NHWC); no splitting or padding")
 def layout_transform_rule(call, config):
     perm = index_map_permutation(call.attrs.index_map)
@@ -149,7 +154,8 @@ def sliced_range(size: int, begin: int, end: int, stride: int) -> range:
 
 @register_rule("strided_slice", dtypes=ANY_DTYPES, dynamic=True, min_version=(5, 1, 5), original="strided_slice",
                batch_limits="axis 0 whole (begin 0, stride 1, end >= dim 0)",
-               limits="constant begin/end/strides; strides != 0; at least one element per axis")
+               limits="constant begin/end/strides; strides != 0; at least one element per axis",
+               argument_names=("x", "axes", "begin", "end", "strides"))
 def strided_slice_rule(call, config):
     spec = slice_spec(call)
     if spec is None:

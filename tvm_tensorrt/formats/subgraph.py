@@ -198,15 +198,26 @@ def decode(blob, verify: bool = True, weights=None) -> Subgraph:
 
 
 def plain(value: Any):
-    """TVM attribute values as JSON values (ints, floats, strings, lists, None)."""
+    """TVM attribute values as JSON values (ints, floats, strings, dtypes as their names, lists,
+    None). Anything else is a TypeError: an attribute the format cannot carry must be written by
+    its op's attribute writer (register_rule(..., attributes=...)), never as printed text."""
     import tvm
+    import tvm_ffi
 
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, (tvm.ir.prim.expr.IntImm, tvm.ir.prim.expr.FloatImm)):
         return value.value
-    if hasattr(value, "values") and not isinstance(value, dict):  # ShapeExpr
+    if isinstance(value, tvm_ffi.dtype):
+        return str(value)
+    if isinstance(value, relax_shape_types()):
         return [plain(v) for v in value.values]
     if isinstance(value, (list, tuple)) or type(value).__name__ == "Array":
         return [plain(v) for v in value]
-    return str(value)  # DataType, layouts and other printable leaves
+    raise TypeError(f"a {type(value).__name__} ({value!r:.80})")
+
+
+def relax_shape_types() -> tuple:
+    from tvm import relax
+
+    return (relax.ShapeExpr,)

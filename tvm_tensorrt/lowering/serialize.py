@@ -9,6 +9,7 @@ from tvm import relax
 from ..errors import ConversionError
 from ..partition.checks import constant_array, dim_ast, is_constant, is_size, static_shape
 from ..partition.graph import op_name
+from ..partition.registry import get_rule
 from ..formats.subgraph import Subgraph, decode, encode, make_subgraph, plain
 
 
@@ -44,10 +45,21 @@ def _size(dim):
 
 
 def call_attrs(call) -> dict:
+    """The call's attributes as data: its rule's attribute writer when it has one, else each
+    field of the attrs node; a field the format cannot carry is a ConversionError naming it."""
+    name = op_name(call)
+    rule = get_rule(name) if name else None
+    if rule is not None and rule.attributes is not None:
+        return rule.attributes(call)
     attrs = {}
     if call.attrs is not None and hasattr(type(call.attrs), "__tvm_ffi_type_info__"):
         for f in type(call.attrs).__tvm_ffi_type_info__.fields:
-            attrs[f.name] = plain(getattr(call.attrs, f.name))
+            try:
+                attrs[f.name] = plain(getattr(call.attrs, f.name))
+            except TypeError as err:
+                raise ConversionError(f"attribute {f.name} is {err}, which a serialised subgraph cannot carry; "
+                                      "give the op's rule an attribute writer (register_rule(..., attributes=...))",
+                                      op_name=name) from None
     return attrs
 
 
@@ -78,10 +90,14 @@ class _Writer:
         name = op_name(call)
         if name is None:
             raise ConversionError(f"binding {var.name} is not an operator call", symbol=self.symbol)
-        schema = tvm.ir.Op.get(call.op.name).arguments
+        rule = get_rule(name)
+        names = (rule.argument_names if rule is not None else ()) or \
+            [a.name for a in tvm.ir.Op.get(call.op.name).arguments]
         inputs, attrs = [], call_attrs(call)
-        for i, arg in enumerate(call.args):
-            arg_name = schema[i].name if i < len(schema) else f"arg{i}"
+        if len(call.args) > len(names):
+            raise ConversionError(f"{len(call.args)} arguments where the operator names {len(names)}: give its rule "
+                                  "argument_names", symbol=self.symbol, op_name=name)
+        for arg_name, arg in zip(names, call.args):
             if isinstance(arg, relax.Tuple) and not all(isinstance(f.ty, relax.TensorType) for f in arg.fields):
                 attrs[arg_name] = [_argument(f) for f in arg.fields]  # strided_slice's begin/end: sizes
             elif isinstance(arg, relax.Tuple):
