@@ -73,14 +73,22 @@ def cuda_device(index: int):
         cudart.cudaSetDevice(previous.value)
 
 
+def deserialize(trt, plan: bytes) -> tuple:
+    """(runtime, engine) for `plan` on the current device; GpuExecutionError with TensorRT's own
+    words when the plan does not fit (made by another TensorRT or for another GPU, or damaged)."""
+    with captured_errors() as errors:
+        runtime = trt.Runtime(trt_logger(trt))
+        engine = runtime.deserialize_cuda_engine(plan)
+    if engine is None:
+        raise GpuExecutionError("; ".join(errors) or "TensorRT could not deserialize the engine")
+    return runtime, engine
+
+
 class CudaEngine:
     def __init__(self, trt, plan: bytes, device_index: int):
         self.device_index = device_index
-        with cuda_device(device_index), captured_errors() as errors:
-            self._runtime = trt.Runtime(trt_logger(trt))
-            self.engine = self._runtime.deserialize_cuda_engine(plan)
-        if self.engine is None:
-            raise GpuExecutionError("; ".join(errors) or "TensorRT could not deserialize the engine")
+        with cuda_device(device_index):
+            self._runtime, self.engine = deserialize(trt, plan)
         self._local = threading.local()
 
     def _context(self):

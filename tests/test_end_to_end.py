@@ -14,7 +14,9 @@ from model_utils import (LIGHT_MODELS, decisions_summary, make_vgg, model_input,
 
 
 def compile_and_run(model, tmp_path):
-    """Returns (output from a fresh process, onnxruntime's output, decisions, runtime log)."""
+    """Returns (output from a fresh process, onnxruntime's output, decisions, runtime log).
+    The library runs TVM's copy of each subgraph here (no GPU); tests that must also check the
+    TensorRT networks' numbers run verify() on the same model."""
     name, x = model_input(model)
     mod, params = tvm_tensorrt.from_onnx(model)
     partitioned, config, decisions = partition_with_decisions(mod, params)
@@ -49,12 +51,16 @@ def test_light_model_matches_onnxruntime(path, tmp_path):
 
 @pytest.mark.parametrize("name", ["squeezenet", "shufflenet", "resnet50"])
 def test_light_model_with_random_weights_matches_onnxruntime(name, tmp_path):
-    """The light models' constant weights make every output uniform; random ones do not."""
+    """The light models' constant weights make every output uniform; random ones do not. The
+    library's numbers are TVM's (no GPU here), so verify checks the TensorRT networks' too."""
     model = randomize_constant_weights(onnx.load(os.path.join(os.path.dirname(LIGHT_MODELS[0]), f"light_{name}.onnx")))
     out, expected, decisions, _ = compile_and_run(model, tmp_path)
     assert expected.std() > 1e-4  # the comparison has power
     np.testing.assert_allclose(out, expected, rtol=1e-3, atol=1e-5)
     assert_every_conv_offloaded(decisions)
+    report = tvm_tensorrt.verify(*tvm_tensorrt.from_onnx(model))
+    assert report.passed and len(report.subgraphs) == len({d.subgraph for d in decisions if d.subgraph}), \
+        report.to_table()
 
 
 def test_default_model_is_fully_offloaded_and_matches(tmp_path):

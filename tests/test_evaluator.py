@@ -22,7 +22,6 @@ import collections
 import functools
 import glob
 import os
-import time
 import warnings
 
 import numpy as np
@@ -423,15 +422,12 @@ def test_light_densenet121_matches():
     np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-6)
 
 
-def test_light_resnet50_is_fast():
-    """A 224x224 ResNet-50 (53 convolutions) evaluates in well under a minute."""
+def test_light_resnet50_matches():
+    """A 224x224 ResNet-50 (53 convolutions); how fast it evaluates is bench/evaluator_speed.py's."""
     parsed, feeds, out_name, expected = _light_model("resnet50")
     assert parsed.layer_types["CONVOLUTION"] == 53
-    start = time.perf_counter()
     got = parsed.evaluate(feeds)[out_name]
-    elapsed = time.perf_counter() - start
     np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-6)
-    assert elapsed < 30, f"ResNet-50 took {elapsed:.1f} s"
 
 
 # ---- models made here, expected outputs from onnxruntime ---------------------------------------

@@ -4,6 +4,7 @@ deserialized here (the same path a plan made for another GPU or TensorRT takes).
 import logging
 
 import numpy as np
+import pytest
 import tvm
 
 import tvm_tensorrt
@@ -23,10 +24,27 @@ def test_bindings_name_every_tensor_with_its_shape_and_address():
     assert not gpu.is_cuda(a)
 
 
-def test_plan_that_cannot_be_deserialized_falls_back_with_a_warning(caplog):
+def conv_plan() -> bytes:
     mod, config = tvm_tensorrt.partition_for_tensorrt(sample_module("nn.conv2d"))
     [func] = offloaded_functions(mod).values()
-    plan = build_plan(subgraph_of(func, "tensorrt_0", config), 1 << 28)
+    return build_plan(subgraph_of(func, "tensorrt_0", config), 1 << 28)
+
+
+def test_no_usable_device_falls_back_with_a_warning(caplog):
     caplog.set_level(logging.WARNING, logger="tvm_tensorrt")
-    assert gpu.load_engine(load_backend().trt, plan, 0, "tensorrt_0") is None
+    assert gpu.load_engine(load_backend().trt, conv_plan(), 0, "tensorrt_0") is None
     assert "TensorRT engine for tensorrt_0 does not run on CUDA device 0" in caplog.text
+
+
+@pytest.mark.parametrize("damage", ["truncated", "zeroed body"])
+def test_a_plan_that_does_not_fit_is_refused_by_deserialization_in_tensorrt_s_words(damage):
+    """Deserialization itself runs here: TensorRT reads the plan's header before it needs a
+    device, so a plan that does not fit is refused for what it is (a Serialization error), not
+    for the missing GPU that a valid plan meets."""
+    plan = conv_plan()
+    bad = plan[:100] if damage == "truncated" else plan[:64] + bytes(len(plan) - 64)
+    with pytest.raises(gpu.GpuExecutionError, match="Serialization"):
+        gpu.deserialize(load_backend().trt, bad)
+    with pytest.raises(gpu.GpuExecutionError) as valid:
+        gpu.deserialize(load_backend().trt, plan)
+    assert "Serialization" not in str(valid.value)  # the valid plan gets as far as CUDA

@@ -22,7 +22,7 @@ def random_weight_model(name):
     return randomize_constant_weights(onnx.load(os.path.join(os.path.dirname(LIGHT_MODELS[0]), f"light_{name}.onnx")))
 
 
-@pytest.mark.parametrize("name", ["squeezenet", "shufflenet", "inception_v2"])
+@pytest.mark.parametrize("name", ["inception_v2"])  # squeezenet, shufflenet, resnet50: in test_end_to_end
 def test_verify_passes_with_random_weights(name):
     mod, params = tvm_tensorrt.from_onnx(random_weight_model(name))
     assert tvm_tensorrt.verify(mod, params).passed
