@@ -6,7 +6,7 @@ the builder, logging the contract's messages), then answers whether it can execu
 inputs' device. If yes, `tvm_tensorrt.execute` runs it; if not (no CUDA device, as on every
 machine we test on), `main` runs TVM's compiled copy of the subgraph.
 
-Libraries from TVM's own flow (RunCodegen, runtime/codegen.py) call `tvm_tensorrt.run_embedded`
+Libraries from TVM's own flow (RunCodegen, lowering/codegen.py) call `tvm_tensorrt.run_embedded`
 instead, with the blob's address and size, the inputs and the outputs. They carry no TVM copy
 of the subgraph, so where no engine can run (no CUDA device) the network the engine was built
 from is evaluated on the CPU by the evaluator (runtime/evaluator): correct, slow, and said once in the log.

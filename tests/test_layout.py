@@ -11,7 +11,8 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUBPACKAGES = {"tvm_tensorrt.partition": "partition", "tvm_tensorrt.partition.rules": "partition/rules",
                "tvm_tensorrt.converters": "converters", "tvm_tensorrt.runtime": "runtime",
-               "tvm_tensorrt.verify": "verify", "tvm_tensorrt.runtime.evaluator": "verify/evaluator"}
+               "tvm_tensorrt.verify": "verify", "tvm_tensorrt.runtime.evaluator": "runtime/evaluator",
+               "tvm_tensorrt.formats": "tvm_tensorrt/formats", "tvm_tensorrt.lowering": "tvm_tensorrt/lowering"}
 IMPORT_ALL = ("import importlib, json; print(json.dumps({m: importlib.import_module(m).__file__ for m in "
               "['tvm_tensorrt', 'tvm_tensorrt.models'] + %r}))")
 

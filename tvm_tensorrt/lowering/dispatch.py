@@ -10,10 +10,10 @@ Each call of an offloaded function `tensorrt_k` in `main` becomes
 so the library is self-contained (the blob, and any prebuilt plans, are constants inside it) and
 still runs where no engine can execute. The blob leaves its weights out: `weights_k` are the same
 relax constants TVM's copy reads, and the VM keeps content-equal constants once, so each weight
-is stored once in the library (runtime/subgraph.py, weights_external).
+is stored once in the library (formats/subgraph.py, weights_external).
 
 We chose this over Relax's RunCodegen/`relax.ext.*` route for the one-call path because that
-route carries no TVM copy of a subgraph to fall back on (runtime/codegen.py serves TVM's own
+route carries no TVM copy of a subgraph to fall back on (lowering/codegen.py serves TVM's own
 flow).
 """
 
