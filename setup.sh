@@ -12,5 +12,5 @@ if ! command -v aarch64-linux-gnu-g++ >/dev/null; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq g++-aarch64-linux-gnu >/dev/null
 fi
-.venv/bin/python -c "import tvm_tensorrt, tvm; from tvm_tensorrt.runtime.backend import load_backend; \
+.venv/bin/python -c "import tvm_tensorrt, tvm; from tvm_tensorrt.backend import load_backend; \
 print('tvm', tvm.__version__, '|', load_backend().describe())"

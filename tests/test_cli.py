@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 CLI = [sys.executable, "-m", "tvm_tensorrt.cli"]
 
 
@@ -38,10 +40,47 @@ def test_explain_prints_reasons_and_json(tmp_path):
 
 def test_missing_files_are_clear_errors(tmp_path):
     proc = run_cli("run", "nope.so", cwd=tmp_path)
-    assert proc.returncode == 2 and "does not exist" in proc.stderr
+    assert proc.returncode == 1 and "does not exist" in proc.stderr
     proc = run_cli("compile", "nope.onnx", cwd=tmp_path)
-    assert proc.returncode == 2 and "nope.onnx" in proc.stderr and "does not exist" in proc.stderr
+    assert proc.returncode == 1 and "nope.onnx" in proc.stderr and "does not exist" in proc.stderr
     assert not os.path.exists(tmp_path / "model.so")
+
+
+def one_line_error(proc, code: int) -> str:
+    """The CLI's contract: exit 2 for usage, 1 for errors, one line on stderr, no traceback."""
+    assert proc.returncode == code, (proc.returncode, proc.stderr)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in proc.stderr and lines, proc.stderr
+    return lines[-1]
+
+
+@pytest.mark.parametrize("args,says", [
+    (["--shape", "input=1,x,224"], "--shape: takes NAME=D0,D1,..."),
+    (["--shape", "1,3,224,224"], "--shape: takes NAME=D0,D1,..."),
+    (["--dim", "seq=16:128"], "--dim: takes NAME=MIN:OPT:MAX"),
+    (["--dim", "seq=64:16:128"], "1 <= MIN <= OPT <= MAX"),
+    (["--target", '{"kind": "cuda",'], "--target: "),
+], ids=["shape not ints", "shape without name", "dim two values", "dim out of order", "target bad json"])
+def test_malformed_options_are_usage_errors(args, says, tmp_path):
+    line = one_line_error(run_cli("compile", *args, cwd=tmp_path), 2)
+    assert says in line and line.startswith("tvm-tensorrt compile: error:")
+
+
+def test_an_unwritable_output_is_one_line_naming_the_path(tmp_path):
+    line = one_line_error(run_cli("compile", "-o", "/proc/nope/o.so", cwd=tmp_path), 1)
+    assert line == "tvm-tensorrt: error: cannot write /proc/nope/o.so: folder /proc/nope does not exist"
+    line = one_line_error(run_cli("compile", "-o", str(tmp_path), cwd=tmp_path), 1)
+    assert "it is a folder" in line
+
+
+@pytest.mark.parametrize("content", [b"", b"not a model at all", "truncated"], ids=["empty", "text", "truncated"])
+def test_a_file_that_is_not_an_onnx_model_is_one_line(content, tmp_path):
+    from tvm_tensorrt.models import DEFAULT_MODEL
+
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(open(DEFAULT_MODEL, "rb").read()[:200] if content == "truncated" else content)
+    line = one_line_error(run_cli("explain", str(path), cwd=tmp_path), 1)
+    assert str(path) in line
 
 
 def test_verify_prints_report_and_exit_code(tmp_path):

@@ -133,3 +133,18 @@ def test_models_with_subgraph_attributes_keep_their_weights_inline():
     model.graph.node.append(helper.make_node("If", ["cond"], ["unused"], then_branch=branch, else_branch=branch))
     light, weights = split_weights(model)
     assert weights == {} and light.SerializeToString() == model.SerializeToString() and light is not model
+
+
+def test_a_newer_opset_than_onnx_knows_is_a_clear_error():
+    import onnx
+
+    model = one_node_model(helper.make_node("Relu", ["x"], ["y"]), [2], opset=onnx.defs.onnx_opset_version() + 5)
+    with pytest.raises(tvm_tensorrt.TensorRTError, match=r"uses ONNX opset \d+; the installed onnx knows opsets up to"):
+        tvm_tensorrt.from_onnx(model)
+
+
+def test_an_empty_model_is_not_an_onnx_model(tmp_path):
+    path = tmp_path / "empty.onnx"
+    path.write_bytes(b"")
+    with pytest.raises(tvm_tensorrt.TensorRTError, match="is not an ONNX model"):
+        tvm_tensorrt.from_onnx(str(path))

@@ -23,28 +23,30 @@ from .models import DEFAULT_MODEL
 logger = logging.getLogger("tvm_tensorrt")
 
 
-def _shape_dict(items):
-    shapes = {}
-    for item in items or ():
-        name, _, dims = item.partition("=")
-        try:
-            shapes[name] = [int(d) for d in dims.split(",")]
-        except ValueError:
-            raise SystemExit(f"--shape takes NAME=D0,D1,..., got {item!r}") from None
-    return shapes or None
+# Option parsers: a malformed value is a usage error (argparse prints the usage, exit code 2).
+def _shape_item(text):
+    """--shape NAME=D0,D1,... (repeatable)."""
+    name, equals, dims = text.partition("=")
+    try:
+        values = [int(d) for d in dims.split(",")]
+    except ValueError:
+        values = []
+    if not name.strip() or not equals or not values or any(d < 0 for d in values):
+        raise argparse.ArgumentTypeError(f"takes NAME=D0,D1,... with whole sizes, e.g. input=1,3,224,224; got {text!r}")
+    return name.strip(), values
 
 
-def _dim_ranges(items):
+def _dim_item(text):
     """--dim NAME=MIN:OPT:MAX (repeatable): a shape variable's optimization-profile range."""
-    ranges = {}
-    for item in items or ():
-        name, _, spec = item.partition("=")
-        try:
-            lo, opt, hi = (int(v) for v in spec.split(":"))
-        except ValueError:
-            raise SystemExit(f"--dim takes NAME=MIN:OPT:MAX, e.g. --dim seq=16:128:512, got {item!r}") from None
-        ranges[name.strip()] = (lo, opt, hi)
-    return ranges or None
+    name, equals, spec = text.partition("=")
+    try:
+        lo, opt, hi = (int(v) for v in spec.split(":"))
+    except ValueError:
+        lo = opt = hi = 0
+    if not name.strip() or not equals or not 1 <= lo <= opt <= hi:
+        raise argparse.ArgumentTypeError(f"takes NAME=MIN:OPT:MAX with 1 <= MIN <= OPT <= MAX, e.g. seq=16:128:512; "
+                                         f"got {text!r}")
+    return name.strip(), (lo, opt, hi)
 
 
 def _target_arg(text):
@@ -53,8 +55,19 @@ def _target_arg(text):
         try:
             return json.loads(text)
         except ValueError as err:
-            raise SystemExit(f"--target {text!r} is not valid JSON: {err}") from None
+            raise argparse.ArgumentTypeError(f"{text!r} is not valid JSON: {err}") from None
     return text
+
+
+def _writable_output(path: str) -> None:
+    """Say which path cannot be written before minutes of compiling, not after in a linker error."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise TensorRTError(f"cannot write {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise TensorRTError(f"cannot write {path}: folder {folder} is not writable")
+    if os.path.isdir(path):
+        raise TensorRTError(f"cannot write {path}: it is a folder; give a file name such as {path}/model.so")
 
 
 def _version(text):
@@ -68,7 +81,7 @@ def _partition_options(args) -> dict:
     return {"use_implicit_batch": not args.explicit_batch, "remove_no_mac_subgraphs": args.remove_no_mac_subgraphs,
             "max_workspace_size": args.max_workspace_size, "min_subgraph_size": args.min_subgraph_size,
             "ops_to_exclude": args.exclude or (), "version": args.tensorrt_version,
-            "dim_ranges": _dim_ranges(args.dim)}
+            "dim_ranges": dict(args.dim) if args.dim else None}
 
 
 def _model_inputs(mod) -> list:
@@ -84,6 +97,7 @@ def compile_model(model_path, output, target="llvm", shapes=None, options=None, 
     from .targets import cross_compiler, make_target
     from .partition.report import PartitionReport
 
+    _writable_output(output)
     start = time.perf_counter()
     mod, params = from_onnx(model_path, shape_dict=shapes)
     partitioned, config, decisions = partition_with_decisions(mod, params, **(options or {}))
@@ -140,8 +154,8 @@ def _add_partition_flags(p):
     p.add_argument("--max-workspace-size", type=int, default=DEFAULT_WORKSPACE_SIZE, help="builder workspace in bytes")
     p.add_argument("--min-subgraph-size", type=int, default=1, help="smaller subgraphs stay in TVM")
     p.add_argument("--exclude", action="append", metavar="OP", help="Relax op TVM keeps, e.g. nn.softmax")
-    p.add_argument("--shape", action="append", metavar="NAME=D0,D1", help="input shape override")
-    p.add_argument("--dim", action="append", metavar="NAME=MIN:OPT:MAX",
+    p.add_argument("--shape", action="append", type=_shape_item, metavar="NAME=D0,D1", help="input shape override")
+    p.add_argument("--dim", action="append", type=_dim_item, metavar="NAME=MIN:OPT:MAX",
                    help="range of a symbolic dim for the engine's optimization profile, e.g. seq=16:128:512 "
                         "(default: 1 to the largest size seen)")
     p.add_argument("--tensorrt-version", type=_version, metavar="M.m.p",
@@ -155,7 +169,7 @@ def main(argv=None) -> int:
     c = sub.add_parser("compile", help="ONNX -> partitioned, compiled library")
     c.add_argument("model", nargs="?", default=DEFAULT_MODEL, help="ONNX file (default: the bundled CNN)")
     c.add_argument("-o", "--output", default="model.so")
-    c.add_argument("--target", default="llvm",
+    c.add_argument("--target", default="llvm", type=_target_arg,
                    help='"llvm", "cuda" (for a GPU), "cuda -arch=sm_87", or a JSON dict of TVM target fields')
     c.add_argument("--arch", help="CUDA architecture of the target GPU, e.g. sm_87 (Jetson Orin), sm_86")
     c.add_argument("--host", help="cross-compile the library's host code: aarch64 (Jetson) or x86_64")
@@ -181,7 +195,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
     try:
         if args.command == "compile":
-            compile_model(args.model, args.output, _target_arg(args.target), _shape_dict(args.shape),
+            compile_model(args.model, args.output, args.target, dict(args.shape) if args.shape else None,
                           _partition_options(args), prebuild_engines=args.prebuild_engines,
                           cpu_fallback=not args.no_cpu_fallback, arch=args.arch, host=args.host)
         elif args.command == "run":
@@ -195,19 +209,27 @@ def main(argv=None) -> int:
         elif args.command == "explain":
             from . import explain, from_onnx
 
-            mod, params = from_onnx(args.model, shape_dict=_shape_dict(args.shape))
+            mod, params = from_onnx(args.model, shape_dict=dict(args.shape) if args.shape else None)
             report = explain(mod, params, **_partition_options(args))
             print(report.to_json(indent=2) if args.json else report.to_table())
         elif args.command == "verify":
             from . import from_onnx, verify
 
-            mod, params = from_onnx(args.model, shape_dict=_shape_dict(args.shape))
+            mod, params = from_onnx(args.model, shape_dict=dict(args.shape) if args.shape else None)
             report = verify(mod, params, rtol=args.rtol, atol=args.atol, **_partition_options(args))
             print(report.to_json(indent=2) if args.json else report.to_table())
             return 0 if report.passed else 1
-    except TensorRTError as err:
+    except TensorRTError as err:  # ours: the message says what and how to fix it
+        if args.verbose:
+            raise
         print(f"tvm-tensorrt: error: {err}", file=sys.stderr)
-        return 2
+        return 1
+    except Exception as err:  # noqa: BLE001 (anyone else's: one line, the traceback with -v)
+        if args.verbose:
+            raise
+        print(f"tvm-tensorrt: error: {type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
+              " (run with -v for the traceback)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -19,14 +19,31 @@ logger = logging.getLogger("tvm_tensorrt")
 
 def load_onnx(model_or_path) -> onnx.ModelProto:
     if isinstance(model_or_path, onnx.ModelProto):
-        return model_or_path
+        return _checked(model_or_path, "the ONNX model")
     path = os.fspath(model_or_path)
     if not os.path.isfile(path):
         raise TensorRTError(f"ONNX model {path!r} does not exist")
     try:
-        return onnx.load(path)
+        model = onnx.load(path)
     except Exception as err:
-        raise TensorRTError(f"{path!r} is not a readable ONNX model: {err}") from err
+        raise TensorRTError(f"{path!r} is not a readable ONNX model ({type(err).__name__}: {err}); "
+                            "is the file complete?") from err
+    return _checked(model, repr(path))
+
+
+def _checked(model: onnx.ModelProto, what: str) -> onnx.ModelProto:
+    """What protobuf parses without complaint but no importer can use: an empty or foreign file
+    (any bytes parse as some ModelProto), or operators newer than the installed onnx knows."""
+    if model.ir_version < 3 or not model.graph.output:
+        raise TensorRTError(f"{what} is not an ONNX model (IR version {model.ir_version}, "
+                            f"{len(model.graph.node)} nodes, {len(model.graph.output)} outputs)")
+    newest = onnx.defs.onnx_opset_version()
+    for opset in model.opset_import:
+        if opset.domain in ("", "ai.onnx") and opset.version > newest:
+            raise TensorRTError(f"{what} uses ONNX opset {opset.version}; the installed onnx knows opsets up to "
+                                f"{newest}: export with opset <= {newest} (torch.onnx.export(..., opset_version="
+                                f"{newest})) or upgrade onnx")
+    return model
 
 
 def from_onnx(model_or_path, shape_dict=None):
