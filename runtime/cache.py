@@ -7,6 +7,12 @@ integration keyed by subgraph name and precision only). Writes go to a temporary
 renamed into place, plan first and meta last, so a reader sees a complete entry or none; a lock
 file per key makes concurrent builders of the same engine build it once. A damaged or
 mismatched entry is rebuilt with a warning, never loaded.
+
+Trust: a plan is native code TensorRT deserializes, so an entry is loaded only when its meta
+names its key and the plan's SHA-256 recorded at write time matches, and when neither file is a
+symbolic link, belongs to another user (root excepted: a cache shipped in an image), or is
+writable by others. Entries are written owner-only (0600) in a folder created owner-only (0700).
+docs/reliability.md has the whole trust model.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import tempfile
 import time
 from typing import Optional
@@ -41,7 +48,7 @@ class EngineCache:
     def __init__(self, directory: str):
         self.directory = directory
         try:
-            os.makedirs(directory, exist_ok=True)
+            os.makedirs(directory, mode=0o700, exist_ok=True)
         except OSError as err:
             raise ConfigError(f"TVM_TENSORRT_CACHE_DIR={directory!r} cannot be created: {err.strerror}") from err
         if not os.access(directory, os.R_OK | os.X_OK):
@@ -61,7 +68,12 @@ class EngineCache:
     def load(self, key: str) -> Optional[bytes]:
         """The cached plan, or None when absent; a damaged entry warns and reads as absent."""
         meta_path, plan_path = self.meta_path(key), self.plan_path(key)
-        if not os.path.exists(meta_path):
+        if not os.path.lexists(meta_path):
+            return None
+        distrust = _untrusted(meta_path) or _untrusted(plan_path)
+        if distrust:
+            logger.warning("Ignoring TensorRT cache entry %s: %s; rebuilding (plans are code: see docs/reliability.md)",
+                           plan_path, distrust)
             return None
         try:
             with open(meta_path) as f:
@@ -113,7 +125,26 @@ class EngineCache:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _untrusted(path: str) -> Optional[str]:
+    """Why a cache file must not be read, or None. lstat: a symbolic link is judged itself."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None  # absent: the reader reports the entry as damaged
+    if stat.S_ISLNK(info.st_mode):
+        return f"{os.path.basename(path)} is a symbolic link"
+    if not stat.S_ISREG(info.st_mode):
+        return f"{os.path.basename(path)} is not a regular file"
+    if info.st_uid not in (os.getuid(), 0):
+        return f"{os.path.basename(path)} belongs to another user (uid {info.st_uid})"
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"{os.path.basename(path)} is writable by other users (mode {stat.S_IMODE(info.st_mode):o})"
+    return None
+
+
 def _atomic_write(path: str, data: bytes) -> None:
+    """mkstemp makes the file 0600 (owner-only); os.replace swaps a symbolic link itself, never
+    writing through it."""
     folder = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path)[-5:])
     try:

@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import stat
 import threading
 
 import numpy as np
@@ -180,6 +181,37 @@ def test_prebuilt_library_builds_nothing_on_first_run(tmp_path):
     # settings the plans were not built for: rebuilt here, with a warning
     _, log = run(library, tmp_path, cache, TVM_TENSORRT_USE_FP16="1")
     assert "were built for other settings" in log and len(messages(log, "Building new TensorRT engine")) == 2
+
+
+def test_untrusted_plans_are_refused_and_rebuilt(library, tmp_path):
+    """A plan is code: a symlinked entry, one writable by others, and one copied under another
+    key are each refused with a warning and rebuilt; what we write is owner-only."""
+    cache = tmp_path / "cache"
+    run(library, tmp_path, cache)
+    first, second = entries(cache)
+    assert stat.S_IMODE(os.stat(cache).st_mode) == 0o700
+    for key in (first, second):
+        for suffix in (".plan", ".meta"):
+            assert stat.S_IMODE(os.stat(cache / f"{key}{suffix}").st_mode) == 0o600
+    elsewhere = tmp_path / "elsewhere.plan"
+    elsewhere.write_bytes((cache / f"{first}.plan").read_bytes())
+    os.chmod(elsewhere, 0o600)
+    (cache / f"{first}.plan").unlink()
+    os.symlink(elsewhere, cache / f"{first}.plan")  # the same bytes, through a link
+    os.chmod(cache / f"{second}.plan", 0o666)
+    _, log = run(library, tmp_path, cache)
+    assert f"Ignoring TensorRT cache entry {cache / first}.plan: {first}.plan is a symbolic link" in log
+    assert f"Ignoring TensorRT cache entry {cache / second}.plan: {second}.plan is writable by other users" in log
+    assert len(messages(log, "Building new TensorRT engine")) == 2
+    assert not os.path.islink(cache / f"{first}.plan") and elsewhere.read_bytes()  # replaced, not written through
+    _, log = run(library, tmp_path, cache)
+    assert "Building" not in log and "Ignoring" not in log
+
+    for suffix in (".plan", ".meta"):  # a valid entry of one key, copied under the other
+        os.replace(cache / f"{first}{suffix}", cache / f"{second}{suffix}")
+    _, log = run(library, tmp_path, cache)
+    assert f"Ignoring TensorRT cache entry {cache / second}.plan: its meta names key '{first}'" in log
+    assert len(messages(log, "Building new TensorRT engine")) == 2
 
 
 def test_load_runs_from_several_threads(library):
