@@ -213,7 +213,8 @@ def _shape_reason(ty, what: str, config: dict, dynamic: bool) -> Optional[str]:
     dynamic=True, whose converters compute shapes at run time, and only as expressions the
     runtime can evaluate."""
     if ty.shape is None or getattr(ty.shape, "values", None) is None:
-        return f"{what} has an unknown shape; only tensors of known rank are offloaded"
+        return (f"{what} has an unknown shape; only tensors of known rank are offloaded (give the model's input "
+                "shapes: from_onnx(..., shape_dict={name: shape}), CLI --shape NAME=D0,D1,...)")
     symbolic = symbolic_dims(ty)
     if not symbolic or ([a for a, _ in symbolic] == [0] and implicit_batch(config)):
         return None

@@ -7,12 +7,14 @@ over the one loaded library; the engines themselves are shared per process (exec
 from __future__ import annotations
 
 import os
+import re
 import threading
+from typing import Optional
 
 import numpy as np
 import tvm
 
-from ..errors import ConfigError, TensorRTError
+from ..errors import ConfigError, InputError, TensorRTError
 
 DEVICES = ("cpu", "cuda")
 
@@ -27,7 +29,13 @@ class LoadedModel:
             raise TensorRTError(f"compiled library {path!r} does not exist")
         self.path = path
         self.device = tvm.device(device, index)
-        self.library = tvm.runtime.load_module(path)
+        try:
+            self.library = tvm.runtime.load_module(path)
+            self.library["vm_load_executable"]  # what every Relax library has; other .so files do not
+        except Exception as err:  # noqa: BLE001 (TVM's loader raises several types)
+            raise TensorRTError(f"{path} is not a library compiled by tvm-tensorrt or TVM "
+                                f"({str(err).strip().splitlines()[-1][:200]}); compile one with `tvm-tensorrt compile`") \
+                from None
         self._local = threading.local()
 
     def _vm(self):
@@ -37,10 +45,42 @@ class LoadedModel:
         return vm
 
     def run(self, *inputs) -> list:
-        """Outputs of `main` as numpy arrays (always a list, one entry per output)."""
-        args = [tvm.runtime.tensor(np.asarray(x, order="C"), device=self.device) for x in inputs]
-        result = self._vm()["main"](*args)
+        """Outputs of `main` as numpy arrays (always a list, one entry per output). NaN and inf
+        pass through as the arithmetic makes them; wrong inputs are an InputError."""
+        vm = self._vm()
+        names = _param_names(vm)
+        if names is not None and len(inputs) != len(names):
+            raise InputError(f"{os.path.basename(self.path)} takes {len(names)} input(s) ({', '.join(names)}); "
+                             f"{len(inputs)} were given")
+        arrays = [np.asarray(x, order="C") for x in inputs]
+        args = [tvm.runtime.tensor(a, device=self.device) for a in arrays]
+        try:
+            result = vm["main"](*args)
+        except Exception as err:  # noqa: BLE001 (TVM's signature checks raise several types)
+            raise _input_error(err, arrays, self.path) or err
         return [r.numpy() for r in flatten_outputs(result)]
+
+
+_PARAM_CHECK = re.compile(r"loc=param\[(\d+)\], param=([^,]+), annotation=(R\.Tensor\(.*?\))\)")
+
+
+def _param_names(vm) -> Optional[list]:
+    try:
+        return [vm._get_function_param_name("main", i) for i in range(vm._get_function_arity("main"))]
+    except (AttributeError, RuntimeError):  # a TVM without these introspection calls: TVM checks the count
+        return None
+
+
+def _input_error(err: Exception, arrays: list, path: str) -> Optional[InputError]:
+    """TVM's check of main's signature, as an InputError naming the input; None for other errors."""
+    found = _PARAM_CHECK.search(str(err))
+    if found is None:
+        return None
+    index, name, annotation = int(found.group(1)), found.group(2).strip(), found.group(3)
+    given = arrays[index] if index < len(arrays) else None
+    given_text = f"{given.dtype} {tuple(given.shape)}" if given is not None else "nothing"
+    return InputError(f"input {name} (#{index}) of {os.path.basename(path)} takes {annotation}; "
+                      f"it was given {given_text}")
 
 
 def flatten_outputs(value) -> list:

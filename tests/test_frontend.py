@@ -148,3 +148,16 @@ def test_an_empty_model_is_not_an_onnx_model(tmp_path):
     path.write_bytes(b"")
     with pytest.raises(tvm_tensorrt.TensorRTError, match="is not an ONNX model"):
         tvm_tensorrt.from_onnx(str(path))
+
+
+def test_a_model_whose_shapes_cannot_be_inferred_stays_in_tvm_saying_how_to_give_them():
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    mod, params = tvm_tensorrt.from_onnx(model)
+    [decision] = tvm_tensorrt.explain(mod, params).decisions
+    assert not decision.offloaded and "has an unknown shape" in decision.reason
+    assert "shape_dict" in decision.reason and "--shape" in decision.reason
+    mod, params = tvm_tensorrt.from_onnx(model, shape_dict={"x": [2, 3]})  # given: offloaded
+    assert tvm_tensorrt.explain(mod, params).decisions[0].offloaded

@@ -15,7 +15,7 @@ import logging
 import tvm
 
 from .common import __version__  # noqa: E402
-from .errors import (BackendUnavailableError, ConfigError, ConversionError, RegistryError,  # noqa: E402
+from .errors import (BackendUnavailableError, ConfigError, ConversionError, InputError, RegistryError,  # noqa: E402
                      SubgraphFormatError, TensorRTError)
 from .runtime import executor as _executor  # noqa: E402,F401  (registers tvm_tensorrt.* packed functions)
 from .runtime.model import LoadedModel, load  # noqa: E402
@@ -58,6 +58,6 @@ def _tensorrt_codegen(functions, options, constant_names):
 
 tvm.register_global_func("relax.ext.tensorrt", _tensorrt_codegen, override=True)
 
-__all__ = ["BackendUnavailableError", "ConfigError", "ConversionError", "RegistryError", "SubgraphFormatError",
+__all__ = ["BackendUnavailableError", "ConfigError", "ConversionError", "InputError", "RegistryError", "SubgraphFormatError",
            "LoadedModel", "LowerToTensorRT", "PartitionForTensorRT", "PartitionReport", "TensorRTError",
            "VerifyReport", "build", "explain", "from_onnx", "load", "partition_for_tensorrt", "pipeline", "verify"]

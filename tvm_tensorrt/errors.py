@@ -42,6 +42,11 @@ class SubgraphFormatError(TensorRTError, ValueError):
     """A serialised subgraph blob is damaged or written by an incompatible version."""
 
 
+class InputError(TensorRTError, ValueError):
+    """A model was called with the wrong number of inputs, or an input of the wrong shape or
+    dtype; the message names the input, what it takes and what it was given."""
+
+
 def _register_with_tvm_ffi() -> None:
     """Let our errors keep their type when raised inside a packed function (engine build, cache)
     and seen by the caller of a Relax VM function; otherwise they arrive as plain RuntimeError."""
@@ -50,7 +55,7 @@ def _register_with_tvm_ffi() -> None:
     except ImportError:  # pragma: no cover - tvm always brings tvm_ffi
         return
     for cls in (TensorRTError, ConfigError, BackendUnavailableError, RegistryError, ConversionError,
-                SubgraphFormatError):
+                SubgraphFormatError, InputError):
         try:
             tvm_ffi.register_error(cls.__name__, cls)
         except Exception:  # pragma: no cover - a name already taken keeps its first class
