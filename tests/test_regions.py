@@ -3,7 +3,6 @@
 from collections import Counter
 
 import numpy as np
-from hypothesis import given, settings, strategies as st
 import tvm
 from tvm import relax
 
@@ -78,29 +77,6 @@ def test_independent_supported_ops_merge_into_one_subgraph():
     partitioned = check_partition(spec, compare_numbers=True)
     assert offloaded_ops(partitioned) == {"tensorrt_0": ["relax.nn.relu", "relax.nn.relu", "relax.add",
                                                         "relax.nn.relu"]}
-
-
-@st.composite
-def graph_specs(draw, max_nodes=24):
-    n = draw(st.integers(1, max_nodes))
-    spec = []
-    for i in range(n):
-        op = draw(st.sampled_from(sorted(OPS)))
-        arity = OPS[op][0]
-        spec.append((op, [draw(st.integers(0, i)) for _ in range(arity)]))
-    return spec
-
-
-@settings(max_examples=150, deadline=None)
-@given(graph_specs())
-def test_random_graphs_partition_without_cycles(spec):
-    check_partition(spec, compare_numbers=False)
-
-
-@settings(max_examples=12, deadline=None)
-@given(graph_specs(max_nodes=12))
-def test_random_graphs_compute_the_same(spec):
-    check_partition(spec, compare_numbers=True)
 
 
 def test_partitioning_leaves_the_callers_module_untouched():
