@@ -1,6 +1,6 @@
 """Converters: Relax op (as serialised) -> TensorRT layers. Importing registers the built-ins."""
 
-from . import (activation, cast, conv, dropout, elementwise, gather, linear, norm, pool, reduce,  # noqa: F401
+from . import (activation, cast, conv, dropout, elementwise, gather, linear, norm, pool, quantize, reduce,  # noqa: F401
                resize, scan, select, shape, sizes, unary)
 from .base import (ConverterInput, ConverterParams, TensorRTOpConverter, get_converter, register_converter,
                    registered_converter_names, unregister_converter)

@@ -1,5 +1,6 @@
 """Convolutions and transposed convolutions (1-D runs as a 2-D window of width 1)."""
 
+from ..errors import ConversionError
 from .base import TensorRTOpConverter, register_converter
 from .helpers import add_spatial_dims, pairs, reshape, tensor_of, weight_of
 
@@ -19,10 +20,12 @@ class ConvConverter(TensorRTOpConverter):
     """Kernel (O, I/groups, *window), the layout TensorRT takes; the bias is Relax's separate add,
     folded back in by the network builder where it can be."""
 
-    input_types = ("tensor", "weight")
+    input_types = ("tensor", "tensor")  # a constant kernel, or quantized weights (dequantize of a constant)
 
     def convert(self, params):
         attrs = params.attrs
+        if params.inputs[1].weight is None:
+            return [self.quantized(params)]
         kernel = weight_of(params, 1)
         nd = kernel.ndim - 2
         x = tensor_of(params, 0)
@@ -38,6 +41,22 @@ class ConvConverter(TensorRTOpConverter):
         layer.pre_padding, layer.post_padding = pre, post
         out = layer.get_output(0)
         return [reshape(params, out, params.output_shapes[0]) if nd == 1 else out]
+
+    def quantized(self, params):
+        """The kernel is a tensor, the output of a dequantize layer on int8 constants: TensorRT
+        takes it as the layer's second input and runs the convolution in INT8."""
+        attrs, shape = params.attrs, params.inputs[1].shape
+        nd = len(shape) - 2
+        if nd not in (2, 3):
+            raise ConversionError(f"quantized {nd}-D convolutions are not supported; the kernel must be 2-D or 3-D",
+                                  op_name=params.op_name)
+        layer = params.network.add_convolution_nd(tensor_of(params, 0), int(shape[0]), tuple(shape[2:]),
+                                                  params.trt.Weights(), bias_weights(params))
+        layer.set_input(1, params.inputs[1].tensor)
+        layer.stride_nd, layer.dilation_nd = tuple(attrs["strides"]), tuple(attrs["dilation"])
+        layer.num_groups = int(attrs["groups"])
+        layer.pre_padding, layer.post_padding = pairs(attrs["padding"], nd)
+        return layer.get_output(0)
 
 
 class ConvTransposeConverter(TensorRTOpConverter):

@@ -28,6 +28,9 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
+import contextlib
+import contextvars
+
 import numpy as np
 import tvm
 from tvm import relax
@@ -38,6 +41,7 @@ FLOAT_DTYPES = ("float32", "float16", "bfloat16")
 INT_DTYPES = ("int32", "int64")
 NUMERIC_DTYPES = FLOAT_DTYPES + INT_DTYPES
 ANY_DTYPES = NUMERIC_DTYPES + ("bool",)
+QUANTIZED_DTYPES = ("int8",)  # only between a quantize and a dequantize (explicit quantization)
 IMPLICIT_BATCH_DROPPED_IN = (10, 0, 0)  # the TensorRT release without implicit-batch networks
 IMPLICIT_HINT = "use_implicit_batch=False offloads it"
 
@@ -355,6 +359,35 @@ def check_constant(expr, what: str) -> Optional[str]:
     if not is_constant(expr):
         return f"{what} must be a constant (bind params first) because TensorRT builds it into the engine"
     return None
+
+
+_PRODUCERS: contextvars.ContextVar = contextvars.ContextVar("producers", default={})
+
+
+@contextlib.contextmanager
+def producers(values: dict):
+    """Let rules see the binding that made an argument ({var: value} of the block being judged)."""
+    token = _PRODUCERS.set(values)
+    try:
+        yield
+    finally:
+        _PRODUCERS.reset(token)
+
+
+def is_quantized_constant(expr) -> bool:
+    """A dequantize of a constant: quantized weights, which TensorRT builds into the engine as a
+    constant and a dequantize layer, as it does with plain constant weights."""
+    value = _PRODUCERS.get().get(expr) if isinstance(expr, relax.Var) else None
+    return isinstance(value, relax.Call) and getattr(value.op, "name", None) == "relax.dequantize" \
+        and is_constant(value.args[0])
+
+
+def check_constant_kernel(expr, what: str) -> Optional[str]:
+    """Constant weights, or quantized constant weights (a dequantize of a constant)."""
+    if is_constant(expr) or is_quantized_constant(expr):
+        return None
+    return (f"{what} must be a constant, or a dequantize of a constant (bind params first) because TensorRT "
+            "builds it into the engine")
 
 
 def check_layout(actual: str, allowed: Iterable[str], what: str) -> Optional[str]:

@@ -31,9 +31,36 @@ from .graph import substitute, used_vars
 MADE_FROM_SIZES = ("relax.arange", "relax.zeros", "relax.ones", "relax.full", "relax.eye")
 
 
+# Quantized weights stay quantized where TensorRT computes with them in INT8 (a convolution's
+# kernel, a matmul operand): there dequantize(int8 constant) must reach the engine, not a float
+# copy of the weights. Elsewhere (a batch norm's scale, an int32 bias) it folds into a float
+# constant, which is what those layers take.
+INT8_CONSUMERS = {"relax.nn.conv2d": (1,), "relax.nn.conv3d": (1,), "relax.matmul": (0, 1)}
+
+
+def quantized_weights(func: relax.Function) -> set:
+    """Vars bound to dequantize(int8 constant) that only INT8-capable positions read."""
+    candidates = {b.var for block in func.body.blocks for b in block.bindings
+                  if isinstance(b.value, relax.Call) and getattr(b.value.op, "name", None) == "relax.dequantize"
+                  and is_constant(b.value.args[0]) and str(b.value.args[0].ty.dtype) == "int8"}
+    rejected = set()
+    for block in func.body.blocks:
+        for binding in block.bindings:
+            value = binding.value
+            allowed = INT8_CONSUMERS.get(getattr(value.op, "name", None), ()) if isinstance(value, relax.Call) else ()
+            args = list(value.args) if isinstance(value, relax.Call) else []
+            for var in used_vars(value):
+                if var in candidates and not any(i in allowed and args[i].same_as(var) for i in range(len(args))):
+                    rejected.add(var)
+    rejected.update(v for v in used_vars(func.body.body) if v in candidates)
+    return candidates - rejected
+
+
 def _foldable(value) -> bool:
     if not isinstance(value, relax.Call) or not isinstance(value.op, tvm.ir.Op):
         return False
+    if value.op.name == "relax.quantize":
+        return False  # a quantize of constants is rare; left for TensorRT to see as written
     if not isinstance(value.ty, relax.TensorType):
         return False
     fields = [f for a in value.args for f in (a.fields if isinstance(a, relax.Tuple) else [a])]
@@ -130,6 +157,7 @@ def _evaluate(call) -> relax.Expr:
 def fold_constants(func: relax.Function) -> tuple:
     """(the function with constants folded, {fresh size var: the size it is})."""
     folded: dict = {}
+    int8_weights = quantized_weights(func)
     new_blocks = []
     changed = False
     normalizer = relax.BlockBuilder()
@@ -151,7 +179,7 @@ def fold_constants(func: relax.Function) -> tuple:
                 folded[binding.var] = shape_value
                 changed = changed or not shape_value.same_as(value)
                 value = shape_value
-            elif isinstance(binding, relax.VarBinding) and _foldable(value):
+            elif isinstance(binding, relax.VarBinding) and binding.var not in int8_weights and _foldable(value):
                 result = _evaluate(value)
                 if is_constant(result):
                     folded[binding.var] = result

@@ -14,7 +14,7 @@ import tvm
 from tvm import relax
 
 from .checks import (batch_key, check_batch_dim, check_call_tensors, config_for_call, explicit_mode_reason,
-                     implicit_batch, limits_apply, output_types)
+                     implicit_batch, limits_apply, output_types, producers)
 from .registry import RELAX_PREFIX, count_macs, gate_reason, get_rule, run_rule
 
 EXTERNAL = -1
@@ -73,11 +73,13 @@ def build_block_graph(block, config: dict, outside_uses: set) -> nx.DiGraph:
     graph.add_node(EXTERNAL, op=None, reason="uses outside the block", follows=None, binding=None, batch=None,
                    macs=0)
     defined_at: dict = {}
+    values = {b.var: b.value for b in block.bindings if isinstance(b, relax.VarBinding)}
     for index, binding in enumerate(block.bindings):
         value = binding.value
         attrs = {"binding": binding, "op": op_name(value), "follows": None, "batch": None, "macs": 0}
         if isinstance(binding, relax.VarBinding) and isinstance(value, relax.Call):
-            attrs["reason"] = support_reason(value, config)
+            with producers(values):
+                attrs["reason"] = support_reason(value, config)
             if attrs["op"] is not None:
                 attrs["macs"] = count_macs(get_rule(attrs["op"]), value)
             if implicit_batch(config) and limits_apply(value, config):  # one batch size per subgraph

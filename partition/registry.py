@@ -15,7 +15,7 @@ from typing import Callable, Optional
 from ..common import format_version, parse_version
 from ..errors import ConfigError, RegistryError, TensorRTError
 from ..registry import RELAX_PREFIX, Registry  # noqa: F401  (graph.py reads the prefix from here)
-from .checks import ANY_DTYPES, FLOAT_DTYPES
+from .checks import ANY_DTYPES, FLOAT_DTYPES, QUANTIZED_DTYPES
 
 RuleCheck = Callable[[object, dict], Optional[str]]
 MacCounter = Callable[[object], int]
@@ -78,9 +78,10 @@ def register_rule(op_name: str, min_version=None, override: bool = False, *, ori
     """
     RULES.check_name(op_name)
     gate = _normalise_version(min_version)
-    unknown = [d for d in (dtypes or ()) if d not in ANY_DTYPES]
+    unknown = [d for d in (dtypes or ()) if d not in ANY_DTYPES + QUANTIZED_DTYPES]
     if unknown:
-        raise RegistryError(f"dtypes {unknown} for {op_name!r}: TensorRT subgraphs carry {ANY_DTYPES}")
+        raise RegistryError(f"dtypes {unknown} for {op_name!r}: TensorRT subgraphs carry "
+                            f"{ANY_DTYPES + QUANTIZED_DTYPES}")
     if isinstance(original, str):
         original = (original,)
 

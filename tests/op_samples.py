@@ -14,6 +14,11 @@ from tvm.ir.prim.expr import Var as SizeVar
 RNG = np.random.default_rng(0)
 
 
+# Ops whose sample needs a partner op: an int8 tensor exists only between a quantize and a
+# dequantize, so neither can be a subgraph on its own.
+PARTNERED = {"quantize": "dequantize", "dequantize": "matmul"}
+
+
 def const(*shape, positive=False):
     value = RNG.uniform(0.5, 1.5, shape) if positive else RNG.standard_normal(shape)
     return relax.const(value.astype("float32"))
@@ -91,6 +96,15 @@ SAMPLES = {
                       [(1, 2, 5, 6, 6)], None),
     "nn.adaptive_avg_pool2d": (lambda x: relax.op.nn.adaptive_avg_pool2d(x, (2, 3)), [(1, 3, 8, 9)], None),
     "matmul": (lambda x: relax.op.matmul(x, const(5, 3)), [(2, 4, 5)], None),
+    # explicit quantization (PARTNERED): a quantize/dequantize pair (TensorRT's INT8 tensors live
+    # between them), and int8 weights dequantized per channel for a matmul
+    "quantize": (lambda x: relax.op.dequantize(relax.op.quantize(x, relax.const(0.05, "float32"),
+                                                                 relax.const(0, "int8"), axis=-1, out_dtype="int8"),
+                                               relax.const(0.05, "float32"), relax.const(0, "int8"), axis=-1),
+                 [(2, 4, 5)], None),
+    "dequantize": (lambda x: relax.op.matmul(x, relax.op.dequantize(
+        ints(RNG.integers(-127, 128, (5, 3)), "int8"), relax.const(np.array([0.02, 0.03, 0.05], "float32")),
+        relax.const(np.zeros(3, "int8"), "int8"), axis=1)), [(2, 4, 5)], None),
     "reshape": (lambda x: relax.op.reshape(x, (2, -1)), [(2, 3, 4)], None),
     "flatten": (lambda x: relax.op.flatten(x), [(6,)], None),
     "nn.batch_flatten": (lambda x: relax.op.nn.batch_flatten(x), [(2, 3, 4)], None),

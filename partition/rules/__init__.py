@@ -4,5 +4,5 @@ Each rule is registered with the names of the original (Relay) TensorRT table it
 and its limits, so docs/operators.md is generated from the registry (tvm_tensorrt.partition.table).
 """
 
-from . import (activation, cast, conv, dropout, elementwise, gather, linear, norm, pool, reduce,  # noqa: F401
+from . import (activation, cast, conv, dropout, elementwise, gather, linear, norm, pool, quantize, reduce,  # noqa: F401
                resize, scan, select, shape, sizes, unary)

@@ -4,7 +4,7 @@ NHWC-family models are converted to these layouts before partitioning (api.DESIR
 so the layout checks reject only layouts ConvertLayout could not rewrite.
 """
 
-from ..checks import check_constant, check_layout, check_same_dtype_out, dims, first_reason, ints, numel
+from ..checks import check_constant, check_constant_kernel, check_layout, check_same_dtype_out, dims, first_reason, ints, numel
 from ..registry import register_rule
 
 LAYOUTS = {1: ("NCW", "OIW", "IOW"), 2: ("NCHW", "OIHW", "IOHW"), 3: ("NCDHW", "OIDHW", "IODHW")}
@@ -29,6 +29,7 @@ def _conv_reason(call, nd: int, transpose: bool):
         check_layout(attrs.data_layout, [data], f"{name} data_layout"),
         check_layout(attrs.kernel_layout, [kernel_io if transpose else kernel_oi], f"{name} kernel_layout"),
         check_layout(attrs.out_layout, [data], f"{name} out_layout"),
+        check_constant_kernel(call.args[1], f"{name} weight") if not transpose else
         check_constant(call.args[1], f"{name} weight"),
         check_same_dtype_out(call, name),
     )

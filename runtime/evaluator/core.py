@@ -41,6 +41,8 @@ _LAYER_CLASSES = {
     "CONSTANT": "IConstantLayer",
     "CONVOLUTION": "IConvolutionLayer",
     "CUMULATIVE": "ICumulativeLayer",
+    "DEQUANTIZE": "IDequantizeLayer",
+    "QUANTIZE": "IQuantizeLayer",
     "DECONVOLUTION": "IDeconvolutionLayer",
     "EINSUM": "IEinsumLayer",
     "ELEMENTWISE": "IElementWiseLayer",
