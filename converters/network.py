@@ -36,9 +36,9 @@ FLOATS = ("float32", "float16", "bfloat16")
 
 
 def populate_network(trt, network, subgraph, precision: str = "fp32") -> NetworkBuild:
-    """Fill `network`. precision "fp16": float inputs are cast to half at the edge, weights are
-    stored in half, outputs are cast back, so a strongly typed engine computes in FP16."""
-    build = _Build(trt, network, subgraph, "float16" if precision == "fp16" else None)
+    """Fill `network`. precision "fp16" ("bf16"): float inputs are cast to half (bfloat16) at the
+    edge, weights are stored so, outputs are cast back, so a strongly typed engine computes in it."""
+    build = _Build(trt, network, subgraph, {"fp16": "float16", "bf16": "bfloat16"}.get(precision))
     for i, desc in enumerate(subgraph.inputs):
         tensor = network.add_input(desc["name"], trt_dtype(trt, desc["dtype"]), tuple(desc["shape"]))
         build.values[("input", i)] = [build.to_compute(tensor, desc["dtype"])]

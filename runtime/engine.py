@@ -47,13 +47,19 @@ def add_profile(builder, config, network, subgraph, ranges) -> None:
     config.add_optimization_profile(profile)
 
 
-def build_plan(subgraph, workspace_size: int, backend=None, precision: str = "fp32", ranges=None) -> bytes:
-    """Plan bytes for `subgraph`; `ranges` ((name, min, opt, max), ...) when it has symbolic dims."""
+def build_plan(subgraph, workspace_size: int, backend=None, precision: str = "fp32", ranges=None,
+               options=None) -> bytes:
+    """Plan bytes for `subgraph`; `ranges` ((name, min, opt, max), ...) when it has symbolic dims;
+    `options` (runtime.options.EngineOptions): the builder settings the user chose."""
     backend = backend or load_backend()
     trt = backend.trt
     builder, built, _ = build_network(subgraph, backend, precision)
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_size))
+    if options is not None and options.optimization_level is not None:
+        config.builder_optimization_level = options.optimization_level
+    if options is not None and options.max_aux_streams is not None:
+        config.max_aux_streams = options.max_aux_streams
     if ranges:
         add_profile(builder, config, built.network, subgraph, ranges)
     with captured_errors() as errors:

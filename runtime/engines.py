@@ -107,8 +107,8 @@ def key_fields(subgraph, spec: EngineSpec, options: EngineOptions, backend: Back
     return {"network": subgraph.network_digest, "converters": converters_in_use(subgraph),
             "network_builder": network_builder_identity(),
             "tvm_tensorrt": __version__, "inputs": [d["shape"] for d in subgraph.inputs],
-            "ranges": spec.as_list(), "precision": options.precision,
-            "workspace": options.max_workspace_size, "backend": backend.describe(), "target": ENGINE_TARGET}
+            "ranges": spec.as_list(), **options.builder_settings(), "backend": backend.describe(),
+            "target": ENGINE_TARGET}
 
 
 def _io(descs) -> list:
@@ -117,7 +117,7 @@ def _io(descs) -> list:
 
 def plan_meta(subgraph, spec: EngineSpec, options: EngineOptions, backend: Backend) -> dict:
     return {"symbol": subgraph.symbol, "inputs": _io(subgraph.inputs), "outputs": _io(subgraph.outputs),
-            "precision": options.precision, "max_workspace_size": options.max_workspace_size,
+            **options.builder_settings(),
             "backend": backend.name, "backend_version": backend.library_version,
             "tensorrt_api_version": list(backend.api_version), "target": ENGINE_TARGET,
             "ranges": spec.as_list(),
@@ -225,7 +225,8 @@ class EngineSet:
 
     def _build(self, spec, options, backend) -> bytes:
         logger.info("Building new TensorRT engine for subgraph %s", self.symbol)
-        plan = build_plan(self.subgraph, options.max_workspace_size, backend, options.precision, spec.ranges)
+        plan = build_plan(self.subgraph, options.max_workspace_size, backend, options.precision, spec.ranges,
+                          options)
         self.builds += 1
         logger.info("Finished building TensorRT engine for subgraph %s", self.symbol)
         return plan

@@ -89,6 +89,33 @@ def test_meta_records_what_made_the_engine(library, tmp_path):
     assert len(entries(cache)) == 4
 
 
+def test_precision_and_builder_settings_are_in_the_meta_and_the_key(library, tmp_path):
+    """BF16 beside FP16 and FP32, and the builder's optimization level and auxiliary streams:
+    each is recorded in the plan's meta and makes its own engine."""
+    cache = tmp_path / "cache"
+    settings = [{}, {"TVM_TENSORRT_PRECISION": "bf16"}, {"TVM_TENSORRT_BUILDER_OPTIMIZATION_LEVEL": "1"},
+                {"TVM_TENSORRT_MAX_AUX_STREAMS": "0"}]
+    for env in settings:
+        run(library, tmp_path, cache, **env)
+    metas = [json.loads((cache / f"{k}.meta").read_text()) for k in entries(cache)]
+    assert len(metas) == 2 * len(settings)  # two subgraphs per setting, none shared
+    assert sorted(m["precision"] for m in metas).count("bf16") == 2
+    assert sorted(str(m["builder_optimization_level"]) for m in metas).count("1") == 2
+    assert sorted(str(m["max_aux_streams"]) for m in metas).count("0") == 2
+
+
+def test_fp16_flag_and_precision_must_agree(monkeypatch):
+    from tvm_tensorrt.runtime.options import engine_options
+
+    monkeypatch.setenv("TVM_TENSORRT_USE_FP16", "1")
+    assert engine_options({}).precision == "fp16"
+    monkeypatch.setenv("TVM_TENSORRT_PRECISION", "fp16")
+    assert engine_options({}).precision == "fp16"
+    monkeypatch.setenv("TVM_TENSORRT_PRECISION", "bf16")
+    with pytest.raises(tvm_tensorrt.ConfigError, match="TVM_TENSORRT_USE_FP16=1 and TVM_TENSORRT_PRECISION=bf16"):
+        engine_options({})
+
+
 def test_changed_weight_builds_a_new_engine_beside_the_old(library, tmp_path):
     cache = tmp_path / "cache"
     run(library, tmp_path, cache)
@@ -137,7 +164,12 @@ def test_unusable_cache_dir_is_a_clear_error(library, tmp_path):
 @pytest.mark.parametrize("name, value", [("TVM_TENSORRT_USE_FP16", "half"),
                                          ("TVM_TENSORRT_MAX_WORKSPACE_SIZE", "1GB"),
                                          ("TVM_TENSORRT_MAX_WORKSPACE_SIZE", "-5"),
-                                         ("TVM_TENSORRT_MULTI_ENGINE", "2")])
+                                         ("TVM_TENSORRT_MULTI_ENGINE", "2"),
+                                         ("TVM_TENSORRT_PRECISION", "fp8"),
+                                         ("TVM_TENSORRT_PRECISION", "int8"),
+                                         ("TVM_TENSORRT_BUILDER_OPTIMIZATION_LEVEL", "9"),
+                                         ("TVM_TENSORRT_BUILDER_OPTIMIZATION_LEVEL", "high"),
+                                         ("TVM_TENSORRT_MAX_AUX_STREAMS", "-1")])
 def test_malformed_variables_name_themselves(library, name, value, monkeypatch):
     from tvm_tensorrt.runtime.executor import forget_runtimes
 
