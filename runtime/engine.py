@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
+from typing import Optional
 
 from ..converters.network import populate_network
 from ..errors import ConversionError
 from ..formats import dims
 from ..backend import load_backend
 from ..trt_log import captured_errors, trt_logger
+from .progress import monitor_for
 
 logger = logging.getLogger("tvm_tensorrt")
 
@@ -48,13 +51,18 @@ def add_profile(builder, config, network, subgraph, ranges) -> None:
 
 
 def build_plan(subgraph, workspace_size: int, backend=None, precision: str = "fp32", ranges=None,
-               options=None) -> bytes:
+               options=None, stats: Optional[dict] = None) -> bytes:
     """Plan bytes for `subgraph`; `ranges` ((name, min, opt, max), ...) when it has symbolic dims;
-    `options` (runtime.options.EngineOptions): the builder settings the user chose."""
+    `options` (runtime.options.EngineOptions): the builder settings the user chose; `stats`, when
+    given, receives the network's layer count and the build's seconds."""
     backend = backend or load_backend()
     trt = backend.trt
+    start = time.perf_counter()
     builder, built, _ = build_network(subgraph, backend, precision)
     config = builder.create_builder_config()
+    monitor = monitor_for(trt, subgraph.symbol)
+    if monitor is not None:
+        config.progress_monitor = monitor
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_size))
     if options is not None and options.optimization_level is not None:
         config.builder_optimization_level = options.optimization_level
@@ -67,4 +75,6 @@ def build_plan(subgraph, workspace_size: int, backend=None, precision: str = "fp
     if plan is None:
         detail = "; ".join(errors[-3:]) or "no error message from TensorRT"
         raise ConversionError(f"TensorRT could not build the engine: {detail}", symbol=subgraph.symbol)
+    if stats is not None:
+        stats.update(layers=built.network.num_layers, build_seconds=round(time.perf_counter() - start, 3))
     return bytes(memoryview(plan))

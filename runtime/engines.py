@@ -218,17 +218,20 @@ class EngineSet:
                 if plan is not None:
                     logger.info("Loading cached TensorRT engine from %s", cache.plan_path(key))
                     return plan
-                plan = self._build(spec, options, backend)
-                cache.store(key, plan, plan_meta(self.subgraph, spec, options, backend))
+                stats: dict = {}
+                plan = self._build(spec, options, backend, stats)
+                cache.store(key, plan, {**plan_meta(self.subgraph, spec, options, backend), **stats})
                 return plan
         return self._build(spec, options, backend)
 
-    def _build(self, spec, options, backend) -> bytes:
+    def _build(self, spec, options, backend, stats: Optional[dict] = None) -> bytes:
         logger.info("Building new TensorRT engine for subgraph %s", self.symbol)
+        stats = {} if stats is None else stats
         plan = build_plan(self.subgraph, options.max_workspace_size, backend, options.precision, spec.ranges,
-                          options)
+                          options, stats)
         self.builds += 1
-        logger.info("Finished building TensorRT engine for subgraph %s", self.symbol)
+        logger.info("Finished building TensorRT engine for subgraph %s (%d layers, %.1f s)", self.symbol,
+                    stats["layers"], stats["build_seconds"])
         return plan
 
 

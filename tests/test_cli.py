@@ -101,3 +101,33 @@ def test_prebuilt_engines_from_the_cli(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "Loading prebuilt TensorRT engine for subgraph tensorrt_0" in proc.stderr
     assert "Building" not in proc.stderr
+
+
+def test_engine_builds_show_progress_on_a_terminal_and_lines_elsewhere(tmp_path):
+    """A bar redrawn per engine on a terminal (a pseudo-terminal here), one line per build phase
+    when stderr is a pipe."""
+    import pty
+
+    parent, child = pty.openpty()
+    proc = subprocess.Popen([*CLI, "compile", "--prebuild-engines", "-o", str(tmp_path / "a.so")], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=child)
+    os.close(child)
+    chunks = []
+    while True:
+        try:
+            data = os.read(parent, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=600) == 0
+    os.close(parent)
+    shown = b"".join(chunks).decode(errors="replace")
+    assert "\rtensorrt_0 [" in shown and "100.0%" in shown and "#" * 30 in shown
+
+    piped = run_cli("compile", "--prebuild-engines", "-o", str(tmp_path / "b.so"), cwd=tmp_path)
+    assert piped.returncode == 0, piped.stderr
+    lines = [line for line in piped.stderr.splitlines() if line.startswith("tensorrt_0: building TensorRT engine:")]
+    assert len(lines) >= 3 and "\r" not in piped.stderr and lines[-1].startswith("tensorrt_0: building TensorRT "
+                                                                                "engine: done (100%")

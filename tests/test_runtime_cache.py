@@ -84,6 +84,7 @@ def test_meta_records_what_made_the_engine(library, tmp_path):
         assert meta["backend"] in ("tensorrt", "tensorrt-rtx") and meta["backend_version"]
         assert meta["inputs"][0]["name"] == "input_0" and meta["outputs"][0]["dtype"] == "float32"
         assert meta["ranges"] is None and meta["created"].endswith("Z")
+        assert meta["layers"] > 0 and meta["build_seconds"] > 0
     # a different precision is a different engine, kept beside the first
     run(library, tmp_path, cache)
     assert len(entries(cache)) == 4

@@ -193,6 +193,9 @@ def main(argv=None) -> int:
     _add_partition_flags(e)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
+    from .runtime.progress import TerminalBar, report_builds
+
+    report_builds(TerminalBar())  # engine builds take seconds to minutes: show them
     try:
         if args.command == "compile":
             compile_model(args.model, args.output, args.target, dict(args.shape) if args.shape else None,

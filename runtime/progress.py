@@ -1,0 +1,79 @@
+"""Progress of engine builds, from TensorRT's IProgressMonitor: a bar per engine on a terminal,
+plain lines otherwise (the CLI turns it on; a library user can too, with `report_builds`).
+
+TensorRT reports nested phases ("Building engine" > "Preparing graph for optimization" > ...);
+the fraction shown is the top-level phase's completed steps.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Callable, Optional
+
+Reporter = Callable[[str, float, str], None]  # (subgraph symbol, fraction done, phase name)
+
+_REPORTER: Optional[Reporter] = None
+_LOCK = threading.Lock()
+
+
+def report_builds(reporter: Optional[Reporter]) -> None:
+    """Call `reporter(symbol, fraction, phase)` as engines build in this process (None: stop)."""
+    global _REPORTER
+    with _LOCK:
+        _REPORTER = reporter
+
+
+def monitor_for(trt, symbol: str):
+    """An IProgressMonitor feeding the reporter, or None when nobody listens."""
+    reporter = _REPORTER
+    if reporter is None or not hasattr(trt, "IProgressMonitor"):
+        return None
+
+    class Monitor(trt.IProgressMonitor):
+        def __init__(self):
+            trt.IProgressMonitor.__init__(self)
+            self.top, self.steps, self.phase = None, 1, ""
+
+        def phase_start(self, phase_name, parent_phase, num_steps):
+            if parent_phase is None:
+                self.top, self.steps = phase_name, max(int(num_steps), 1)
+                reporter(symbol, 0.0, phase_name)
+            else:
+                self.phase = phase_name
+
+        def step_complete(self, phase_name, step):
+            if phase_name == self.top:
+                reporter(symbol, min((int(step) + 1) / self.steps, 1.0), self.phase or phase_name)
+            return True  # never cancel
+
+        def phase_finish(self, phase_name):
+            if phase_name == self.top:
+                reporter(symbol, 1.0, "done")
+
+    return Monitor()
+
+
+class TerminalBar:
+    """A reporter: one redrawn bar per engine on a terminal, a line per phase change elsewhere."""
+
+    def __init__(self, stream=None, width: int = 30):
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.last: dict = {}
+        self.started: dict = {}
+
+    def __call__(self, symbol: str, fraction: float, phase: str) -> None:
+        self.started.setdefault(symbol, time.perf_counter())
+        elapsed = time.perf_counter() - self.started[symbol]
+        if self.tty:
+            filled = int(round(fraction * self.width))
+            line = (f"\r{symbol} [{'#' * filled}{'.' * (self.width - filled)}] {fraction * 100:5.1f}% "
+                    f"{elapsed:5.1f} s {phase[:40]:40s}")
+            self.stream.write(line + ("\n" if fraction >= 1.0 and phase == "done" else ""))
+        elif self.last.get(symbol) != phase:
+            self.stream.write(f"{symbol}: building TensorRT engine: {phase} ({fraction * 100:.0f}%, {elapsed:.1f} s)\n")
+        self.last[symbol] = phase
+        self.stream.flush()
