@@ -131,3 +131,28 @@ def test_engine_builds_show_progress_on_a_terminal_and_lines_elsewhere(tmp_path)
     lines = [line for line in piped.stderr.splitlines() if line.startswith("tensorrt_0: building TensorRT engine:")]
     assert len(lines) >= 3 and "\r" not in piped.stderr and lines[-1].startswith("tensorrt_0: building TensorRT "
                                                                                 "engine: done (100%")
+
+
+def test_inspect_lists_each_subgraph_s_layers_and_engines(tmp_path):
+    """`inspect` on the bundled model's library: its one subgraph's layers (as the runtime builds
+    them), and with --prebuild-engines the embedded engine; on a cached .plan, its meta."""
+    library = tmp_path / "model.so"
+    assert run_cli("compile", "--prebuild-engines", "-o", str(library), cwd=tmp_path).returncode == 0
+    proc = run_cli("inspect", str(library), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("tensorrt_0: inputs input_0 float32(1, 3, 32, 32)")
+    assert any(line.strip().startswith("prebuilt engine") and "bytes" in line for line in lines)
+    rows = [line.split() for line in lines if line.startswith("  tensorrt_0/")]
+    assert len(rows) >= 10 and {"CONVOLUTION", "POOLING", "SOFTMAX"} <= {row[1] for row in rows}
+    report = json.loads(run_cli("inspect", "--json", str(library), cwd=tmp_path).stdout)
+    assert [entry["symbol"] for entry in report] == ["tensorrt_0"] and len(report[0]["layers"]) == len(rows)
+
+    cache = tmp_path / "cache"
+    env = {**os.environ, "TVM_TENSORRT_CACHE_DIR": str(cache)}
+    subprocess.run([*CLI, "run", str(library)], cwd=tmp_path, env={**env, "TVM_TENSORRT_PRECISION": "fp16"},
+                   capture_output=True, timeout=600, check=True)
+    [plan] = cache.glob("*.plan")
+    described = json.loads(run_cli("inspect", str(plan), cwd=tmp_path).stdout)
+    assert described["precision"] == "fp16" and described["bytes"] == plan.stat().st_size
+    assert described["layers"] > 0 and "needs a CUDA GPU" in described["engine_inspector"]

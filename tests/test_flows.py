@@ -51,6 +51,11 @@ def test_runcodegen_library_carries_the_subgraph_and_no_tvm_copy(tmp_path):
     _, text_len, _ = struct.unpack("<8sQ32s", data[blob_start:blob_start + 48])
     header = json.loads(data[blob_start + 48:blob_start + 48 + text_len])
     assert header["symbol"] == "tensorrt_0" and header["format"] == "tvm_tensorrt.subgraph"
+    from tvm_tensorrt.backend import load_backend
+    from tvm_tensorrt.runtime.inspect import inspect_library
+
+    [entry] = inspect_library(library, load_backend())  # found by its magic, weights inside, digest checked
+    assert entry["symbol"] == "tensorrt_0" and len(entry["layers"]) > 20 and entry["prebuilt_engines"] == []
 
 
 def test_runcodegen_library_says_what_to_import(tmp_path):

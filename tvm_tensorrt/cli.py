@@ -1,4 +1,4 @@
-"""`tvm-tensorrt compile | run | explain | verify`: the main jobs from a shell.
+"""`tvm-tensorrt compile | run | explain | verify | inspect`: the main jobs from a shell.
 
 compile writes OUT.so plus OUT.so.json (inputs, config, partition summary), so `run` can make
 inputs of the right shapes without the model; the .so alone is still all the runtime needs.
@@ -148,6 +148,19 @@ def run_library(path, input_files=(), out=sys.stdout, seed=0) -> list:
     return arrays_out
 
 
+def inspect_path(path: str, as_json: bool = False, out=sys.stdout) -> None:
+    from .backend import find_backend
+    from .runtime.inspect import inspect_library, inspect_plan, to_table
+
+    if not os.path.isfile(path):
+        raise TensorRTError(f"{path!r} does not exist")
+    if path.endswith(".plan"):
+        print(json.dumps(inspect_plan(path), indent=2), file=out)
+        return
+    report = inspect_library(path, find_backend())
+    print(json.dumps(report, indent=2) if as_json else to_table(report), file=out)
+
+
 def _add_partition_flags(p):
     p.add_argument("--explicit-batch", action="store_true", help="partition for explicit-batch networks")
     p.add_argument("--remove-no-mac-subgraphs", action="store_true")
@@ -187,6 +200,9 @@ def main(argv=None) -> int:
     v.add_argument("--atol", type=float, help="default: 1e-4 (FP32), 3e-2 (FP16)")
     v.add_argument("--json", action="store_true")
     _add_partition_flags(v)
+    i = sub.add_parser("inspect", help="the TensorRT subgraphs of a library (layers, engines), or an engine file")
+    i.add_argument("path", help="a compiled .so, or a .plan from the engine cache")
+    i.add_argument("--json", action="store_true")
     e = sub.add_parser("explain", help="which ops go to TensorRT, and why the rest do not")
     e.add_argument("model", nargs="?", default=DEFAULT_MODEL)
     e.add_argument("--json", action="store_true")
@@ -209,6 +225,8 @@ def main(argv=None) -> int:
                     path = os.path.join(tmp, "default_cnn.so")
                     compile_model(DEFAULT_MODEL, path)
                     run_library(path)
+        elif args.command == "inspect":
+            inspect_path(args.path, args.json)
         elif args.command == "explain":
             from . import explain, from_onnx
 

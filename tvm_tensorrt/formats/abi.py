@@ -5,3 +5,5 @@ PREPARE = "tvm_tensorrt.prepare"  # (blob, plans, *inputs, *weights) -> bool: ca
 EXECUTE = "tvm_tensorrt.execute"  # (blob, plans, *inputs, *weights, *outputs): run the engine
 NO_ENGINE = "tvm_tensorrt.no_engine"  # the else-branch of a GPU-only library: raise, saying why
 RUN_EMBEDDED = "tvm_tensorrt.run_embedded"  # (address, size, *inputs, *outputs): a RunCodegen library's call
+# A library's own function (not a packed function): (count, blob, plans, *weights) per subgraph.
+SUBGRAPHS_LISTING = "tvm_tensorrt_subgraphs"

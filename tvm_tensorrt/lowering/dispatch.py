@@ -28,13 +28,14 @@ from tvm import relax
 from typing import Callable, Optional
 
 from ..backend import DEFAULT_TENSORRT_VERSION
-from ..formats.abi import EXECUTE, NO_ENGINE, PREPARE
+from ..formats.abi import EXECUTE, NO_ENGINE, PREPARE, SUBGRAPHS_LISTING
 from ..formats.plans import encode_plans
 from ..partition.config import make_config
 from ..partition.outline import CODEGEN, CONFIG_ATTR
 from .serialize import serialize_sharing_weights
 
 FALLBACK_SUFFIX = "_tvm"
+SUBGRAPHS_FUNCTION = SUBGRAPHS_LISTING
 
 
 def function_config(func) -> dict | None:
@@ -112,4 +113,17 @@ def lower_offloaded(mod: tvm.IRModule, config: dict, plans_for: Optional[Callabl
     new_mod = rewriter.builder_.get()
     for gv in targets:
         del new_mod[gv]
-    return new_mod
+    return _with_subgraph_listing(new_mod, list(dispatch.values()))
+
+
+def _with_subgraph_listing(mod: tvm.IRModule, entries: list) -> tvm.IRModule:
+    """Add SUBGRAPHS_FUNCTION, returning (blob, plans, *weights) per subgraph, flattened, each
+    group led by its weight count: `tvm-tensorrt inspect` reads a library through it. Its
+    constants are the ones `main` passes, so it adds no bytes to the library."""
+    fields = []
+    for blob, plans, weights, _ in entries:
+        fields += [relax.const(np.array(len(weights), "int64"), "int64"), blob, plans, *weights]
+    builder = relax.BlockBuilder(mod)
+    with builder.function(SUBGRAPHS_FUNCTION, [], {"global_symbol": SUBGRAPHS_FUNCTION}):
+        builder.emit_func_output(relax.Tuple(fields))
+    return builder.get()

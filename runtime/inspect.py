@@ -1,0 +1,130 @@
+"""`tvm-tensorrt inspect`: what a library's TensorRT subgraphs are, and what an engine file is.
+
+A library built by tvm_tensorrt.build lists its subgraphs through the function
+`tvm_tensorrt_subgraphs` (lowering/dispatch.py); a RunCodegen library carries each blob, weights
+inside, in its read-only data, where they are found by their magic. Each subgraph's network is
+rebuilt (as the runtime would) to list its layers. An engine file is described by its `.meta`:
+deserializing a plan needs a GPU TensorRT can use, which is also what the engine inspector needs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from ..errors import TensorRTError
+from ..formats.abi import SUBGRAPHS_LISTING as SUBGRAPHS_FUNCTION
+from ..formats.plans import decode_plans
+from ..formats.subgraph import MAGIC, decode, decode_header
+
+
+def library_subgraphs(path: str) -> list:
+    """[(Subgraph, prebuilt plans {key: (plan, ranges)})] of a compiled library."""
+    import tvm
+
+    from .model import load
+
+    model = load(path)
+    try:
+        listing = tvm.relax.VirtualMachine(model.library, tvm.cpu())[SUBGRAPHS_FUNCTION]
+    except (AttributeError, RuntimeError, KeyError):  # a RunCodegen library: no listing function
+        return _embedded_subgraphs(path)
+    values = [v.numpy() for v in listing()]
+    found, i = [], 0
+    while i < len(values):
+        count = int(values[i])
+        blob, plans, weights = values[i + 1], values[i + 2], values[i + 3:i + 3 + count]
+        found.append((decode(blob, weights=list(weights)), decode_plans(plans)))
+        i += 3 + count
+    return found
+
+
+def _embedded_subgraphs(path: str) -> list:
+    data = np.fromfile(path, dtype=np.uint8)
+    raw = data.tobytes()
+    found, start = [], raw.find(MAGIC)
+    while start >= 0:
+        try:
+            header = decode_header(raw[start:])
+            end = start + _blob_size(raw[start:], header)
+            found.append((decode(raw[start:end]), {}))
+        except TensorRTError:
+            end = start + len(MAGIC)
+        start = raw.find(MAGIC, end)
+    if not found:
+        raise TensorRTError(f"{path} carries no TensorRT subgraph (nothing was offloaded, or it is not a "
+                            "tvm-tensorrt library)")
+    return found
+
+
+def _blob_size(raw: bytes, header: dict) -> int:
+    from ..formats.subgraph import _PREFIX, _align
+
+    text_len = int.from_bytes(raw[8:16], "little")
+    base = _align(_PREFIX.size + text_len)
+    entries = header["weights"]
+    return base + (entries[-1]["offset"] + entries[-1]["nbytes"] if entries and not header.get("weights_external")
+                   else 0)
+
+
+def describe_network(subgraph, backend, precision: str = "fp32") -> list:
+    """One row per layer: name, type, output dtypes, output shapes."""
+    from .engine import build_network
+
+    network = build_network(subgraph, backend, precision)[1].network
+    rows = []
+    for i in range(network.num_layers):
+        layer = network.get_layer(i)
+        outputs = [layer.get_output(k) for k in range(layer.num_outputs)]
+        rows.append({"name": layer.name, "type": str(layer.type).split(".")[-1],
+                     "dtypes": [str(t.dtype).split(".")[-1].lower() for t in outputs],
+                     "shapes": [list(t.shape) for t in outputs]})
+    return rows
+
+
+def inspect_library(path: str, backend) -> list:
+    """Per subgraph: symbol, inputs, outputs, layers, and its prebuilt engines' sizes and ranges."""
+    report = []
+    for subgraph, plans in library_subgraphs(path):
+        report.append({"symbol": subgraph.symbol, "inputs": subgraph.inputs, "outputs": _io(subgraph.outputs),
+                       "config": subgraph.config, "network_digest": subgraph.network_digest,
+                       "layers": describe_network(subgraph, backend) if backend is not None else None,
+                       "prebuilt_engines": [{"key": key, "bytes": len(plan), "ranges": ranges}
+                                            for key, (plan, ranges) in plans.items()]})
+    return report
+
+
+def _io(descs) -> list:
+    return [{k: d[k] for k in ("name", "shape", "dtype")} for d in descs]
+
+
+def inspect_plan(path: str) -> dict:
+    """An engine file's `.meta` and size; the engine inspector needs a GPU to deserialize it."""
+    meta_path = os.path.splitext(path)[0] + ".meta"
+    if not os.path.exists(meta_path):
+        raise TensorRTError(f"{meta_path} is missing: only plans from tvm-tensorrt's engine cache can be described "
+                            "without a GPU")
+    with open(meta_path) as f:
+        meta = json.load(f)
+    return {"plan": path, "bytes": os.path.getsize(path), **meta,
+            "engine_inspector": "needs a CUDA GPU TensorRT can run on: the plan must be deserialized first"}
+
+
+def to_table(report: list) -> str:
+    lines = []
+    for entry in report:
+        shapes = ", ".join(f"{d['name']} {d['dtype']}{tuple(d['shape'])}" for d in entry["inputs"])
+        lines.append(f"{entry['symbol']}: inputs {shapes}")
+        for engine in entry["prebuilt_engines"]:
+            lines.append(f"  prebuilt engine {engine['key'][:12]}: {engine['bytes']} bytes, ranges {engine['ranges']}")
+        if entry["layers"] is None:
+            lines.append("  (layers: TensorRT is needed to rebuild the network)")
+            continue
+        lines.append(f"  {len(entry['layers'])} layers")
+        lines.append(f"  {'layer':44s} {'type':18s} {'dtype':10s} shape")
+        for row in entry["layers"]:
+            lines.append(f"  {row['name'][:44]:44s} {row['type'][:18]:18s} {','.join(row['dtypes'])[:10]:10s} "
+                         f"{' '.join(str(tuple(s)) for s in row['shapes'])}")
+    return "\n".join(lines)
