@@ -33,6 +33,7 @@ _COMPILE_TIME = {
     "PartitionReport": ".partition.report",
     "explain": ".partition.report",
     "build": ".flows",
+    "calibrate": ".calibration",
     "LowerToTensorRT": ".flows",
     "PartitionForTensorRT": ".flows",
     "pipeline": ".flows",
@@ -60,4 +61,4 @@ tvm.register_global_func("relax.ext.tensorrt", _tensorrt_codegen, override=True)
 
 __all__ = ["BackendUnavailableError", "ConfigError", "ConversionError", "InputError", "RegistryError", "SubgraphFormatError",
            "LoadedModel", "LowerToTensorRT", "PartitionForTensorRT", "PartitionReport", "TensorRTError",
-           "VerifyReport", "build", "explain", "from_onnx", "load", "partition_for_tensorrt", "pipeline", "verify"]
+           "VerifyReport", "build", "calibrate", "explain", "from_onnx", "load", "partition_for_tensorrt", "pipeline", "verify"]

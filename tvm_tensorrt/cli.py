@@ -91,7 +91,8 @@ def _model_inputs(mod) -> list:
 
 
 def compile_model(model_path, output, target="llvm", shapes=None, options=None, out=sys.stdout,
-                  prebuild_engines=False, cpu_fallback=True, arch=None, host=None) -> dict:
+                  prebuild_engines=False, cpu_fallback=True, arch=None, host=None, int8=None) -> dict:
+    """int8: {"data", "cache", "method"} to calibrate (tvm_tensorrt.calibrate) before partitioning."""
     from . import build, from_onnx
     from .partition.api import partition_with_decisions
     from .targets import cross_compiler, make_target
@@ -100,6 +101,10 @@ def compile_model(model_path, output, target="llvm", shapes=None, options=None, 
     _writable_output(output)
     start = time.perf_counter()
     mod, params = from_onnx(model_path, shape_dict=shapes)
+    if int8:
+        from .calibration import calibrate
+
+        mod, params = calibrate(mod, params, **int8), {}
     partitioned, config, decisions = partition_with_decisions(mod, params, **(options or {}))
     report = PartitionReport(decisions, config)
     print(report.to_table(), file=out)
@@ -188,6 +193,11 @@ def main(argv=None) -> int:
     c.add_argument("--host", help="cross-compile the library's host code: aarch64 (Jetson) or x86_64")
     c.add_argument("--prebuild-engines", action="store_true",
                    help="build every TensorRT engine now and embed it, so the first run loads instead of building")
+    c.add_argument("--int8", action="store_true",
+                   help="calibrate on --calib-data and run convolutions and matmuls in INT8 (quantize/dequantize)")
+    c.add_argument("--calib-data", metavar="DIR", help="folder of .npy calibration batches (one input each)")
+    c.add_argument("--calib-cache", metavar="FILE", help="calibration scales, written and reused when they match")
+    c.add_argument("--calib-method", choices=["entropy", "minmax"], default="entropy")
     c.add_argument("--no-cpu-fallback", action="store_true",
                    help="GPU-only library: no TVM copy of the offloaded subgraphs to run where no engine can")
     _add_partition_flags(c)
@@ -214,9 +224,13 @@ def main(argv=None) -> int:
     report_builds(TerminalBar())  # engine builds take seconds to minutes: show them
     try:
         if args.command == "compile":
+            if args.int8 and not args.calib_data:
+                parser.error("--int8 needs --calib-data DIR (a folder of .npy calibration batches)")
+            int8 = {"data": args.calib_data, "cache": args.calib_cache, "method": args.calib_method} \
+                if args.int8 else None
             compile_model(args.model, args.output, args.target, dict(args.shape) if args.shape else None,
                           _partition_options(args), prebuild_engines=args.prebuild_engines,
-                          cpu_fallback=not args.no_cpu_fallback, arch=args.arch, host=args.host)
+                          cpu_fallback=not args.no_cpu_fallback, arch=args.arch, host=args.host, int8=int8)
         elif args.command == "run":
             if args.library:
                 run_library(args.library, args.input or ())
