@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Optional
 
@@ -14,6 +15,8 @@ from ..trt_log import captured_errors, trt_logger
 from .progress import monitor_for
 
 logger = logging.getLogger("tvm_tensorrt")
+
+TIMING_CACHE_FILE = "timing.cache"  # beside the engines in TVM_TENSORRT_CACHE_DIR (full TensorRT only)
 
 def build_network(subgraph, backend=None, precision: str = "fp32"):
     """(builder, network build, trt logger) for `subgraph`; callers keep all three alive."""
@@ -50,6 +53,32 @@ def add_profile(builder, config, network, subgraph, ranges) -> None:
     config.add_optimization_profile(profile)
 
 
+_SAID: set = set()  # messages logged once per process
+
+
+def _timing_cache(config, backend, folder: Optional[str]):
+    """Full TensorRT: the builder's timing cache, read from and written back to `folder` (the
+    engine cache), so later builds skip timing tactics again. TensorRT-RTX's timing-cache calls
+    are no-ops (it tunes at run time, in its runtime cache): said once, nothing written."""
+    if folder is None:
+        return None, None
+    path = os.path.join(folder, TIMING_CACHE_FILE)
+    if backend.name != "tensorrt":
+        if "timing" not in _SAID:
+            _SAID.add("timing")
+            logger.info("%s keeps no timing cache (its timing-cache calls are no-ops); %s is not written",
+                        backend.describe(), path)
+        return None, None
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        data = b""
+    cache = config.create_timing_cache(data)
+    config.set_timing_cache(cache, ignore_mismatch=False)
+    return cache, path
+
+
 def build_plan(subgraph, workspace_size: int, backend=None, precision: str = "fp32", ranges=None,
                options=None, stats: Optional[dict] = None) -> bytes:
     """Plan bytes for `subgraph`; `ranges` ((name, min, opt, max), ...) when it has symbolic dims;
@@ -68,6 +97,7 @@ def build_plan(subgraph, workspace_size: int, backend=None, precision: str = "fp
         config.builder_optimization_level = options.optimization_level
     if options is not None and options.max_aux_streams is not None:
         config.max_aux_streams = options.max_aux_streams
+    timing, timing_path = _timing_cache(config, backend, options.cache_dir if options is not None else None)
     if ranges:
         add_profile(builder, config, built.network, subgraph, ranges)
     with captured_errors() as errors:
@@ -75,6 +105,19 @@ def build_plan(subgraph, workspace_size: int, backend=None, precision: str = "fp
     if plan is None:
         detail = "; ".join(errors[-3:]) or "no error message from TensorRT"
         raise ConversionError(f"TensorRT could not build the engine: {detail}", symbol=subgraph.symbol)
+    if timing is not None:
+        _write_quietly(timing_path, bytes(memoryview(timing.serialize())))
     if stats is not None:
         stats.update(layers=built.network.num_layers, build_seconds=round(time.perf_counter() - start, 3))
     return bytes(memoryview(plan))
+
+
+def _write_quietly(path: str, data: bytes) -> None:
+    """The timing cache only speeds builds up: a failed write is logged, never an error."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as err:
+        logger.warning("Could not write the TensorRT timing cache %s (%s)", path, err.strerror)

@@ -7,7 +7,6 @@ import sys
 
 import numpy as np
 import pytest
-import tvm
 import tvm_ffi
 
 import tvm_tensorrt

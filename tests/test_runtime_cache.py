@@ -105,6 +105,14 @@ def test_precision_and_builder_settings_are_in_the_meta_and_the_key(library, tmp
     assert sorted(str(m["max_aux_streams"]) for m in metas).count("0") == 2
 
 
+def test_tensorrt_rtx_s_no_op_timing_cache_is_said_once_not_faked(library, tmp_path):
+    cache = tmp_path / "cache"
+    _, log = run(library, tmp_path, cache)
+    assert len(messages(log, "Building new TensorRT engine")) == 2
+    assert log.count("keeps no timing cache (its timing-cache calls are no-ops)") == 1
+    assert not (cache / "timing.cache").exists()
+
+
 def test_fp16_flag_and_precision_must_agree(monkeypatch):
     from tvm_tensorrt.runtime.options import engine_options
 
