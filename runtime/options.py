@@ -36,20 +36,8 @@ def _flag(name: str) -> bool:
     raise ConfigError(f"{name}={os.environ[name]!r} is not a flag; use 1 or 0")
 
 
-def _bytes(name: str) -> Optional[int]:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number of bytes, e.g. {name}={DEFAULT_WORKSPACE_SIZE}") from None
-    if value <= 0:
-        raise ConfigError(f"{name}={raw!r} must be a positive number of bytes")
-    return value
-
-
 def _whole(name: str, low: int, high: int, meaning: str) -> Optional[int]:
+    """A whole-number variable in [low, high], or None when unset."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return None
@@ -60,6 +48,10 @@ def _whole(name: str, low: int, high: int, meaning: str) -> Optional[int]:
     if value is None or not low <= value <= high:
         raise ConfigError(f"{name}={raw!r} must be a whole number from {low} to {high} ({meaning})")
     return value
+
+
+def _bytes(name: str) -> Optional[int]:
+    return _whole(name, 1, 1 << 62, f"bytes, e.g. {name}={DEFAULT_WORKSPACE_SIZE}")
 
 
 def _precision() -> str:

@@ -95,3 +95,19 @@ def test_cli_compiles_int8_from_a_calibration_folder(tmp_path):
     assert "quantize x5" in proc.stdout and os.path.exists(tmp_path / "scales.json")
     usage = subprocess.run([*cli, "compile", "--int8"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert usage.returncode == 2 and "--int8 needs --calib-data" in usage.stderr
+
+
+@pytest.mark.parametrize("name", ["deeplabv3", "convnext"])
+def test_model_set_cnns_calibrate_into_one_int8_engine_close_to_fp32(name):
+    path = os.path.join(os.path.dirname(__file__), "models", f"{name}.onnx")
+    mod, params = tvm_tensorrt.from_onnx(path)
+    shape = [int(d) for d in mod["main"].params[0].ty.shape.values]
+    rng = np.random.default_rng(0)
+    quantized = tvm_tensorrt.calibrate(mod, params, [rng.standard_normal(shape).astype("float32") for _ in range(64)])
+    partitioned, config, decisions = partition_with_decisions(quantized)
+    assert all(d.offloaded for d in decisions) and {d.subgraph for d in decisions} == {"tensorrt_0"}
+    assert sum(d.op == "relax.quantize" for d in decisions) >= 10
+    [func] = offloaded_functions(partitioned).values()
+    assert len(build_plan(subgraph_of(func, "tensorrt_0", config), config["max_workspace_size"])) > 0
+    held_back = [rng.standard_normal(shape).astype("float32") for _ in range(16)]
+    assert calibration.int8_accuracy(mod, quantized, held_back)["min_cosine"] >= 0.99
