@@ -330,14 +330,14 @@ def check_batch_dim(call, config: dict) -> Optional[str]:
     if not implicit_batch(config):
         return None
     for i, arg in enumerate(tensor_args(call)):
-        if not is_constant(arg) and arg.ty.ndim == 0:
+        if not is_weight(arg) and arg.ty.ndim == 0:
             return f"input {i} is a scalar, which has no batch dimension ({IMPLICIT_HINT})"
     out = output_types(call)[0]
     if isinstance(out, relax.TensorType) and out.ndim == 0:
         return f"its output is a scalar, which has no batch dimension ({IMPLICIT_HINT})"
     expected = batch_key(out)
     for i, arg in enumerate(tensor_args(call)):
-        if is_constant(arg):
+        if is_weight(arg):
             continue
         key = batch_key(arg.ty)
         if key != expected:
@@ -382,9 +382,14 @@ def is_quantized_constant(expr) -> bool:
         and is_constant(value.args[0])
 
 
+def is_weight(expr) -> bool:
+    """A constant or quantized constant weights: built into the engine, no batch dimension."""
+    return is_constant(expr) or is_quantized_constant(expr)
+
+
 def check_constant_kernel(expr, what: str) -> Optional[str]:
     """Constant weights, or quantized constant weights (a dequantize of a constant)."""
-    if is_constant(expr) or is_quantized_constant(expr):
+    if is_weight(expr):
         return None
     return (f"{what} must be a constant, or a dequantize of a constant (bind params first) because TensorRT "
             "builds it into the engine")

@@ -10,8 +10,10 @@ which on real models is nothing or a few recent units, so partitioning grows abo
 
 Implicit batch mode: every offloaded op keeps dim 0 (checks.check_batch_dim), so a subgraph's
 inputs agree on the batch size exactly when its ops do. Each region therefore carries one batch
-key, and a node joins only candidate regions with its own key: a node whose inputs come from
-regions of another batch size starts a region of its own instead. This costs O(1) per merge.
+key, and a node joins only candidate regions with its own key, or with none (static ops the
+batch limits do not bind, such as the dequantize of int8 weights, join the batched op that
+reads them; the merged region takes the node's key): a node whose inputs come from regions of
+another batch size starts a region of its own instead. This costs O(1) per merge.
 """
 
 from __future__ import annotations
@@ -80,9 +82,9 @@ def form_regions(graph: nx.DiGraph) -> dict[int, int]:
         if data["follows"] is not None:  # a tuple field stays with the op that made the tuple
             candidates = [contracted.find(data["follows"])]
         else:
-            batch = data.get("batch")
+            batch = data.get("batch")  # a batchless region (static ops among batched ones) joins any batch
             candidates = sorted(u for u in pred_units if u in contracted.regions
-                                and graph.nodes[u].get("batch") == batch)
+                                and graph.nodes[u].get("batch") in (batch, None))
         group: set = set()
         for cand in candidates:
             trial = group | {cand}

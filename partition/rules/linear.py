@@ -4,7 +4,7 @@ TensorRT's einsum layer, which documents at most two operands, lower-case labels
 broadcasting; diagonals (a label twice in one term) are not documented, so they stay in TVM."""
 
 from ...converters.linear import einsum_terms
-from ..checks import (IMPLICIT_HINT, check_same_dtype_out, dims, implicit_batch, is_constant, numel, rank_of,
+from ..checks import (IMPLICIT_HINT, check_same_dtype_out, dims, implicit_batch, is_constant, is_weight, numel, rank_of,
                       tensor_args)
 from ..registry import register_rule
 
@@ -31,7 +31,7 @@ def implicit_batch_reason(call) -> str | None:
     output's batch dim must broadcast over it."""
     for i, arg in enumerate(call.args):
         position = batch_position(call, i)
-        if is_constant(arg):
+        if is_weight(arg):
             if position == 0 and rank_of(arg) >= 3 and dims(arg)[0] != 1:
                 return f"constant input {i} {dims(arg)} spans the batch dimension ({IMPLICIT_HINT})"
         elif position != 0:
