@@ -10,7 +10,13 @@ import numpy as np
 from .base import TensorRTOpConverter, register_converter, trt_weights
 from .helpers import normalise_axis, tensor_of, weight_of
 
-FLOAT_TYPES = {"float32": np.float32, "float16": np.float16}
+def _numpy_float(name: str):
+    """float32/float16, or bfloat16 through ml_dtypes (which TVM already imports)."""
+    if name == "bfloat16":
+        import ml_dtypes
+
+        return ml_dtypes.bfloat16
+    return np.dtype(name)
 
 
 class QuantizationConverter(TensorRTOpConverter):
@@ -25,7 +31,7 @@ class QuantizationConverter(TensorRTOpConverter):
     def convert(self, params):
         scale = weight_of(params, 1)
         array = np.ascontiguousarray(scale.reshape(()) if scale.size == 1 else scale.reshape(-1),
-                                     dtype=FLOAT_TYPES[self.float_side(params)])
+                                     dtype=_numpy_float(self.float_side(params)))
         scale_tensor = params.network.add_constant(tuple(array.shape),
                                                    trt_weights(params.trt, array, params.keep_alive)).get_output(0)
         layer = self.add_layer(params, tensor_of(params, 0), scale_tensor)
@@ -49,5 +55,6 @@ class DequantizeConverter(QuantizationConverter):
         return params.output_dtypes[0]
 
     def add_layer(self, params, x, scale):
-        dtype = params.trt.float16 if params.output_dtypes[0] == "float16" else params.trt.float32
+        dtype = {"float16": params.trt.float16, "bfloat16": params.trt.bfloat16}.get(params.output_dtypes[0],
+                                                                                   params.trt.float32)
         return params.network.add_dequantize(x, scale, dtype)

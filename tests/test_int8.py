@@ -101,3 +101,12 @@ def test_an_asymmetric_quantization_stays_in_tvm_saying_why(tmp_path):
     report = tvm_tensorrt.explain(*tvm_tensorrt.from_onnx(path))
     reasons = {d.reason for d in report.decisions if d.op == "relax.quantize" and not d.offloaded}
     assert any("TensorRT's INT8 is symmetric" in r and "ActivationSymmetric" in r for r in reasons), reasons
+
+
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_a_qdq_model_builds_with_half_precision_around_its_int8_layers(precision, qdq_models):
+    """The float side of each quantize/dequantize (and its scale) takes the engine's precision."""
+    partitioned, config = tvm_tensorrt.partition_for_tensorrt(*tvm_tensorrt.from_onnx(qdq_models["cnn"]))
+    [func] = offloaded_functions(partitioned).values()
+    assert len(build_plan(subgraph_of(func, "tensorrt_0", config), config["max_workspace_size"],
+                          precision=precision)) > 0
