@@ -540,12 +540,33 @@ def _casts():
     return nodes, inputs, {}, feeds, 17, ["xi", "xl", "xb", "if", "ii", "bh"]
 
 
+def _quantize_dequantize():
+    """QuantizeLinear/DequantizeLinear (int8, zero point 0) per tensor and per channel, ties that
+    round half to even, values that saturate, and an INT8 convolution on dequantized weights."""
+    rng = np.random.default_rng(6)
+    x = _rand(rng, 2, 4, 5, 6)
+    x[0, 0, 0, :6] = [0.025, 0.075, -0.025, 100.0, -100.0, 0.125]  # /0.05: 0.5, 1.5, -0.5, saturate, 2.5
+    weights = {"s": np.array(0.05, np.float32), "z": np.array(0, np.int8),
+               "sc": np.array([0.02, 0.05, 0.1, 0.2], np.float32), "zc": np.zeros(4, np.int8),
+               "w": rng.integers(-127, 128, (3, 4, 3, 3)).astype(np.int8),
+               "ws": np.array([0.01, 0.02, 0.03], np.float32), "wz": np.zeros(3, np.int8)}
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]),
+             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"]),
+             helper.make_node("QuantizeLinear", ["x", "sc", "zc"], ["qc"], axis=1),
+             helper.make_node("DequantizeLinear", ["qc", "sc", "zc"], ["yc"], axis=1),
+             helper.make_node("DequantizeLinear", ["w", "ws", "wz"], ["wf"], axis=0),
+             helper.make_node("Conv", ["y", "wf"], ["conv"], pads=[1, 1, 1, 1])]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4, 5, 6])]
+    return nodes, inputs, weights, {"x": x}, 17, ["y", "yc", "conv"]
+
+
 MADE_MODELS = {
     "conv_bn_relu_pool_gemm": _conv_bn_relu_pool_gemm,
     "fp16_conv_add_pool_matmul": _fp16_chain,
     "layernorm_attention_gelu": _transformer_block,
     "lrn_and_pooling_modes": _pooling_and_lrn,
     "casts": _casts,
+    "quantize_dequantize": _quantize_dequantize,
 }
 
 
