@@ -15,9 +15,9 @@ import os
 import numpy as np
 
 from ..errors import TensorRTError
-from ..formats.abi import SUBGRAPHS_LISTING as SUBGRAPHS_FUNCTION
+from ..formats.abi import SUBGRAPHS_LISTING
 from ..formats.plans import decode_plans
-from ..formats.subgraph import MAGIC, decode, decode_header
+from ..formats.subgraph import MAGIC, blob_length, decode
 
 
 def library_subgraphs(path: str) -> list:
@@ -28,7 +28,7 @@ def library_subgraphs(path: str) -> list:
 
     model = load(path)
     try:
-        listing = tvm.relax.VirtualMachine(model.library, tvm.cpu())[SUBGRAPHS_FUNCTION]
+        listing = tvm.relax.VirtualMachine(model.library, tvm.cpu())[SUBGRAPHS_LISTING]
     except (AttributeError, RuntimeError, KeyError):  # a RunCodegen library: no listing function
         return _embedded_subgraphs(path)
     values = [v.numpy() for v in listing()]
@@ -47,8 +47,7 @@ def _embedded_subgraphs(path: str) -> list:
     found, start = [], raw.find(MAGIC)
     while start >= 0:
         try:
-            header = decode_header(raw[start:])
-            end = start + _blob_size(raw[start:], header)
+            end = start + blob_length(raw[start:])
             found.append((decode(raw[start:end]), {}))
         except TensorRTError:
             end = start + len(MAGIC)
@@ -57,16 +56,6 @@ def _embedded_subgraphs(path: str) -> list:
         raise TensorRTError(f"{path} carries no TensorRT subgraph (nothing was offloaded, or it is not a "
                             "tvm-tensorrt library)")
     return found
-
-
-def _blob_size(raw: bytes, header: dict) -> int:
-    from ..formats.subgraph import _PREFIX, _align
-
-    text_len = int.from_bytes(raw[8:16], "little")
-    base = _align(_PREFIX.size + text_len)
-    entries = header["weights"]
-    return base + (entries[-1]["offset"] + entries[-1]["nbytes"] if entries and not header.get("weights_external")
-                   else 0)
 
 
 def describe_network(subgraph, backend, precision: str = "fp32") -> list:

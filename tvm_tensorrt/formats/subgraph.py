@@ -138,6 +138,14 @@ def read_digest(blob) -> str:
     return digest.hex()
 
 
+def blob_length(blob) -> int:
+    """How many bytes from the start of `blob` (which may run on) its serialised subgraph spans."""
+    header, text_len = _header(memoryview(blob).cast("B"))
+    entries = header["weights"]
+    stored = entries and not header.get("weights_external")
+    return _align(_PREFIX.size + text_len) + (entries[-1]["offset"] + entries[-1]["nbytes"] if stored else 0)
+
+
 def decode_header(blob) -> dict:
     """Only the JSON header: what a caller needs before it can hand over external weights."""
     return _header(memoryview(blob).cast("B"))[0]

@@ -35,7 +35,6 @@ from ..partition.outline import CODEGEN, CONFIG_ATTR
 from .serialize import serialize_sharing_weights
 
 FALLBACK_SUFFIX = "_tvm"
-SUBGRAPHS_FUNCTION = SUBGRAPHS_LISTING
 
 
 def function_config(func) -> dict | None:
@@ -117,13 +116,13 @@ def lower_offloaded(mod: tvm.IRModule, config: dict, plans_for: Optional[Callabl
 
 
 def _with_subgraph_listing(mod: tvm.IRModule, entries: list) -> tvm.IRModule:
-    """Add SUBGRAPHS_FUNCTION, returning (blob, plans, *weights) per subgraph, flattened, each
+    """Add SUBGRAPHS_LISTING, returning (blob, plans, *weights) per subgraph, flattened, each
     group led by its weight count: `tvm-tensorrt inspect` reads a library through it. Its
     constants are the ones `main` passes, so it adds no bytes to the library."""
     fields = []
     for blob, plans, weights, _ in entries:
         fields += [relax.const(np.array(len(weights), "int64"), "int64"), blob, plans, *weights]
     builder = relax.BlockBuilder(mod)
-    with builder.function(SUBGRAPHS_FUNCTION, [], {"global_symbol": SUBGRAPHS_FUNCTION}):
+    with builder.function(SUBGRAPHS_LISTING, [], {"global_symbol": SUBGRAPHS_LISTING}):
         builder.emit_func_output(relax.Tuple(fields))
     return builder.get()
