@@ -230,8 +230,9 @@ class EngineSet:
         plan = build_plan(self.subgraph, options.max_workspace_size, backend, options.precision, spec.ranges,
                           options, stats)
         self.builds += 1
-        logger.info("Finished building TensorRT engine for subgraph %s (%d layers, %.1f s)", self.symbol,
-                    stats["layers"], stats["build_seconds"])
+        logger.info("Finished building TensorRT engine for subgraph %s", self.symbol)  # the contract's words
+        logger.info("TensorRT engine of subgraph %s: %d layers, built in %.1f s", self.symbol, stats["layers"],
+                    stats["build_seconds"])
         return plan
 
 

@@ -405,3 +405,27 @@ def test_libraries_store_each_weight_once_and_gpu_only_says_why_it_cannot_run_he
                                np.maximum(x_value @ heavy.value.numpy().T, 0), rtol=1e-5, atol=1e-4)
     with pytest.raises(tvm_tensorrt.TensorRTError, match="cpu_fallback=False"):
         tvm_tensorrt.load(gpu_only).run(x_value)
+
+
+def test_the_contract_s_log_messages_are_word_for_word(library, tmp_path, monkeypatch, caplog):
+    """DESIGN.md's public contract fixes these INFO messages exactly, whole messages, not prefixes."""
+    import logging
+
+    from tvm_tensorrt.runtime.executor import forget_runtimes
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("TVM_TENSORRT_CACHE_DIR", str(cache))
+    caplog.set_level(logging.INFO, logger="tvm_tensorrt")
+    forget_runtimes()
+    tvm_tensorrt.load(library).run(np.zeros(SHAPE, "float32"))
+    first = {r.getMessage() for r in caplog.records}
+    plan = cache / f"{entries(cache)[0]}.plan"
+    assert {"Building new TensorRT engine for subgraph tensorrt_0",
+            "Finished building TensorRT engine for subgraph tensorrt_0"} <= first
+    assert any(m == f"Caching TensorRT engine to {p}" for m in first for p in cache.glob("*.plan"))
+    caplog.clear()
+    forget_runtimes()
+    tvm_tensorrt.load(library).run(np.zeros(SHAPE, "float32"))
+    assert any(r.getMessage() == f"Loading cached TensorRT engine from {p}" for r in caplog.records
+               for p in cache.glob("*.plan")) and plan.exists()
+    forget_runtimes()
