@@ -37,6 +37,7 @@ class LoadedModel:
                                 f"({str(err).strip().splitlines()[-1][:200]}); compile one with `tvm-tensorrt compile`") \
                 from None
         self._local = threading.local()
+        self.input_names = _param_names(self._vm())  # main's signature, read once: run() checks counts with it
 
     def _vm(self):
         vm = getattr(self._local, "vm", None)
@@ -47,8 +48,7 @@ class LoadedModel:
     def run(self, *inputs) -> list:
         """Outputs of `main` as numpy arrays (always a list, one entry per output). NaN and inf
         pass through as the arithmetic makes them; wrong inputs are an InputError."""
-        vm = self._vm()
-        names = _param_names(vm)
+        vm, names = self._vm(), self.input_names
         if names is not None and len(inputs) != len(names):
             raise InputError(f"{os.path.basename(self.path)} takes {len(names)} input(s) ({', '.join(names)}); "
                              f"{len(inputs)} were given")
