@@ -13,7 +13,7 @@ from tvm import relax
 from ..backend import DEFAULT_TENSORRT_VERSION, find_backend
 from ..common import DEFAULT_WORKSPACE_SIZE
 from . import rules  # noqa: F401  (registers the built-in rules)
-from .checks import bound_vars, call_size_vars, shape_vars
+from .checks import bound_vars, call_size_vars, dtype_of, output_types, shape_text, shape_vars
 from .config import make_config
 from .fold import fold_module
 from .graph import EXTERNAL, build_block_graph, used_vars
@@ -35,6 +35,11 @@ class Decision:
     subgraph: Optional[str]
     reason: Optional[str]
     macs: int = 0  # multiply-accumulates of the call (0 for ops that do no MAC work)
+    # For drawing the dataflow (the HTML report) and the annotated ONNX model:
+    inputs: tuple = ()  # names of what the call reads: other calls' bindings or function inputs
+    shapes: tuple = ()  # its result's shape(s) as text, e.g. ("1x64x56x56",); symbolic dims by name
+    dtype: Optional[str] = None  # its (first) result's dtype
+    used_after: bool = False  # read after its dataflow block: an output of the function
 
 
 # The layouts TensorRT layers take; ConvertLayout rewrites other layouts of these ops into them
@@ -201,10 +206,35 @@ def has_mac_counter(op: str) -> bool:
 
 
 def _record(graph, region_of, fname, symbols, decisions):
+    defined_by = {graph.nodes[n]["binding"].var: n for n in graph.nodes if n != EXTERNAL}
+
+    def sources(var) -> list:
+        """The calls (or function inputs) a var's value comes from, looking through the
+        tuple-field and alias bindings between calls, which are not operators of their own."""
+        node = defined_by.get(var)
+        if node is None:
+            return [var.name]
+        data = graph.nodes[node]
+        if data["op"] is not None:
+            return [var.name]
+        return [name for v in used_vars(data["binding"].value) for name in sources(v)]
+
     for node in sorted(n for n in graph.nodes if n != EXTERNAL):
         data = graph.nodes[node]
         if data["op"] is None:
             continue
         region = region_of.get(node)
-        decisions.append(Decision(fname, data["binding"].var.name, "relax." + data["op"],
-                                  region is not None, symbols.get(region), data["reason"], data["macs"]))
+        binding = data["binding"]
+        inputs = tuple(dict.fromkeys(name for v in used_vars(binding.value) for name in sources(v)))
+        results = output_types(binding.value)
+        decisions.append(Decision(fname, binding.var.name, "relax." + data["op"],
+                                  region is not None, symbols.get(region), data["reason"], data["macs"],
+                                  inputs=inputs, shapes=tuple(shape_text(t) for t in results),
+                                  dtype=dtype_of(results[0]) if results else None,
+                                  used_after=_read_after(graph, node)))
+
+
+def _read_after(graph, node) -> bool:
+    """Read after the block, directly or through the tuple-field bindings of its result."""
+    return any(s == EXTERNAL or (graph.nodes[s]["op"] is None and _read_after(graph, s))
+               for s in graph.successors(node))

@@ -69,6 +69,13 @@ def dims(expr_or_ty) -> Optional[tuple]:
     return tuple(int(d) if isinstance(d, tvm.ir.prim.expr.IntImm) else -1 for d in values)
 
 
+def shape_text(ty) -> str:
+    """"1x64x56x56", "batchx128" (symbolic dims by name), "?" when unknown: for people."""
+    if not isinstance(ty, relax.TensorType) or getattr(ty.shape, "values", None) is None:
+        return "?"
+    return "x".join(_dim_text(d) for d in ty.shape.values) or "scalar"
+
+
 def dtype_of(ty) -> Optional[str]:
     return str(ty.dtype) if isinstance(ty, relax.TensorType) else None
 

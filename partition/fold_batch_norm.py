@@ -107,9 +107,12 @@ def fold_batch_norms(func: relax.Function) -> relax.Function:
         for binding in block.bindings:
             var, value = binding.var, binding.value
             if var in by_conv:
-                conv, bias = by_conv[var].folded()
-                bindings.append(relax.VarBinding(var, normalizer.normalize(conv)))
-                biased[by_conv[var].bn_var] = (var, bias)
+                chain = by_conv[var]
+                conv, bias = chain.folded()
+                # the folded conv is what the model's Conv node computed (bias included): its name
+                named = type(var)((chain.add_var or var).name, var.ty) if chain.add_var is not None else var
+                bindings.append(relax.VarBinding(named, normalizer.normalize(conv)))
+                biased[chain.bn_var] = (named, bias)
             elif var in dropped:
                 continue  # the bias add and the batch norm: now the add below
             elif isinstance(value, relax.TupleGetItem) and value.tuple_value in biased:

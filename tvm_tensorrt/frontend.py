@@ -46,11 +46,34 @@ def _checked(model: onnx.ModelProto, what: str) -> onnx.ModelProto:
     return model
 
 
+def node_names(model: onnx.ModelProto) -> list[str]:
+    """Each node's name, made up (`Conv_3`, by op type and position) where the model gives none
+    or repeats one, so that every node can be named in reports and found again in the model."""
+    names, seen = [], set()
+    for index, node in enumerate(model.graph.node):
+        name = node.name if node.name and node.name not in seen else f"{node.op_type}_{index}"
+        while name in seen:
+            name += "_"
+        seen.add(name)
+        names.append(name)
+    return names
+
+
 def from_onnx(model_or_path, shape_dict=None):
     """Returns (mod, params). Weights stay in the module as constants, so params is empty."""
+    mod, _ = import_onnx(model_or_path, shape_dict)
+    return mod, {}
+
+
+def import_onnx(model_or_path, shape_dict=None):
+    """(mod, node_of): node_of maps a binding name of main to the ONNX node it computes (not
+    every node has one: onnxslim and the importer fold some away, some calls are helpers)."""
     from tvm.relax.frontend.onnx import from_onnx as relax_from_onnx
 
     model, weights = split_weights(load_onnx(model_or_path))  # a copy: the caller's model is not edited
+    for node, name in zip(model.graph.node, node_names(model)):  # every node findable by name
+        node.name = name
+    producers = {out: node.name for node in model.graph.node for out in node.output}
     try:
         import onnxslim
 
@@ -58,8 +81,23 @@ def from_onnx(model_or_path, shape_dict=None):
     except Exception as err:  # onnxslim is an optimisation; the importer may still cope
         logger.warning("onnxslim could not simplify the model (%s); importing it as is", err)
     try:
-        with relax_importers():
+        with relax_importers() as node_of:
             mod = relax_from_onnx(model, shape_dict=shape_dict, keep_params_in_input=False)
     except Exception as err:
         raise TensorRTError(f"TVM's ONNX importer failed: {err}") from err
-    return canonicalize(bind_weights(mod, weights)), {}
+    return canonicalize(bind_weights(mod, weights)), _user_nodes(node_of, model, producers)
+
+
+def _user_nodes(node_of: dict, imported: onnx.ModelProto, producers: dict) -> dict:
+    """binding -> node of the user's model. onnxslim names the nodes it makes by fusing (a Conv
+    with its BatchNormalization becomes `c1`); such a node is the user's node that produced the
+    same output tensor."""
+    names = set(producers.values())
+    outputs = {node.name: node.output for node in imported.graph.node}
+    found = {}
+    for binding, node in node_of.items():
+        if node not in names:
+            node = next((producers[o] for o in outputs.get(node, ()) if o in producers), None)
+        if node is not None:
+            found[binding] = node
+    return found

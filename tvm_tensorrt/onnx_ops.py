@@ -6,6 +6,12 @@ bounds is then one TensorRT activation layer, as NVIDIA's parser makes it).
 
 TVM's importer has no public hook for per-op converters, so `relax_importers()` swaps them into
 its converter map for the duration of one import (under a lock: the map is module-global).
+
+It also binds each ONNX node's result under the node's name (TVM's importer calls everything
+`lv`), so that explain() names calls as the user's model does, and records which binding came
+from which node (the annotated model of onnx_annotate.py). Binding a call early changes no value: Relax binds every nested call
+before the block ends anyway. Calls inside an If's branches are left alone (binding them would
+run both branches).
 """
 
 from __future__ import annotations
@@ -75,15 +81,44 @@ _LOCK = threading.Lock()
 
 @contextlib.contextmanager
 def relax_importers():
-    """TVM's ONNX importer, with the importers above in its converter map."""
+    """TVM's ONNX importer, with the importers above in its converter map. Yields a dict that
+    fills during the import: binding name -> the name of the ONNX node it computes."""
+    importer = onnx_frontend.ONNXGraphImporter
     original = onnx_frontend._get_convert_map
+    convert_operator, convert_subgraph = importer._convert_operator, importer._convert_subgraph
+    branch_depth = [0]
+    node_of: dict[str, str] = {}
 
     def convert_map():
         return {**original(), **OVERRIDES}
 
+    def named_convert_operator(self, op_name, inputs, attrs, opset):
+        result = convert_operator(self, op_name, inputs, attrs, opset)
+        name = attrs.get("tvm_custom", {}).get("name")
+        if not name or branch_depth[0]:
+            return result
+        if isinstance(result, relax.Call):
+            result = self.bb.emit(result, name_hint=name)
+        elif isinstance(result, relax.Tuple) and result.fields and isinstance(result.fields[0], relax.Call):
+            # LayerNormalization's (y, mean, inv_std): only y is bound, the others are seldom used
+            result = relax.Tuple([self.bb.emit(result.fields[0], name_hint=name), *result.fields[1:]])
+        made = result.fields[0] if isinstance(result, relax.Tuple) and result.fields else result
+        if isinstance(made, relax.Var) and not any(made.same_as(i) for i in inputs if i is not None):
+            node_of[made.name] = name  # the builder may have made the name unique or sanitised it
+        return result
+
+    def counted_convert_subgraph(self, bb, graph):
+        branch_depth[0] += 1
+        try:
+            return convert_subgraph(self, bb, graph)
+        finally:
+            branch_depth[0] -= 1
+
     with _LOCK:
         onnx_frontend._get_convert_map = convert_map
+        importer._convert_operator, importer._convert_subgraph = named_convert_operator, counted_convert_subgraph
         try:
-            yield
+            yield node_of
         finally:
             onnx_frontend._get_convert_map = original
+            importer._convert_operator, importer._convert_subgraph = convert_operator, convert_subgraph
