@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from .checks import batch_mode_note
 
@@ -28,6 +28,7 @@ def format_count(n: int) -> str:
 class PartitionReport:
     decisions: list  # of partition.api.Decision, one per operator call
     config: dict
+    node_names: dict = field(default_factory=dict)  # binding -> the ONNX node it computes, when known
 
     @property
     def offloaded(self) -> list:
@@ -89,8 +90,28 @@ class PartitionReport:
     def to_json(self, **kwargs) -> str:
         return json.dumps(self.to_dict(), **kwargs)
 
+    def to_svg(self, path=None, title: str = "") -> str:
+        """The collapsed view (a box per subgraph and per TVM op) as SVG; written to path if given."""
+        from .report_view import to_svg
+
+        return _written(to_svg(self, title), path)
+
+    def to_html(self, path=None, title: str = "", precision: str | None = None) -> str:
+        """The interactive report (report_html.py): one offline HTML file; written to path if given.
+        precision: what the engines will compute in, for the header (None: not known here)."""
+        from .report_html import to_html
+
+        return _written(to_html(self, title, precision), path)
+
     def __str__(self) -> str:
         return self.to_table()
+
+
+def _written(text: str, path) -> str:
+    if path is not None:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    return text
 
 
 def explain(mod, params=None, **partition_options) -> PartitionReport:

@@ -1,0 +1,304 @@
+// tvm-tensorrt partition report: lays the graph out and draws it in the page's SVG.
+// The layout is report_view.py's, kept twice on purpose: it must rerun here whenever a subgraph
+// opens or closes. Longest-path ranks top to bottom, one barycenter sweep per rank.
+(function () {
+  "use strict";
+  var data = JSON.parse(document.getElementById("report-data").textContent);
+  var nodes = data.nodes, groups = data.groups, edges = data.edges;
+  var NODE_W = 170, NODE_H = 36, GROUP_W = 220, GROUP_H = 54, GAP_X = 30, GAP_Y = 42, PAD = 14;
+  var svg = document.getElementById("graph"), view = document.getElementById("view");
+  var groupById = {};
+  groups.forEach(function (g) { groupById[g.id] = g; });
+  var collapsed = new Set(data.open_collapsed ? groups.map(function (g) { return g.id; }) : []);
+  var highlighted = new Set(), matches = [], matchAt = -1, selected = null;
+  var placed = {}, bounds = { x: 0, y: 0, w: 1, h: 1 }, camera = { x: 0, y: 0, scale: 1 };
+
+  function esc(text) {
+    return String(text).replace(/[&<>"]/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c];
+    });
+  }
+  function clip(text, limit) { text = String(text); return text.length <= limit ? text : text.slice(0, limit - 1) + "\u2026"; }
+  function count(n) {
+    var units = [[1e12, "T"], [1e9, "G"], [1e6, "M"], [1e4, "k"]];
+    for (var i = 0; i < units.length; i++) {
+      if (n >= units[i][0]) { var s = units[i][1] === "k" ? 1e3 : units[i][0]; return (n / s).toPrecision(3).replace(/\.?0+$/, "") + " " + units[i][1]; }
+    }
+    return String(n);
+  }
+  function unitOf(i) { var g = nodes[i].subgraph; return g && collapsed.has(g) ? "g:" + g : "n:" + i; }
+
+  // ---- layout --------------------------------------------------------------------------------
+  function layout() {
+    var keys = [], seen = {}, preds = {}, succs = {};
+    nodes.forEach(function (_, i) {
+      var u = unitOf(i);
+      if (!seen[u]) { seen[u] = true; keys.push(u); preds[u] = []; succs[u] = []; }
+    });
+    var pairs = {};
+    edges.forEach(function (e) {
+      var a = unitOf(e[0]), b = unitOf(e[1]), key = a + ">" + b;
+      if (a !== b && !pairs[key]) { pairs[key] = true; preds[b].push(a); succs[a].push(b); }
+    });
+    var waiting = {}, rank = {}, order = [];
+    keys.forEach(function (u) { waiting[u] = preds[u].length; if (!waiting[u]) order.push(u); });
+    for (var head = 0; head < order.length; head++) {
+      var u = order[head], r = 0;
+      preds[u].forEach(function (p) { r = Math.max(r, rank[p] + 1); });
+      rank[u] = r;
+      succs[u].forEach(function (s) { if (--waiting[s] === 0) order.push(s); });
+    }
+    var rows = [];
+    order.forEach(function (u) { (rows[rank[u]] = rows[rank[u]] || []).push(u); });
+    var slot = {}, width = 0;
+    rows.forEach(function (row) {
+      var first = {};
+      row.forEach(function (u, i) { first[u] = i; });
+      var centre = {};
+      row.forEach(function (u) {
+        var above = preds[u].map(function (p) { return slot[p]; });
+        centre[u] = above.length ? above.reduce(function (a, b) { return a + b; }, 0) / above.length : first[u];
+      });
+      row.sort(function (a, b) { return centre[a] - centre[b] || first[a] - first[b]; });
+      row.forEach(function (u, i) { slot[u] = i; });
+      width = Math.max(width, row.length);
+    });
+    placed = {};
+    var y = 0, span = width * (GROUP_W + GAP_X);
+    rows.forEach(function (row) {
+      var h = 0;
+      row.forEach(function (u, i) {
+        var isGroup = u.charAt(0) === "g", w = isGroup ? GROUP_W : NODE_W, uh = isGroup ? GROUP_H : NODE_H;
+        var x = span / 2 + (i - (row.length - 1) / 2) * (GROUP_W + GAP_X);
+        placed[u] = { x: x - w / 2, y: y, w: w, h: uh, preds: preds[u] };
+        h = Math.max(h, uh);
+      });
+      y += h + GAP_Y;
+    });
+    bounds = { x: -PAD, y: -PAD - 24, w: span + 2 * PAD, h: y + 2 * PAD + 24 };
+  }
+
+  // ---- drawing -------------------------------------------------------------------------------
+  function unitClasses(u) {
+    var c = ["unit"];
+    if (u.charAt(0) === "g") {
+      c.push("group");
+      var id = u.slice(2);
+      if (matches.some(function (m) { return unitOf(m) === u; })) c.push("match");
+      if (Array.from(highlighted).some(function (m) { return nodes[m].subgraph === id; })) c.push("hl");
+    } else {
+      var i = +u.slice(2), n = nodes[i];
+      c.push(n.kind === "op" ? "op" : "io");
+      if (n.kind === "op") c.push(n.subgraph ? "trt" : "tvm");
+      if (matches.indexOf(i) >= 0) c.push("match");
+      if (highlighted.has(i)) c.push("hl");
+    }
+    if (selected === u) c.push("selected");
+    return c.join(" ");
+  }
+
+  function unitMarkup(u) {
+    var p = placed[u], lines, style = "";
+    if (u.charAt(0) === "g") {
+      var g = groupById[u.slice(2)];
+      lines = [g.id, g.ops + " ops, " + count(g.macs) + " MACs"];
+      style = ' style="fill:' + g.colour + ';fill-opacity:0.22;stroke:' + g.colour + '"';
+    } else {
+      var n = nodes[+u.slice(2)];
+      if (n.kind === "op") {
+        lines = [n.label, n.subgraph ? n.subgraph : "TVM"];
+        if (n.subgraph) { var c = groupById[n.subgraph].colour; style = ' style="fill:' + c + ';fill-opacity:0.16;stroke:' + c + '"'; }
+      } else {
+        lines = n.kind === "input" ? [n.name, "input"] : [n.label, n.name];
+      }
+    }
+    var cx = p.x + p.w / 2, cy = p.y + p.h / 2, text = "";
+    lines.forEach(function (line, k) {
+      text += '<text x="' + cx + '" y="' + (cy + (k - (lines.length - 1) / 2) * 13 + 4) + '" text-anchor="middle"' +
+        (k === 0 ? ' class="title"' : "") + ">" + esc(clip(line, 28)) + "</text>";
+    });
+    return '<g class="' + unitClasses(u) + '" data-unit="' + u + '"><rect x="' + p.x + '" y="' + p.y + '" width="' + p.w +
+      '" height="' + p.h + '" rx="6"' + style + "></rect>" + text + "</g>";
+  }
+
+  function frames() {  // an open subgraph: a dashed frame around its ops, its title closes it
+    var box = {}, out = [];
+    nodes.forEach(function (n, i) {
+      if (!n.subgraph || collapsed.has(n.subgraph)) return;
+      var p = placed["n:" + i], b = box[n.subgraph];
+      if (!b) b = box[n.subgraph] = { x0: p.x, y0: p.y, x1: p.x + p.w, y1: p.y + p.h };
+      b.x0 = Math.min(b.x0, p.x); b.y0 = Math.min(b.y0, p.y); b.x1 = Math.max(b.x1, p.x + p.w); b.y1 = Math.max(b.y1, p.y + p.h);
+    });
+    Object.keys(box).forEach(function (id) {
+      var b = box[id], c = groupById[id].colour;
+      out.push('<g class="frame" data-frame="' + esc(id) + '"><rect x="' + (b.x0 - 8) + '" y="' + (b.y0 - 22) + '" width="' +
+        (b.x1 - b.x0 + 16) + '" height="' + (b.y1 - b.y0 + 30) + '" rx="8" style="fill:' + c + ';stroke:' + c + '"></rect>' +
+        '<text x="' + (b.x0 - 2) + '" y="' + (b.y0 - 8) + '" style="fill:' + c + '">' + esc(id) + " \u25be close</text></g>");
+    });
+    return out.join("");
+  }
+
+  function draw() {
+    var parts = [frames()];
+    Object.keys(placed).forEach(function (u) {
+      var q = placed[u];
+      q.preds.forEach(function (a) {
+        var p = placed[a], x1 = p.x + p.w / 2, y1 = p.y + p.h, x2 = q.x + q.w / 2, y2 = q.y;
+        var bend = Math.max(GAP_Y / 2, (y2 - y1) / 3);
+        parts.push('<path class="edge" d="M' + x1 + "," + y1 + " C" + x1 + "," + (y1 + bend) + " " + x2 + "," + (y2 - bend) +
+          " " + x2 + "," + y2 + '"></path>');
+      });
+    });
+    Object.keys(placed).forEach(function (u) { parts.push(unitMarkup(u)); });
+    svg.innerHTML = parts.join("");
+    svg.classList.toggle("highlighting", highlighted.size > 0);
+    applyCamera();
+  }
+
+  // ---- camera: pan by dragging, zoom with the wheel ------------------------------------------
+  function applyCamera() {
+    var w = view.clientWidth / camera.scale, h = view.clientHeight / camera.scale;
+    svg.setAttribute("viewBox", camera.x + " " + camera.y + " " + w + " " + h);
+  }
+  function fit() {  // the whole width, readable; a tall graph starts at its top
+    camera.scale = Math.max(0.3, Math.min(1.2, view.clientWidth / bounds.w));
+    camera.x = bounds.x + (bounds.w - view.clientWidth / camera.scale) / 2;
+    camera.y = bounds.y;
+    applyCamera();
+  }
+  function centreOn(u) {
+    var p = placed[u];
+    if (!p) return;
+    camera.x = p.x + p.w / 2 - view.clientWidth / camera.scale / 2;
+    camera.y = p.y + p.h / 2 - view.clientHeight / camera.scale / 2;
+    applyCamera();
+  }
+  view.addEventListener("wheel", function (e) {
+    e.preventDefault();
+    var r = view.getBoundingClientRect(), factor = e.deltaY < 0 ? 1.15 : 1 / 1.15;
+    var px = camera.x + (e.clientX - r.left) / camera.scale, py = camera.y + (e.clientY - r.top) / camera.scale;
+    camera.scale = Math.max(0.05, Math.min(4, camera.scale * factor));
+    camera.x = px - (e.clientX - r.left) / camera.scale;
+    camera.y = py - (e.clientY - r.top) / camera.scale;
+    applyCamera();
+  }, { passive: false });
+  var drag = null;
+  view.addEventListener("mousedown", function (e) { drag = { x: e.clientX, y: e.clientY, moved: false }; });
+  window.addEventListener("mousemove", function (e) {
+    if (!drag) return;
+    var dx = e.clientX - drag.x, dy = e.clientY - drag.y;
+    if (Math.abs(dx) + Math.abs(dy) > 3) { drag.moved = true; view.classList.add("dragging"); }
+    if (drag.moved) {
+      camera.x -= dx / camera.scale; camera.y -= dy / camera.scale;
+      drag.x = e.clientX; drag.y = e.clientY;
+      applyCamera();
+    }
+  });
+  window.addEventListener("mouseup", function () { view.classList.remove("dragging"); setTimeout(function () { drag = null; }, 0); });
+  window.addEventListener("resize", applyCamera);
+
+  // ---- details -------------------------------------------------------------------------------
+  function row(name, value, cls) {
+    return "<tr><td>" + esc(name) + '</td><td' + (cls ? ' class="' + cls + '"' : "") + ">" + esc(value) + "</td></tr>";
+  }
+  function details(u) {
+    var html;
+    if (u.charAt(0) === "g") {
+      var g = groupById[u.slice(2)];
+      html = "<table>" + row("TensorRT subgraph", g.id) + row("operators", g.ops) + row("MACs", count(g.macs)) +
+        row("ops", g.histogram.map(function (h) { return h[0] + " x" + h[1]; }).join(", ")) + "</table>" +
+        "<p>Click to open it.</p>";
+    } else {
+      var n = nodes[+u.slice(2)];
+      if (n.kind !== "op") {
+        html = "<table>" + row("model " + n.kind, n.name) + "</table>";
+      } else {
+        html = "<table>" + row("op", n.op) + row("name", n.name) + (n.onnx ? row("ONNX node", n.onnx) : "") +
+          row("shape", n.shapes.join(", ")) + row("dtype", n.dtype || "") + row("MACs", count(n.macs)) +
+          row("runs in", n.subgraph ? "TensorRT, subgraph " + n.subgraph : "TVM") +
+          (n.subgraph ? "" : row("reason", n.reason || "", "reason")) + "</table>";
+      }
+    }
+    document.getElementById("details").innerHTML = html;
+  }
+  svg.addEventListener("mouseover", function (e) {
+    var g = e.target.closest("[data-unit]");
+    if (g && !drag) details(g.getAttribute("data-unit"));
+  });
+  svg.addEventListener("click", function (e) {
+    if (drag && drag.moved) return;
+    var frame = e.target.closest("[data-frame]"), g = e.target.closest("[data-unit]");
+    if (frame && !g) { setCollapsed(frame.getAttribute("data-frame"), true); return; }
+    if (!g) return;
+    var u = g.getAttribute("data-unit");
+    if (u.charAt(0) === "g") { setCollapsed(u.slice(2), false); return; }
+    selected = u; details(u); draw();
+  });
+  function setCollapsed(id, closed) {
+    if (closed) collapsed.add(id); else collapsed.delete(id);
+    relayout();
+    centreOn(closed ? "g:" + id : firstUnitOf(id));
+  }
+  function firstUnitOf(id) {
+    for (var i = 0; i < nodes.length; i++) if (nodes[i].subgraph === id) return "n:" + i;
+    return null;
+  }
+  function relayout() { layout(); draw(); }
+
+  // ---- header, search, reasons ---------------------------------------------------------------
+  var h = data.header;
+  document.getElementById("totals").innerHTML =
+    "<span><b>" + h.ops_offloaded + "</b> of " + h.ops_total + " ops offloaded</span>" +
+    "<span><b>" + count(h.macs_offloaded) + "</b> of " + count(h.macs_total) + " MACs offloaded</span>" +
+    "<span><b>" + groups.length + "</b> TensorRT subgraph" + (groups.length === 1 ? "" : "s") + "</span>";
+  document.getElementById("options").textContent = h.options;
+  document.getElementById("legend").innerHTML = groups.slice(0, 8).map(function (g) {
+    return '<span><i class="swatch" style="background:' + g.colour + '"></i>' + esc(g.id) + "</span>";
+  }).join("") + '<span><i class="swatch" style="background:#eee;border-style:dashed"></i>TVM</span>';
+
+  var reasonList = document.getElementById("reasons");
+  reasonList.innerHTML = data.reasons.length ? data.reasons.map(function (r, k) {
+    return '<li data-reason="' + k + '"><span class="count">' + r.ops.length + "</span>" + esc(r.reason) + "</li>";
+  }).join("") : "<li>none: every operator runs in TensorRT</li>";
+  reasonList.addEventListener("click", function (e) {
+    var li = e.target.closest("[data-reason]");
+    if (!li) return;
+    var active = li.classList.contains("active");
+    reasonList.querySelectorAll("li").forEach(function (x) { x.classList.remove("active"); });
+    highlighted = new Set(active ? [] : data.reasons[+li.getAttribute("data-reason")].ops);
+    if (!active) li.classList.add("active");
+    draw();
+    if (!active) centreOn(unitOf(data.reasons[+li.getAttribute("data-reason")].ops[0]));
+  });
+
+  var search = document.getElementById("search"), searchCount = document.getElementById("search-count"), pending = null;
+  function runSearch() {
+    var q = search.value.trim().toLowerCase();
+    matches = [];
+    if (q) nodes.forEach(function (n, i) {
+      var hay = [n.label, n.name, n.onnx || "", n.subgraph || ""].join("\n").toLowerCase();
+      if (hay.indexOf(q) >= 0) matches.push(i);
+    });
+    matchAt = -1;
+    searchCount.textContent = q ? matches.length + " match" + (matches.length === 1 ? "" : "es") : "";
+    draw();
+  }
+  search.addEventListener("input", function () { clearTimeout(pending); pending = setTimeout(runSearch, 120); });
+  search.addEventListener("keydown", function (e) {
+    if (e.key !== "Enter" || !matches.length) return;
+    clearTimeout(pending);
+    matchAt = (matchAt + 1) % matches.length;
+    centreOn(unitOf(matches[matchAt]));
+  });
+  document.getElementById("collapse-all").addEventListener("click", function () {
+    groups.forEach(function (g) { collapsed.add(g.id); }); relayout(); fit();
+  });
+  document.getElementById("expand-all").addEventListener("click", function () {
+    collapsed.clear(); relayout(); fit();
+  });
+  document.getElementById("fit").addEventListener("click", fit);
+
+  relayout();
+  fit();
+  document.body.setAttribute("data-ready", "1");
+})();
