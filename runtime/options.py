@@ -54,7 +54,8 @@ def _bytes(name: str) -> Optional[int]:
     return _whole(name, 1, 1 << 62, f"bytes, e.g. {name}={DEFAULT_WORKSPACE_SIZE}")
 
 
-def _precision() -> str:
+def requested_precision() -> str:
+    """The precision the environment asks engines to compute in (TVM_TENSORRT_PRECISION)."""
     raw = os.environ.get(PRECISION, "").strip().lower()
     half = _flag(USE_FP16)
     if not raw:
@@ -87,7 +88,7 @@ class EngineOptions:
 def engine_options(config: dict) -> EngineOptions:
     """The options in force now: environment variables over the partition config."""
     workspace = _bytes(MAX_WORKSPACE_SIZE) or int(config.get("max_workspace_size", DEFAULT_WORKSPACE_SIZE))
-    return EngineOptions(precision=_precision(), max_workspace_size=workspace,
+    return EngineOptions(precision=requested_precision(), max_workspace_size=workspace,
                          cache_dir=os.environ.get(CACHE_DIR) or None, multi_engine=_flag(MULTI_ENGINE),
                          optimization_level=_whole(OPTIMIZATION_LEVEL, 0, 5, "TensorRT's builder optimization level"),
                          max_aux_streams=_whole(MAX_AUX_STREAMS, 0, 64, "auxiliary CUDA streams an engine may use"))

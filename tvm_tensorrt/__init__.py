@@ -32,6 +32,8 @@ _COMPILE_TIME = {
     "partition_for_tensorrt": ".partition",
     "PartitionReport": ".partition.report",
     "explain": ".partition.report",
+    "explain_onnx": ".onnx_explain",
+    "annotate_onnx": ".onnx_explain",
     "build": ".flows",
     "calibrate": ".calibration",
     "LowerToTensorRT": ".flows",

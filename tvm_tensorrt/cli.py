@@ -166,6 +166,32 @@ def inspect_path(path: str, as_json: bool = False, out=sys.stdout) -> None:
     print(json.dumps(report, indent=2) if as_json else to_table(report), file=out)
 
 
+def explain_model(args, out=None) -> None:
+    """explain: the table (or JSON), and the report files asked for."""
+    out = out or sys.stdout
+    from .onnx_explain import annotate_onnx, explain_onnx, save_annotated
+    from .runtime.options import requested_precision
+
+    files = {"html": args.html, "svg": args.svg, "onnx": args.onnx}
+    for path in filter(None, files.values()):
+        _writable_output(path)
+    if args.onnx and os.path.exists(args.onnx) and os.path.samefile(args.onnx, args.model):
+        raise TensorRTError(f"--onnx {args.onnx} is the model itself; give another file name, "
+                            "so that the model stays as it is")
+    report = explain_onnx(args.model, dict(args.shape) if args.shape else None, **_partition_options(args))
+    print(report.to_json(indent=2) if args.json else report.to_table(), file=out)
+    title = os.path.basename(args.model)
+    if args.html:
+        report.to_html(args.html, title=title, precision=requested_precision())
+    if args.svg:
+        report.to_svg(args.svg, title=title)
+    if args.onnx:
+        save_annotated(annotate_onnx(args.model, report), args.onnx)
+    for kind, path in files.items():
+        if path and not args.json:
+            print(f"wrote {kind}: {path}", file=out)
+
+
 def _add_partition_flags(p):
     p.add_argument("--explicit-batch", action="store_true", help="partition for explicit-batch networks")
     p.add_argument("--remove-no-mac-subgraphs", action="store_true")
@@ -216,6 +242,12 @@ def main(argv=None) -> int:
     e = sub.add_parser("explain", help="which ops go to TensorRT, and why the rest do not")
     e.add_argument("model", nargs="?", default=DEFAULT_MODEL)
     e.add_argument("--json", action="store_true")
+    e.add_argument("--html", metavar="FILE", 
+                   help="write the interactive report: the graph, its subgraphs and every op's reason (offline HTML)")
+    e.add_argument("--svg", metavar="FILE", 
+                   help="write the collapsed picture (a box per subgraph and per TVM op) as SVG")
+    e.add_argument("--onnx", metavar="FILE", 
+                   help="write the model with each node's decision in its metadata, for Netron")
     _add_partition_flags(e)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
@@ -242,11 +274,7 @@ def main(argv=None) -> int:
         elif args.command == "inspect":
             inspect_path(args.path, args.json)
         elif args.command == "explain":
-            from . import explain, from_onnx
-
-            mod, params = from_onnx(args.model, shape_dict=dict(args.shape) if args.shape else None)
-            report = explain(mod, params, **_partition_options(args))
-            print(report.to_json(indent=2) if args.json else report.to_table())
+            explain_model(args)
         elif args.command == "verify":
             from . import from_onnx, verify
 
