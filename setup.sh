@@ -7,10 +7,14 @@ PYTHON="${PYTHON:-python3}"
 "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[test]"
-# The cross compiler for Jetson-class (aarch64) libraries, from Debian's packages; a test builds one.
-if ! command -v aarch64-linux-gnu-g++ >/dev/null; then
+# From Debian's packages: the cross compiler for Jetson-class (aarch64) libraries (a test builds
+# one), and Chromium, the headless browser the tests of the HTML partition report drive.
+NEED=""
+command -v aarch64-linux-gnu-g++ >/dev/null || NEED="$NEED g++-aarch64-linux-gnu"
+command -v chromium >/dev/null || NEED="$NEED chromium"
+if [ -n "$NEED" ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq g++-aarch64-linux-gnu >/dev/null
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq $NEED >/dev/null
 fi
 .venv/bin/python -c "import tvm_tensorrt, tvm; from tvm_tensorrt.backend import load_backend; \
 print('tvm', tvm.__version__, '|', load_backend().describe())"
