@@ -110,7 +110,7 @@ def fold_batch_norms(func: relax.Function) -> relax.Function:
                 chain = by_conv[var]
                 conv, bias = chain.folded()
                 # the folded conv is what the model's Conv node computed (bias included): its name
-                named = type(var)((chain.add_var or var).name, var.ty) if chain.add_var is not None else var
+                named = type(var)(chain.add_var.name, var.ty) if chain.add_var is not None else var
                 bindings.append(relax.VarBinding(named, normalizer.normalize(conv)))
                 biased[chain.bn_var] = (named, bias)
             elif var in dropped:

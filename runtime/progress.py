@@ -7,6 +7,7 @@ the fraction shown is the top-level phase's completed steps.
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import time
@@ -14,15 +15,18 @@ from typing import Callable, Optional
 
 Reporter = Callable[[str, float, str], None]  # (subgraph symbol, fraction done, phase name)
 
+logger = logging.getLogger("tvm_tensorrt")
 _REPORTER: Optional[Reporter] = None
 _LOCK = threading.Lock()
 
 
-def report_builds(reporter: Optional[Reporter]) -> None:
-    """Call `reporter(symbol, fraction, phase)` as engines build in this process (None: stop)."""
+def report_builds(reporter: Optional[Reporter]) -> Optional[Reporter]:
+    """Call `reporter(symbol, fraction, phase)` as engines build in this process (None: stop).
+    Returns the reporter it replaces, for the caller to put back."""
     global _REPORTER
     with _LOCK:
-        _REPORTER = reporter
+        previous, _REPORTER = _REPORTER, reporter
+    return previous
 
 
 def monitor_for(trt, symbol: str):
@@ -34,23 +38,35 @@ def monitor_for(trt, symbol: str):
     class Monitor(trt.IProgressMonitor):
         def __init__(self):
             trt.IProgressMonitor.__init__(self)
-            self.top, self.steps, self.phase = None, 1, ""
+            self.top, self.steps, self.phase, self.broken = None, 1, "", False
+
+        def tell(self, fraction: float, phase: str) -> None:
+            """A reporter that fails (its stream closed, say) must not fail or cancel the build
+            it watches: its error is logged once and it hears nothing more of this build."""
+            if self.broken:
+                return
+            try:
+                reporter(symbol, fraction, phase)
+            except Exception as err:  # noqa: BLE001 (anyone's reporter)
+                self.broken = True
+                logger.warning("%s: the build progress reporter failed (%s: %s); the build goes on without it",
+                               symbol, type(err).__name__, err)
 
         def phase_start(self, phase_name, parent_phase, num_steps):
             if parent_phase is None:
                 self.top, self.steps = phase_name, max(int(num_steps), 1)
-                reporter(symbol, 0.0, phase_name)
+                self.tell(0.0, phase_name)
             else:
                 self.phase = phase_name
 
         def step_complete(self, phase_name, step):
             if phase_name == self.top:
-                reporter(symbol, min((int(step) + 1) / self.steps, 1.0), self.phase or phase_name)
+                self.tell(min((int(step) + 1) / self.steps, 1.0), self.phase or phase_name)
             return True  # never cancel
 
         def phase_finish(self, phase_name):
             if phase_name == self.top:
-                reporter(symbol, 1.0, "done")
+                self.tell(1.0, "done")
 
     return Monitor()
 

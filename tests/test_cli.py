@@ -156,3 +156,34 @@ def test_inspect_lists_each_subgraph_s_layers_and_engines(tmp_path):
     described = json.loads(run_cli("inspect", str(plan), cwd=tmp_path).stdout)
     assert described["precision"] == "fp16" and described["bytes"] == plan.stat().st_size
     assert described["layers"] > 0 and "needs a CUDA GPU" in described["engine_inspector"]
+
+
+def test_a_failing_progress_reporter_neither_fails_nor_cancels_the_build(caplog):
+    """A reporter writing to a stream that has since closed (main() called from a test that has
+    ended, say) once made TensorRT cancel every later build in the process."""
+    import tvm_tensorrt
+    from tvm_tensorrt.cli import main
+    from tvm_tensorrt.lowering.dispatch import offloaded_functions
+    from tvm_tensorrt.lowering.serialize import subgraph_of
+    from tvm_tensorrt.models import DEFAULT_MODEL
+    from tvm_tensorrt.runtime.engine import build_plan
+    from tvm_tensorrt.runtime.progress import report_builds
+
+    calls = []
+
+    def closed_stream(symbol, fraction, phase):
+        calls.append(phase)
+        raise ValueError("I/O operation on closed file.")
+
+    previous = report_builds(closed_stream)
+    try:
+        assert main(["explain"]) == 0  # main() shows builds while it runs, then puts ours back
+        mod, _ = tvm_tensorrt.from_onnx(DEFAULT_MODEL)
+        partitioned, config = tvm_tensorrt.partition_for_tensorrt(mod)
+        func, = offloaded_functions(partitioned).values()
+        plan = build_plan(subgraph_of(func, str(func.attrs["global_symbol"]), config), config["max_workspace_size"])
+    finally:
+        assert report_builds(previous) is closed_stream
+    assert len(plan) > 1000
+    assert len(calls) == 1  # told once, then left alone for the rest of the build
+    assert "the build progress reporter failed (ValueError: I/O operation on closed file.)" in caplog.text

@@ -253,7 +253,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
     from .runtime.progress import TerminalBar, report_builds
 
-    report_builds(TerminalBar())  # engine builds take seconds to minutes: show them
+    previous = report_builds(TerminalBar())  # engine builds take seconds to minutes: show them
     try:
         if args.command == "compile":
             if args.int8 and not args.calib_data:
@@ -293,6 +293,8 @@ def main(argv=None) -> int:
         print(f"tvm-tensorrt: error: {type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
               " (run with -v for the traceback)", file=sys.stderr)
         return 1
+    finally:  # main() called from Python: later builds in this process are not ours to show
+        report_builds(previous)
     return 0
 
 

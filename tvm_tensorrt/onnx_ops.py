@@ -9,9 +9,9 @@ its converter map for the duration of one import (under a lock: the map is modul
 
 It also binds each ONNX node's result under the node's name (TVM's importer calls everything
 `lv`), so that explain() names calls as the user's model does, and records which binding came
-from which node (the annotated model of onnx_annotate.py). Binding a call early changes no value: Relax binds every nested call
-before the block ends anyway. Calls inside an If's branches are left alone (binding them would
-run both branches).
+from which node (for the annotated model of onnx_explain.py). Binding a call early changes no
+value: Relax binds every nested call before the block ends anyway. Calls inside an If's
+branches are left alone (binding them would run both branches).
 """
 
 from __future__ import annotations

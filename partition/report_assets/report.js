@@ -10,7 +10,7 @@
   var groupById = {};
   groups.forEach(function (g) { groupById[g.id] = g; });
   var collapsed = new Set(data.open_collapsed ? groups.map(function (g) { return g.id; }) : []);
-  var highlighted = new Set(), matches = [], matchAt = -1, selected = null;
+  var highlighted = new Set(), matches = [], matched = new Set(), matchAt = -1, selected = null;
   var placed = {}, bounds = { x: 0, y: 0, w: 1, h: 1 }, camera = { x: 0, y: 0, scale: 1 };
 
   function esc(text) {
@@ -84,13 +84,13 @@
     if (u.charAt(0) === "g") {
       c.push("group");
       var id = u.slice(2);
-      if (matches.some(function (m) { return unitOf(m) === u; })) c.push("match");
+      if (matches.some(function (m) { return nodes[m].subgraph === id; })) c.push("match");
       if (Array.from(highlighted).some(function (m) { return nodes[m].subgraph === id; })) c.push("hl");
     } else {
       var i = +u.slice(2), n = nodes[i];
       c.push(n.kind === "op" ? "op" : "io");
       if (n.kind === "op") c.push(n.subgraph ? "trt" : "tvm");
-      if (matches.indexOf(i) >= 0) c.push("match");
+      if (matched.has(i)) c.push("match");
       if (highlighted.has(i)) c.push("hl");
     }
     if (selected === u) c.push("selected");
@@ -279,6 +279,7 @@
       var hay = [n.label, n.name, n.onnx || "", n.subgraph || ""].join("\n").toLowerCase();
       if (hay.indexOf(q) >= 0) matches.push(i);
     });
+    matched = new Set(matches);
     matchAt = -1;
     searchCount.textContent = q ? matches.length + " match" + (matches.length === 1 ? "" : "es") : "";
     draw();
