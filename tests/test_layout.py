@@ -50,3 +50,7 @@ def test_a_wheel_installs_every_subpackage(tmp_path):
     files = json.loads(proc.stdout.strip().splitlines()[-1])
     assert len(files) == len(SUBPACKAGES) + 2
     assert all(path.startswith(str(target)) for path in files.values()), files
+    # package data: the bundled model, and what the HTML partition report inlines
+    for data in ("tvm_tensorrt/models/default_cnn.onnx", "tvm_tensorrt/partition/report_assets/report.js",
+                 "tvm_tensorrt/partition/report_assets/report.css", "tvm_tensorrt/partition/report_assets/report.html"):
+        assert (target / data).is_file(), data
