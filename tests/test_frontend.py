@@ -7,6 +7,7 @@ from onnx import TensorProto, helper, numpy_helper
 from tvm import relax
 
 import tvm_tensorrt
+from tvm_tensorrt.errors import TensorRTError
 from op_samples import main_ops
 from model_utils import onnxruntime_output
 
@@ -161,3 +162,66 @@ def test_a_model_whose_shapes_cannot_be_inferred_stays_in_tvm_saying_how_to_give
     assert "shape_dict" in decision.reason and "--shape" in decision.reason
     mod, params = tvm_tensorrt.from_onnx(model, shape_dict={"x": [2, 3]})  # given: offloaded
     assert tvm_tensorrt.explain(mod, params).decisions[0].offloaded
+
+
+def _relu_model(extra_nodes=()):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    nodes = [helper.make_node("Relu", ["x"], ["y"]), *extra_nodes]
+    return helper.make_model(helper.make_graph(nodes, "g", [x], [y]), opset_imports=[helper.make_opsetid("", 17)],
+                             ir_version=8)
+
+
+@pytest.fixture
+def slim_calls(monkeypatch):
+    """Every model onnxslim is asked to simplify (the real onnxslim runs)."""
+    import onnxslim
+
+    calls, real = [], onnxslim.slim
+
+    def counted(model, *args, **kwargs):
+        calls.append(model)
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(onnxslim, "slim", counted)
+    return calls
+
+
+def test_onnxslim_runs_only_where_the_model_computes_shapes(slim_calls):
+    """A CNN-like model imports as it is; a model with shape arithmetic (which TVM's importer
+    fails on until onnxslim folds it) goes through onnxslim; simplify= forces either way."""
+    from tvm_tensorrt import from_onnx
+
+    from_onnx(_relu_model())
+    assert slim_calls == []
+    shape = helper.make_node("Shape", ["x"], ["s"])
+    from_onnx(_relu_model([shape]))
+    assert len(slim_calls) == 1
+    from_onnx(_relu_model(), simplify=True)
+    assert len(slim_calls) == 2
+    from_onnx(_relu_model([shape]), simplify=False)
+    assert len(slim_calls) == 2
+
+
+def test_a_model_tvm_cannot_import_as_it_is_goes_through_onnxslim(slim_calls, capsys):
+    """A dead node of an op TVM's importer lacks (Det): as it is, the import fails; onnxslim
+    removes the dead node, and the import succeeds, with nothing printed by the failed try."""
+    from tvm_tensorrt import from_onnx
+
+    model = _relu_model([helper.make_node("Det", ["x"], ["unused"])])
+    with pytest.raises(TensorRTError, match="TVM's ONNX importer failed"):
+        from_onnx(model, simplify=False)
+    capsys.readouterr()
+    mod, _ = from_onnx(model)
+    assert len(slim_calls) == 1 and "R.nn.relu(x)" in mod.script()
+    assert "Error converting operator" not in capsys.readouterr().out
+
+
+def test_dropout_is_imported_as_its_input():
+    from tvm_tensorrt import explain
+
+    model = _relu_model()
+    model.graph.node[0].output[0] = "r"
+    model.graph.node.append(helper.make_node("Dropout", ["r"], ["y"], ratio=0.3))
+    ops = [d.op for d in explain(tvm_tensorrt.from_onnx(model, simplify=False)[0]).decisions]
+    assert ops == ["relax.nn.relu"]

@@ -27,9 +27,10 @@ FOLDED_BY_TYPE = {"Constant": "a constant: no operator at run time, its value is
                   "Identity": "an identity: no operator at run time, its input is used directly"}
 
 
-def explain_onnx(model_or_path, shape_dict=None, **partition_options) -> PartitionReport:
-    """explain() of the imported model, its calls named by the ONNX nodes they come from."""
-    mod, node_of = import_onnx(model_or_path, shape_dict)
+def explain_onnx(model_or_path, shape_dict=None, simplify=None, **partition_options) -> PartitionReport:
+    """explain() of the imported model, its calls named by the ONNX nodes they come from
+    (simplify: as for from_onnx)."""
+    mod, node_of = import_onnx(model_or_path, shape_dict, simplify)
     report = explain(mod, None, **partition_options)
     report.node_names = node_of
     return report

@@ -2,7 +2,8 @@
 rule can see into: Einsum, Pad and Clip. These importers emit the Relax operators instead
 (`relax.einsum`, `relax.nn.pad`, `relax.clip`), which TVM legalizes to the same TE code when it
 compiles them, and which our rules and converters can judge and offload (a Clip with both
-bounds is then one TensorRT activation layer, as NVIDIA's parser makes it).
+bounds is then one TensorRT activation layer, as NVIDIA's parser makes it). Dropout, the
+identity at inference, is imported as its input.
 
 TVM's importer has no public hook for per-op converters, so `relax_importers()` swaps them into
 its converter map for the duration of one import (under a lock: the map is module-global).
@@ -75,7 +76,18 @@ class ClipAsRelax(onnx_frontend.Clip):
         return x
 
 
-OVERRIDES = {"Einsum": EinsumAsRelax, "Pad": PadAsRelax, "Clip": ClipAsRelax}
+class DropoutAsIdentity(onnx_frontend.Dropout):
+    """Inference: the output is the input and the mask all true (onnxslim drops Dropout when it
+    runs; TVM's `relax.nn.dropout` would be one more op to offload, and a layer)."""
+
+    @classmethod
+    def _impl_v1(cls, bb, inputs, attr, params):
+        return relax.Tuple([inputs[0], relax.op.ones_like(inputs[0], "bool")])
+
+    _impl_v12 = _impl_v1
+
+
+OVERRIDES = {"Einsum": EinsumAsRelax, "Pad": PadAsRelax, "Clip": ClipAsRelax, "Dropout": DropoutAsIdentity}
 _LOCK = threading.Lock()
 
 
