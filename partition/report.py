@@ -16,12 +16,14 @@ from .checks import batch_mode_note
 
 
 def format_count(n: int) -> str:
-    """1234567 -> "1.23 M" (exact below ten thousand)."""
-    for scale, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e4, "k")):
-        if n >= scale:
-            value = n / (scale if unit != "k" else 1e3)
-            return f"{value:.3g} {unit}"
-    return str(n)
+    """1234567 -> "1.23 M": exact below ten thousand, else three significant digits in the
+    largest unit that keeps the number under 1000 (999999 -> "1 M", not "1e+03 k")."""
+    if n < 1e4:
+        return str(n)
+    for scale, unit in ((1e3, "k"), (1e6, "M"), (1e9, "G"), (1e12, "T")):
+        value = float(f"{n / scale:.3g}")
+        if value < 1000 or unit == "T":
+            return f"{value:g} {unit}"
 
 
 @dataclass

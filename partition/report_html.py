@@ -46,8 +46,9 @@ def page_data(report, precision=None) -> dict:
 
 
 def to_html(report, title: str = "", precision=None) -> str:
-    # JSON inside <script>: "</" would end the element early, so it is escaped (JSON allows "<\/").
-    data = json.dumps(page_data(report, precision), separators=(",", ":")).replace("</", "<\\/")
+    # JSON inside <script>: any "<" could end the element ("</script>") or put the parser in a
+    # comment state ("<!--<script"), and names come from the user's model; JSON spells it \u003c.
+    data = json.dumps(page_data(report, precision), separators=(",", ":")).replace("<", "\\u003c")
     return Template((ASSETS / "report.html").read_text(encoding="utf-8")).substitute(
         title=escape(title or "TensorRT partition"), version=__version__,
         css=(ASSETS / "report.css").read_text(encoding="utf-8"),

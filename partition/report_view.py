@@ -90,6 +90,12 @@ def layered_layout(units: list, edges: list) -> dict:
             waiting[s] -= 1
             if not waiting[s]:
                 ready.append(s)
+    deepest = max(rank.values(), default=-1)
+    for u in units:  # on a cycle (which regions never form): still drawn, below the rest
+        if u not in rank:
+            deepest += 1
+            rank[u] = deepest
+            ready.append(u)
     rows: dict = {}
     for u in ready:
         rows.setdefault(rank[u], []).append(u)
@@ -97,7 +103,7 @@ def layered_layout(units: list, edges: list) -> dict:
     for r in sorted(rows):
         row = rows[r]
         first = {u: i for i, u in enumerate(row)}
-        row.sort(key=lambda u: _barycenter([place[p][1] for p in preds[u]], first[u]))
+        row.sort(key=lambda u: _barycenter([place[p][1] for p in preds[u] if p in place], first[u]))
         for i, u in enumerate(row):
             place[u] = (r, i)
     return place

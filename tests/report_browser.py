@@ -52,14 +52,18 @@ class ReportPage:
         from playwright.sync_api import sync_playwright
 
         self._playwright = sync_playwright().start()
-        self._browser = self._playwright.chromium.launch(executable_path=browser_binary(),
-                                                         args=["--no-sandbox", "--disable-gpu"])
-        self.page = self._browser.new_page(viewport={"width": width, "height": height})
         self.errors: list[str] = []
-        self.page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
-        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
-        self.page.goto(f"file://{os.path.abspath(path)}")
-        self.page.wait_for_selector("body[data-ready]")
+        try:
+            self._browser = self._playwright.chromium.launch(executable_path=browser_binary(),
+                                                             args=["--no-sandbox", "--disable-gpu"])
+            self.page = self._browser.new_page(viewport={"width": width, "height": height})
+            self.page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
+            self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+            self.page.goto(f"file://{os.path.abspath(path)}")
+            self.page.wait_for_selector("body[data-ready]", timeout=15_000)
+        except Exception as err:  # stop the browser, or every later page of this process fails too
+            self._playwright.stop()
+            raise AssertionError(f"the report did not get ready; page errors: {self.errors}") from err
 
     def count(self, selector: str) -> int:
         return self.page.locator(selector).count()
@@ -67,3 +71,9 @@ class ReportPage:
     def close(self):
         self._browser.close()
         self._playwright.stop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -78,6 +78,17 @@ def test_the_report_in_a_browser(bert_report, bert_html, tmp_path):
         assert page.count(".unit.match") == sum(1 for d in bert_report.decisions if d.subgraph == "tensorrt_2")
         page.page.fill("#search", "softmax")
         page.page.wait_for_function("document.getElementById('search-count').textContent.startsWith('2 ')")
+        page.page.fill("#search", "layer_norm")  # Enter before the typing pause: the new query, not the old
+        page.page.press("#search", "Enter")
+        norms = sum(1 for d in bert_report.decisions if d.op == "relax.nn.layer_norm")
+        assert page.page.inner_text("#search-count") == f"{norms} matches" and page.count(".unit.match") == norms
+        # a click in an open subgraph's frame, off any box, leaves it open; its title closes it
+        page.page.click("#expand-all")  # back to the top of the graph, where the first frame starts
+        frame = page.page.locator(".frame rect").first.bounding_box()
+        page.page.mouse.click(frame["x"] + 3, frame["y"] + frame["height"] - 3)
+        assert page.count(".frame") == 3
+        page.page.locator(".frame-title").first.click()
+        assert page.count(".frame") == 2 and page.count(".unit.group") == 1
         header = page.page.inner_text("header")
         assert "71" in header and "73" in header and "3 TensorRT subgraphs" in header
         assert "TensorRT 10" in header and "batch mode" in header and "precision" in header
@@ -105,6 +116,41 @@ def test_a_2000_operator_report_opens_collapsed_and_expands(tmp_path):
         assert page.errors == []
     finally:
         page.close()
+
+
+def test_counts_read_as_people_write_them():
+    from tvm_tensorrt.partition.report import format_count
+
+    assert [format_count(n) for n in (9999, 12345, 100_000, 120_000, 999_999, 1_700_000, 10**15)] == \
+        ["9999", "12.3 k", "100 k", "120 k", "1 M", "1.7 M", "1000 T"]
+
+
+@needs_browser
+def test_names_from_the_model_stay_text_in_the_page(tmp_path):
+    """Names come from the user's model: markup in one, or a "<!--<script" that would make the
+    HTML parser swallow the page's script, is shown as text. The header's MACs read as Python
+    writes them (200 k, once shown as "2 k")."""
+    import numpy as np
+    import tvm
+    from tvm import relax
+
+    hostile = '<!--<script>"><img src=x onerror="alert(1)">'  # no dots: TVM makes them _
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType((1, 100), "float32"))
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            y = bb.emit(relax.op.matmul(x, relax.const(np.ones((100, 2000), "float32"))), name_hint=hostile)
+            out = bb.emit_output(relax.op.nn.relu(y))
+        bb.emit_func_output(out)
+    report = tvm_tensorrt.explain(tvm.IRModule({"main": bb.get()["main"]}))
+    assert report.totals["macs_total"] == 200_000
+    path = tmp_path / "hostile.html"
+    report.to_html(path, title=hostile)
+    with ReportPage(path) as page:
+        assert page.count("img") == 0 and page.errors == []
+        assert "200 k of 200 k MACs offloaded" in page.page.inner_text("header")
+        page.page.hover(".unit.op")
+        assert hostile in page.page.inner_text("#details")
 
 
 def test_the_svg_draws_the_collapsed_view(bert_report, tmp_path):

@@ -242,11 +242,11 @@ def main(argv=None) -> int:
     e = sub.add_parser("explain", help="which ops go to TensorRT, and why the rest do not")
     e.add_argument("model", nargs="?", default=DEFAULT_MODEL)
     e.add_argument("--json", action="store_true")
-    e.add_argument("--html", metavar="FILE", 
+    e.add_argument("--html", metavar="FILE",
                    help="write the interactive report: the graph, its subgraphs and every op's reason (offline HTML)")
-    e.add_argument("--svg", metavar="FILE", 
+    e.add_argument("--svg", metavar="FILE",
                    help="write the collapsed picture (a box per subgraph and per TVM op) as SVG")
-    e.add_argument("--onnx", metavar="FILE", 
+    e.add_argument("--onnx", metavar="FILE",
                    help="write the model with each node's decision in its metadata, for Netron")
     _add_partition_flags(e)
     args = parser.parse_args(argv)

@@ -1,6 +1,7 @@
 """ONNX -> Relax. onnxslim runs first where the model computes shapes: TVM's ONNX importer fails
-on many such exports without it, and it folds what it can, which means fewer ops to offload. Both see the
-model without its large weights (onnx_weights.py), which are bound back as constants after."""
+on many such exports without it, and it folds what it can, which means fewer ops to offload.
+Both see the model without its large weights (onnx_weights.py), which are bound back as
+constants after."""
 
 from __future__ import annotations
 

@@ -10,8 +10,10 @@
   var groupById = {};
   groups.forEach(function (g) { groupById[g.id] = g; });
   var collapsed = new Set(data.open_collapsed ? groups.map(function (g) { return g.id; }) : []);
-  var highlighted = new Set(), matches = [], matched = new Set(), matchAt = -1, selected = null;
+  var highlighted = new Set(), matches = [], matched = new Set(), matchedGroups = new Set(), matchUnits = [];
+  var matchAt = -1, selected = null, elements = {};
   var placed = {}, bounds = { x: 0, y: 0, w: 1, h: 1 }, camera = { x: 0, y: 0, scale: 1 };
+  var viewSize = { w: view.clientWidth, h: view.clientHeight };
 
   function esc(text) {
     return String(text).replace(/[&<>"]/g, function (c) {
@@ -19,12 +21,13 @@
     });
   }
   function clip(text, limit) { text = String(text); return text.length <= limit ? text : text.slice(0, limit - 1) + "\u2026"; }
-  function count(n) {
-    var units = [[1e12, "T"], [1e9, "G"], [1e6, "M"], [1e4, "k"]];
+  function count(n) {  // as report.py's format_count: exact below 10 000, else 3 significant digits
+    if (n < 1e4) return String(n);
+    var units = [[1e3, "k"], [1e6, "M"], [1e9, "G"], [1e12, "T"]];
     for (var i = 0; i < units.length; i++) {
-      if (n >= units[i][0]) { var s = units[i][1] === "k" ? 1e3 : units[i][0]; return (n / s).toPrecision(3).replace(/\.?0+$/, "") + " " + units[i][1]; }
+      var v = Number((n / units[i][0]).toPrecision(3));
+      if (v < 1000 || i === units.length - 1) return v + " " + units[i][1];
     }
-    return String(n);
   }
   function unitOf(i) { var g = nodes[i].subgraph; return g && collapsed.has(g) ? "g:" + g : "n:" + i; }
 
@@ -48,6 +51,10 @@
       rank[u] = r;
       succs[u].forEach(function (s) { if (--waiting[s] === 0) order.push(s); });
     }
+    var deepest = order.reduce(function (m, u) { return Math.max(m, rank[u]); }, -1);
+    keys.forEach(function (u) {  // on a cycle (which regions never form): still drawn, below the rest
+      if (rank[u] === undefined) { rank[u] = ++deepest; order.push(u); }
+    });
     var rows = [];
     order.forEach(function (u) { (rows[rank[u]] = rows[rank[u]] || []).push(u); });
     var slot = {}, width = 0;
@@ -56,7 +63,7 @@
       row.forEach(function (u, i) { first[u] = i; });
       var centre = {};
       row.forEach(function (u) {
-        var above = preds[u].map(function (p) { return slot[p]; });
+        var above = preds[u].filter(function (p) { return slot[p] !== undefined; }).map(function (p) { return slot[p]; });
         centre[u] = above.length ? above.reduce(function (a, b) { return a + b; }, 0) / above.length : first[u];
       });
       row.sort(function (a, b) { return centre[a] - centre[b] || first[a] - first[b]; });
@@ -83,9 +90,7 @@
     var c = ["unit"];
     if (u.charAt(0) === "g") {
       c.push("group");
-      var id = u.slice(2);
-      if (matches.some(function (m) { return nodes[m].subgraph === id; })) c.push("match");
-      if (Array.from(highlighted).some(function (m) { return nodes[m].subgraph === id; })) c.push("hl");
+      if (matchedGroups.has(u.slice(2))) c.push("match");
     } else {
       var i = +u.slice(2), n = nodes[i];
       c.push(n.kind === "op" ? "op" : "io");
@@ -129,11 +134,15 @@
       if (!b) b = box[n.subgraph] = { x0: p.x, y0: p.y, x1: p.x + p.w, y1: p.y + p.h };
       b.x0 = Math.min(b.x0, p.x); b.y0 = Math.min(b.y0, p.y); b.x1 = Math.max(b.x1, p.x + p.w); b.y1 = Math.max(b.y1, p.y + p.h);
     });
+    var titles = {};
     Object.keys(box).forEach(function (id) {
-      var b = box[id], c = groupById[id].colour;
-      out.push('<g class="frame" data-frame="' + esc(id) + '"><rect x="' + (b.x0 - 8) + '" y="' + (b.y0 - 22) + '" width="' +
+      var b = box[id], c = groupById[id].colour, tx = b.x0 - 2, ty = b.y0 - 8;
+      while (titles[Math.round(tx / 10) + "," + Math.round(ty / 10)]) tx += 130;  // frames that share a corner
+      titles[Math.round(tx / 10) + "," + Math.round(ty / 10)] = true;
+      out.push('<g class="frame"><rect x="' + (b.x0 - 8) + '" y="' + (b.y0 - 22) + '" width="' +
         (b.x1 - b.x0 + 16) + '" height="' + (b.y1 - b.y0 + 30) + '" rx="8" style="fill:' + c + ';stroke:' + c + '"></rect>' +
-        '<text x="' + (b.x0 - 2) + '" y="' + (b.y0 - 8) + '" style="fill:' + c + '">' + esc(id) + " \u25be close</text></g>");
+        '<text class="frame-title" data-frame="' + esc(id) + '" x="' + tx + '" y="' + ty + '" style="fill:' + c + '">' +
+        esc(id) + " \u25be close</text></g>");
     });
     return out.join("");
   }
@@ -150,32 +159,46 @@
       });
     });
     Object.keys(placed).forEach(function (u) { parts.push(unitMarkup(u)); });
-    svg.innerHTML = parts.join("");
+    svg.innerHTML = '<g id="camera">' + parts.join("") + "</g>";
+    elements = {};
+    svg.querySelectorAll("[data-unit]").forEach(function (el) { elements[el.getAttribute("data-unit")] = el; });
     svg.classList.toggle("highlighting", highlighted.size > 0);
     applyCamera();
   }
+  function restyle() {  // selection, search and highlights change classes only: no redraw
+    Object.keys(elements).forEach(function (u) { elements[u].setAttribute("class", unitClasses(u)); });
+    svg.classList.toggle("highlighting", highlighted.size > 0);
+  }
 
   // ---- camera: pan by dragging, zoom with the wheel ------------------------------------------
+  // A transform on one group, not the viewBox: moving the camera then costs no SVG relayout.
+  var cameraQueued = false;
   function applyCamera() {
-    var w = view.clientWidth / camera.scale, h = view.clientHeight / camera.scale;
-    svg.setAttribute("viewBox", camera.x + " " + camera.y + " " + w + " " + h);
+    if (cameraQueued) return;
+    cameraQueued = true;
+    requestAnimationFrame(function () {
+      cameraQueued = false;
+      var g = document.getElementById("camera"), s = camera.scale;
+      if (g) g.setAttribute("transform", "matrix(" + s + ",0,0," + s + "," + (-camera.x * s) + "," + (-camera.y * s) + ")");
+    });
   }
-  function fit() {  // the whole width, readable; a tall graph starts at its top
-    camera.scale = Math.max(0.3, Math.min(1.2, view.clientWidth / bounds.w));
-    camera.x = bounds.x + (bounds.w - view.clientWidth / camera.scale) / 2;
+  function fit(readable) {  // the whole width; to start, no smaller than readable, from the top
+    camera.scale = Math.max(readable ? 0.3 : 0.02, Math.min(1.2, viewSize.w / bounds.w));
+    camera.x = bounds.x + (bounds.w - viewSize.w / camera.scale) / 2;
     camera.y = bounds.y;
     applyCamera();
   }
   function centreOn(u) {
     var p = placed[u];
     if (!p) return;
-    camera.x = p.x + p.w / 2 - view.clientWidth / camera.scale / 2;
-    camera.y = p.y + p.h / 2 - view.clientHeight / camera.scale / 2;
+    camera.x = p.x + p.w / 2 - viewSize.w / camera.scale / 2;
+    camera.y = p.y + p.h / 2 - viewSize.h / camera.scale / 2;
     applyCamera();
   }
   view.addEventListener("wheel", function (e) {
     e.preventDefault();
-    var r = view.getBoundingClientRect(), factor = e.deltaY < 0 ? 1.15 : 1 / 1.15;
+    if (!e.deltaY) return;  // a sideways scroll
+    var r = view.getBoundingClientRect(), factor = Math.exp(-Math.max(-300, Math.min(300, e.deltaY)) * 0.002);
     var px = camera.x + (e.clientX - r.left) / camera.scale, py = camera.y + (e.clientY - r.top) / camera.scale;
     camera.scale = Math.max(0.05, Math.min(4, camera.scale * factor));
     camera.x = px - (e.clientX - r.left) / camera.scale;
@@ -195,7 +218,7 @@
     }
   });
   window.addEventListener("mouseup", function () { view.classList.remove("dragging"); setTimeout(function () { drag = null; }, 0); });
-  window.addEventListener("resize", applyCamera);
+  window.addEventListener("resize", function () { viewSize = { w: view.clientWidth, h: view.clientHeight }; applyCamera(); });
 
   // ---- details -------------------------------------------------------------------------------
   function row(name, value, cls) {
@@ -227,12 +250,12 @@
   });
   svg.addEventListener("click", function (e) {
     if (drag && drag.moved) return;
-    var frame = e.target.closest("[data-frame]"), g = e.target.closest("[data-unit]");
-    if (frame && !g) { setCollapsed(frame.getAttribute("data-frame"), true); return; }
+    var title = e.target.closest(".frame-title"), g = e.target.closest("[data-unit]");
+    if (title) { setCollapsed(title.getAttribute("data-frame"), true); return; }
     if (!g) return;
     var u = g.getAttribute("data-unit");
     if (u.charAt(0) === "g") { setCollapsed(u.slice(2), false); return; }
-    selected = u; details(u); draw();
+    selected = u; details(u); restyle();
   });
   function setCollapsed(id, closed) {
     if (closed) collapsed.add(id); else collapsed.delete(id);
@@ -267,39 +290,45 @@
     reasonList.querySelectorAll("li").forEach(function (x) { x.classList.remove("active"); });
     highlighted = new Set(active ? [] : data.reasons[+li.getAttribute("data-reason")].ops);
     if (!active) li.classList.add("active");
-    draw();
+    restyle();
     if (!active) centreOn(unitOf(data.reasons[+li.getAttribute("data-reason")].ops[0]));
   });
 
   var search = document.getElementById("search"), searchCount = document.getElementById("search-count"), pending = null;
-  function runSearch() {
+  function runSearch() {  // a subgraph by its exact name; anything else by substring of op, name, ONNX node
+    pending = null;
     var q = search.value.trim().toLowerCase();
     matches = [];
     if (q) nodes.forEach(function (n, i) {
-      var hay = [n.label, n.name, n.onnx || "", n.subgraph || ""].join("\n").toLowerCase();
-      if (hay.indexOf(q) >= 0) matches.push(i);
+      if (n.kind === "output") return;  // named after the op that makes it: would count it twice
+      var hit = groupById[q] ? n.subgraph === q
+        : [n.label, n.name, n.onnx || "", n.subgraph || ""].join("\n").toLowerCase().indexOf(q) >= 0;
+      if (hit) matches.push(i);
     });
     matched = new Set(matches);
+    matchedGroups = new Set(matches.map(function (i) { return nodes[i].subgraph; }).filter(Boolean));
     matchAt = -1;
     searchCount.textContent = q ? matches.length + " match" + (matches.length === 1 ? "" : "es") : "";
-    draw();
+    restyle();
   }
   search.addEventListener("input", function () { clearTimeout(pending); pending = setTimeout(runSearch, 120); });
-  search.addEventListener("keydown", function (e) {
-    if (e.key !== "Enter" || !matches.length) return;
-    clearTimeout(pending);
-    matchAt = (matchAt + 1) % matches.length;
-    centreOn(unitOf(matches[matchAt]));
+  search.addEventListener("keydown", function (e) {  // Enter: the next box holding a match
+    if (e.key !== "Enter") return;
+    if (pending) { clearTimeout(pending); runSearch(); }
+    matchUnits = Array.from(new Set(matches.map(unitOf)));
+    if (!matchUnits.length) return;
+    matchAt = (matchAt + 1) % matchUnits.length;
+    centreOn(matchUnits[matchAt]);
   });
   document.getElementById("collapse-all").addEventListener("click", function () {
-    groups.forEach(function (g) { collapsed.add(g.id); }); relayout(); fit();
+    groups.forEach(function (g) { collapsed.add(g.id); }); relayout(); fit(true);
   });
   document.getElementById("expand-all").addEventListener("click", function () {
-    collapsed.clear(); relayout(); fit();
+    collapsed.clear(); relayout(); fit(true);
   });
-  document.getElementById("fit").addEventListener("click", fit);
+  document.getElementById("fit").addEventListener("click", function () { fit(false); });
 
   relayout();
-  fit();
+  fit(true);
   document.body.setAttribute("data-ready", "1");
 })();
