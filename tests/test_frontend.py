@@ -225,3 +225,34 @@ def test_dropout_is_imported_as_its_input():
     model.graph.node.append(helper.make_node("Dropout", ["r"], ["y"], ratio=0.3))
     ops = [d.op for d in explain(tvm_tensorrt.from_onnx(model, simplify=False)[0]).decisions]
     assert ops == ["relax.nn.relu"]
+
+
+@pytest.mark.parametrize("simplify", [False, True])
+def test_an_if_s_branches_are_not_bound_outside_it(simplify):
+    """The importer binds each node's result under the node's name, but not inside an If's
+    branches: bound in the outer block, both branches would run, and the names would leak."""
+    import onnxruntime as ort
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
+    cond = helper.make_tensor_value_info("cond", TensorProto.BOOL, [])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])
+
+    def branch(op, name):
+        out = helper.make_tensor_value_info(f"{name}_out", TensorProto.FLOAT, [2, 3])
+        return helper.make_graph([helper.make_node(op, ["r"], [f"{name}_out"], name=f"{name}_node")], name, [], [out])
+
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
+             helper.make_node("If", ["cond"], ["y"], name="choose", then_branch=branch("Neg", "then"),
+                              else_branch=branch("Exp", "else"))]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x, cond], [y]),
+                              opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    mod, _ = tvm_tensorrt.from_onnx(model, simplify=simplify)
+    outer = [b.var.name for block in mod["main"].body.blocks for b in block.bindings]
+    assert "relu" in outer and not {"then_node", "else_node"} & set(outer)
+    vm = relax.VirtualMachine(tvm.compile(mod, target="llvm"), tvm.cpu())
+    data = np.random.default_rng(0).standard_normal((2, 3)).astype("float32")
+    session = ort.InferenceSession(model.SerializeToString())
+    for flag in (True, False):
+        expected = session.run(None, {"x": data, "cond": np.array(flag)})[0]
+        got = vm["main"](tvm.runtime.tensor(data), tvm.runtime.tensor(np.array(flag))).numpy()
+        np.testing.assert_allclose(got, expected, rtol=1e-6)
