@@ -81,6 +81,11 @@ class PartitionReport:
             lines.append("Kept in TVM:")
             for (op, reason), n in kept.most_common():
                 lines.append(f"  {op} x{n}: {reason}")
+                nodes = [self.node_names[d.binding] for d in self.decisions if not d.offloaded
+                         and (d.op, d.reason) == (op, reason) and d.binding in self.node_names]
+                if nodes:  # where to look in the user's model (explain_onnx knows the ONNX nodes)
+                    more = f" (+{len(nodes) - 3} more)" if len(nodes) > 3 else ""
+                    lines.append(f"    ONNX nodes: {', '.join(nodes[:3])}{more}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:

@@ -38,6 +38,13 @@ def bert_html(bert_report, tmp_path_factory):
     return path
 
 
+def test_the_table_names_the_onnx_nodes_kept_in_tvm(bert_report):
+    lines = bert_report.to_table().splitlines()
+    at = lines.index("  relax.nn.softmax x2: relax.nn.softmax is in ops_to_exclude")
+    assert lines[at + 1] == ("    ONNX nodes: /model/encoder/layer.0/attention/self/Softmax, "
+                             "/model/encoder/layer.1/attention/self/Softmax")
+
+
 def test_the_report_is_one_offline_file(bert_html):
     """Nothing is fetched at view time: no src/href, no CSS url(), no @import (the SVG namespace
     URI is a name, not a fetch)."""

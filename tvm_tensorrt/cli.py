@@ -93,20 +93,22 @@ def _model_inputs(mod) -> list:
 def compile_model(model_path, output, target="llvm", shapes=None, options=None, out=sys.stdout,
                   prebuild_engines=False, cpu_fallback=True, arch=None, host=None, int8=None) -> dict:
     """int8: {"data", "cache", "method"} to calibrate (tvm_tensorrt.calibrate) before partitioning."""
-    from . import build, from_onnx
+    from . import build
+    from .frontend import import_onnx
     from .partition.api import partition_with_decisions
     from .targets import cross_compiler, make_target
     from .partition.report import PartitionReport
 
     _writable_output(output)
     start = time.perf_counter()
-    mod, params = from_onnx(model_path, shape_dict=shapes)
+    mod, node_of = import_onnx(model_path, shape_dict=shapes)
+    params = {}
     if int8:
         from .calibration import calibrate
 
         mod, params = calibrate(mod, params, **int8), {}
     partitioned, config, decisions = partition_with_decisions(mod, params, **(options or {}))
-    report = PartitionReport(decisions, config)
+    report = PartitionReport(decisions, config, node_names=node_of)  # TVM-kept ops named as in the model
     print(report.to_table(), file=out)
     executable = build(partitioned, target=make_target(target, arch, host), config=config,
                        prebuild_engines=prebuild_engines, cpu_fallback=cpu_fallback)
