@@ -14,6 +14,8 @@ from collections import Counter
 from dataclasses import dataclass
 from html import escape
 
+from .report import format_count
+
 # Subgraph colours, by subgraph index (NVIDIA green first); TVM ops are drawn grey.
 PALETTE = ("#76b900", "#1f77b4", "#ff7f0e", "#9467bd", "#17becf", "#e377c2", "#bcbd22", "#8c564b")
 
@@ -138,7 +140,7 @@ def to_svg(report, title: str = "") -> str:
         centre[u] = (x, MARGIN + heading + r * (GROUP_H + GAP_Y) + GROUP_H / 2)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
            f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="Helvetica, Arial, sans-serif" font-size="12">',
-           f'<rect width="100%" height="100%" fill="#ffffff"/>']
+           '<rect width="100%" height="100%" fill="#ffffff"/>']
     out.append(f'<text x="{MARGIN}" y="{MARGIN + 12}" font-size="14" font-weight="bold">'
                f'{escape(title or "Partition")}</text>')
     out.append(f'<text x="{MARGIN}" y="{MARGIN + 30}" fill="#444444">{escape(subtitle)}</text>')
@@ -159,8 +161,6 @@ def _height(unit, groups) -> float:
 
 
 def _svg_box(unit, centre, graph: ViewGraph, groups: dict) -> str:
-    from .report import format_count
-
     x, y = centre
     if unit in groups:
         g = groups[unit]
