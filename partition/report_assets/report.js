@@ -10,7 +10,7 @@
   var groupById = {};
   groups.forEach(function (g) { groupById[g.id] = g; });
   var collapsed = new Set(data.open_collapsed ? groups.map(function (g) { return g.id; }) : []);
-  var highlighted = new Set(), matches = [], matched = new Set(), matchedGroups = new Set(), matchUnits = [];
+  var highlighted = new Set(), matches = [], matched = new Set(), matchedGroups = new Set();
   var matchAt = -1, selected = null, elements = {};
   var placed = {}, bounds = { x: 0, y: 0, w: 1, h: 1 }, camera = { x: 0, y: 0, scale: 1 };
   var viewSize = { w: view.clientWidth, h: view.clientHeight };
@@ -315,7 +315,7 @@
   search.addEventListener("keydown", function (e) {  // Enter: the next box holding a match
     if (e.key !== "Enter") return;
     if (pending) { clearTimeout(pending); runSearch(); }
-    matchUnits = Array.from(new Set(matches.map(unitOf)));
+    var matchUnits = Array.from(new Set(matches.map(unitOf)));
     if (!matchUnits.length) return;
     matchAt = (matchAt + 1) % matchUnits.length;
     centreOn(matchUnits[matchAt]);
