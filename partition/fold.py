@@ -23,6 +23,7 @@ from tvm import relax
 
 from .checks import array_constant, constant_array, is_constant
 from .fold_batch_norm import fold_batch_norms
+from .fold_identities import identity_source, merged_reshape
 from .shape_values import ShapeValues, bind_sizes
 from .graph import substitute, used_vars
 
@@ -98,8 +99,21 @@ def _transpose(array: np.ndarray, axes) -> np.ndarray:
     return out
 
 
+def _gather(call, a, gather) -> Optional[np.ndarray]:
+    """take / gather_elements where every index is in range: there TVM's modes (fast, clip,
+    wrap) all agree with numpy; otherwise TVM decides."""
+    data, indices = a
+    axis = call.attrs.axis
+    size = data.size if axis is None else data.shape[int(axis)]
+    if indices.size and (indices.min() < 0 or indices.max() >= size):
+        return None
+    return gather(data.reshape(-1) if axis is None else data, indices, None if axis is None else int(axis))
+
+
 # op -> numpy evaluation (call, argument arrays) -> array; what TVM computes, exactly: data
-# movement, and float arithmetic that is IEEE either way. Anything else goes to FoldConstant.
+# movement, and float arithmetic that is IEEE either way (not sin or exp: TVM's differ from
+# numpy's in the last bit). Anything else goes to FoldConstant, whose code generation costs
+# 20-50 ms a call.
 _NUMPY = {
     "relax.reshape": lambda call, a: a[0].reshape(_ints(call.args[1].values)),
     "relax.permute_dims": lambda call, a: _transpose(
@@ -117,6 +131,8 @@ _NUMPY = {
     "relax.subtract": lambda call, a: np.subtract(a[0], a[1]),
     "relax.multiply": lambda call, a: np.multiply(a[0], a[1]),
     "relax.negative": lambda call, a: np.negative(a[0]),
+    "relax.take": lambda call, a: _gather(call, a, lambda d, i, axis: np.take(d, i, axis=axis)),
+    "relax.gather_elements": lambda call, a: _gather(call, a, np.take_along_axis),
 }
 
 
@@ -131,9 +147,12 @@ def _numpy_fold(call) -> Optional[relax.Expr]:
         return None  # float -> int casts of out-of-range values differ between numpy and TVM
     try:
         with np.errstate(all="ignore"):
-            value = np.asarray(evaluate(call, args))
+            value = evaluate(call, args)
     except (ValueError, TypeError):
         return None
+    if value is None:
+        return None
+    value = np.asarray(value)
     dtype = str(call.ty.dtype)
     if tuple(value.shape) != tuple(_ints(call.ty.shape.values)) or str(value.dtype) != dtype:
         return None  # a promotion or broadcast numpy does differently: let TVM decide
@@ -162,6 +181,7 @@ def fold_constants(func: relax.Function) -> tuple:
     changed = False
     normalizer = relax.BlockBuilder()
     shapes = ShapeValues()
+    values: dict = {}  # var -> its value as rewritten here
     for block in func.body.blocks:
         bindings = []
         for binding in block.bindings:
@@ -185,6 +205,17 @@ def fold_constants(func: relax.Function) -> tuple:
                     folded[binding.var] = result
                     changed = True
                     value = result
+            elif isinstance(binding, relax.VarBinding) and isinstance(value, relax.Call):
+                source = identity_source(value)
+                # a block's output var may not be replaced by a var local to the block
+                if source is not None and (isinstance(binding.var, relax.DataflowVar)
+                                           or not isinstance(source, relax.DataflowVar)):
+                    folded[binding.var] = value = source
+                    changed = True
+                elif (merged := merged_reshape(value, values)) is not None:
+                    value = normalizer.normalize(merged)
+                    changed = True
+            values[binding.var] = value
             if isinstance(binding, relax.MatchCast):
                 bindings.append(relax.MatchCast(binding.var, value, binding.ty))
             else:

@@ -33,6 +33,10 @@ CALLS = {
     "subtract ints": lambda: relax.op.subtract(I, relax.const(np.array([1, 2, 3], "int64"), "int64")),
     "multiply": lambda: relax.op.multiply(F, G),
     "negative": lambda: relax.op.negative(I),
+    "take rows": lambda: relax.op.take(F, relax.const(np.array([[1, 0], [1, 1]], "int64"), "int64"), axis=1),
+    "take a scalar index": lambda: relax.op.take(F, relax.const(np.int64(3), "int64"), axis=2),
+    "gather_elements": lambda: relax.op.gather_elements(
+        F, relax.const(RNG.integers(0, 3, (2, 2, 4)).astype("int64"), "int64"), axis=1),
 }
 
 
@@ -70,6 +74,13 @@ def test_float_to_int_casts_stay_with_tvm():
     call = normalised(lambda: relax.op.astype(F, "int32"))
     assert fold._numpy_fold(call) is None
     assert isinstance(fold._evaluate(call), tvm.ir.expr.GenericConst)
+
+
+@pytest.mark.parametrize("index", [-1, 3])
+def test_a_take_out_of_range_is_left_to_tvm(index):
+    """TVM's modes (fast, clip, wrap) disagree there, and numpy would raise: TVM decides."""
+    call = normalised(lambda: relax.op.take(F, relax.const(np.array([0, index], "int64"), "int64"), axis=1))
+    assert fold._numpy_fold(call) is None
 
 
 def test_zero_d_results_stay_zero_d():
@@ -126,3 +137,71 @@ def test_batch_norm_stays_when_folding_would_change_another_reader(case):
     mod = conv_bn_module(bias=False, conv_also_returned=case == "conv output also returned",
                          training=case == "training batch norm")
     assert "relax.nn.batch_norm" in op_names(fold.fold_module(mod))
+
+
+X = relax.Var("x", relax.TensorType((2, 3, 4), "float32"))
+SQUARE = relax.Var("x", relax.TensorType((2, 4, 4), "float32"))
+IDENTITIES = {  # (input, call, whether it is the input unchanged)
+    "astype to its own dtype": (X, lambda x: relax.op.astype(x, "float32"), True),
+    "astype to another dtype": (X, lambda x: relax.op.astype(x, "float16"), False),
+    "reshape to its own shape": (X, lambda x: relax.op.reshape(x, (2, 3, 4)), True),
+    "broadcast_to its own shape": (X, lambda x: relax.op.broadcast_to(x, (2, 3, 4)), True),
+    "broadcast_to a larger shape": (X, lambda x: relax.op.broadcast_to(x, (5, 2, 3, 4)), False),
+    "permute_dims in order": (X, lambda x: relax.op.permute_dims(x, [0, 1, 2]), True),
+    "transpose of square matrices": (SQUARE, lambda x: relax.op.permute_dims(x, [0, 2, 1]), False),
+    "add zeros": (X, lambda x: relax.op.add(x, relax.const(np.zeros(4, "float32"))), True),
+    "zeros add": (X, lambda x: relax.op.add(relax.const(np.zeros((3, 1), "float32")), x), True),
+    "add zeros that broadcast x": (X, lambda x: relax.op.add(x, relax.const(np.zeros((5, 1, 1, 1), "float32"))),
+                                   False),
+    "add a non-zero": (X, lambda x: relax.op.add(x, relax.const(np.float32([0, 0, 0, 1e-30]))), False),
+    "multiply by ones": (X, lambda x: relax.op.multiply(relax.const(np.ones(4, "float32")), x), True),
+    "subtract zeros": (X, lambda x: relax.op.subtract(x, relax.const(np.float32(0))), True),
+    "zeros minus x": (X, lambda x: relax.op.subtract(relax.const(np.zeros(4, "float32")), x), False),
+    "divide by ones": (X, lambda x: relax.op.divide(x, relax.const(np.ones(4, "float32"))), True),
+    "ones divided by x": (X, lambda x: relax.op.divide(relax.const(np.ones(4, "float32")), x), False),
+}
+
+
+def _function_of(param, make_calls):
+    """main(param) returning exp(calls(exp(param))): the calls sit between two real ops."""
+    bb = relax.BlockBuilder()
+    with bb.function("main", [param]):
+        with bb.dataflow():
+            value = bb.emit(relax.op.exp(param))
+            for make in make_calls:
+                value = bb.emit(make(value))
+            out = bb.emit_output(relax.op.exp(value))
+        bb.emit_func_output(out)
+    return bb.get()
+
+
+@pytest.mark.parametrize("name", sorted(IDENTITIES))
+def test_calls_that_return_their_input_unchanged_are_removed(name):
+    param, make, identity = IDENTITIES[name]
+    mod = _function_of(param, [make])
+    folded = fold.fold_module(mod)
+    assert relax.analysis.check_well_formed(folded)
+    assert len(op_names(folded)) == (2 if identity else 3), folded.script()
+    x = np.random.default_rng(3).standard_normal([int(d) for d in param.ty.shape.values]).astype("float32")
+    np.testing.assert_array_equal(run_on_cpu(folded, x)[0], run_on_cpu(mod, x)[0])
+
+
+def test_a_reshape_of_a_reshape_is_one_reshape():
+    mod = _function_of(X, [lambda x: relax.op.reshape(x, (6, 4)), lambda x: relax.op.reshape(x, (4, 6))])
+    folded = fold.fold_module(mod)
+    assert op_names(folded) == ["relax.exp", "relax.reshape", "relax.exp"]
+    x = np.random.default_rng(4).standard_normal((2, 3, 4)).astype("float32")
+    np.testing.assert_array_equal(run_on_cpu(folded, x)[0], run_on_cpu(mod, x)[0])
+
+
+def test_an_identity_whose_result_leaves_the_block_is_kept_apart_from_block_locals():
+    """A block's output var may not become a var local to the block: that identity stays."""
+    bb = relax.BlockBuilder()
+    with bb.function("main", [X]):
+        with bb.dataflow():
+            inner = bb.emit(relax.op.exp(X))
+            out = bb.emit_output(relax.op.astype(inner, "float32"))
+        bb.emit_func_output(out)
+    folded = fold.fold_module(bb.get())
+    assert relax.analysis.check_well_formed(folded)
+    assert op_names(folded) == ["relax.exp", "relax.astype"]

@@ -164,9 +164,9 @@ def test_a_model_whose_shapes_cannot_be_inferred_stays_in_tvm_saying_how_to_give
     assert tvm_tensorrt.explain(mod, params).decisions[0].offloaded
 
 
-def _relu_model(extra_nodes=()):
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+def _relu_model(extra_nodes=(), dims=(1, 4)):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, list(dims))
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, list(dims))
     nodes = [helper.make_node("Relu", ["x"], ["y"]), *extra_nodes]
     return helper.make_model(helper.make_graph(nodes, "g", [x], [y]), opset_imports=[helper.make_opsetid("", 17)],
                              ir_version=8)
@@ -187,19 +187,25 @@ def slim_calls(monkeypatch):
     return calls
 
 
-def test_onnxslim_runs_only_where_the_model_computes_shapes(slim_calls):
-    """A CNN-like model imports as it is; a model with shape arithmetic (which TVM's importer
-    fails on until onnxslim folds it) goes through onnxslim; simplify= forces either way."""
+def test_onnxslim_runs_only_where_shapes_stay_symbolic(slim_calls):
+    """A CNN-like model imports as it is; shape arithmetic on static shapes is folded by us
+    (onnx_fold.py), and only where a shape stays symbolic (TVM's importer fails on much of that
+    until onnxslim folds it) does onnxslim run; simplify= forces either way."""
     from tvm_tensorrt import from_onnx
 
+    def reshaped_by_its_own_shape(dims):
+        return _relu_model([helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Reshape", ["y", "s"], ["z"])],
+                           dims)
+
     from_onnx(_relu_model())
+    from_onnx(reshaped_by_its_own_shape([1, 4]))
+    from_onnx(reshaped_by_its_own_shape(["n", 4]), shape_dict={"x": [2, 4]})  # the given shape is static
     assert slim_calls == []
-    shape = helper.make_node("Shape", ["x"], ["s"])
-    from_onnx(_relu_model([shape]))
+    from_onnx(reshaped_by_its_own_shape(["n", 4]))
     assert len(slim_calls) == 1
     from_onnx(_relu_model(), simplify=True)
     assert len(slim_calls) == 2
-    from_onnx(_relu_model([shape]), simplify=False)
+    from_onnx(reshaped_by_its_own_shape(["n", 4]), simplify=False)
     assert len(slim_calls) == 2
 
 
@@ -256,3 +262,17 @@ def test_an_if_s_branches_are_not_bound_outside_it(simplify):
         expected = session.run(None, {"x": data, "cond": np.array(flag)})[0]
         got = vm["main"](tvm.runtime.tensor(data), tvm.runtime.tensor(np.array(flag))).numpy()
         np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_a_failing_shape_fold_is_logged_and_the_model_imported_as_it_is(monkeypatch, caplog):
+    """The fold is an optimisation, like onnxslim: if it raises, the import goes on without it."""
+    from tvm_tensorrt import frontend
+
+    def broken(model, shape_dict=None):
+        raise ValueError("an operator the fold misread")
+
+    monkeypatch.setattr(frontend, "fold_shape_arithmetic", broken)
+    with caplog.at_level("WARNING", logger="tvm_tensorrt"):
+        mod, _ = tvm_tensorrt.from_onnx(_relu_model())
+    assert "R.nn.relu(x)" in mod.script()
+    assert "folding the model's shape arithmetic failed (ValueError: an operator the fold misread)" in caplog.text

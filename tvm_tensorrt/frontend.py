@@ -1,7 +1,7 @@
-"""ONNX -> Relax. onnxslim runs first where the model computes shapes: TVM's ONNX importer fails
-on many such exports without it, and it folds what it can, which means fewer ops to offload.
-Both see the model without its large weights (onnx_weights.py), which are bound back as
-constants after."""
+"""ONNX -> Relax. Shape arithmetic on static shapes is folded first (onnx_fold.py); onnxslim
+runs only where shapes stay symbolic or the model branches: TVM's ONNX importer fails on many
+such exports without it. Both see the model without its large weights (onnx_weights.py), which
+are bound back as constants after."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import onnx
 
 from .canonicalize import canonicalize
 from .errors import TensorRTError
+from .onnx_fold import fold_shape_arithmetic
 from .onnx_ops import relax_importers
 from .onnx_weights import bind_weights, split_weights
 
@@ -64,15 +65,17 @@ def node_names(model: onnx.ModelProto) -> list[str]:
 
 def from_onnx(model_or_path, shape_dict=None, simplify=None):
     """Returns (mod, params). Weights stay in the module as constants, so params is empty.
-    simplify: run onnxslim first (True), never (False), or when the model needs it (None)."""
+    simplify: run onnxslim first (True), never (False), or when the model needs it after our
+    own shape folding (None; the only mode that folds)."""
     mod, _ = import_onnx(model_or_path, shape_dict, simplify)
     return mod, {}
 
 
 # Nodes that compute shapes or branch. TVM's importer fails on much of what they produce unless
 # onnxslim folds it first (ConstantOfShape -> broadcast_to, Shape -> Gather -> Concat -> Reshape).
-# A model without any (most CNNs) imports as it is: onnxslim's other work is done by our own
-# folds (constants, batch norm into conv, Dropout), and skipping it saves 0.3-0.4 s on ResNet-50.
+# Where the shapes are static, onnx_fold.py folds them itself, in milliseconds (onnxslim costs
+# 0.4 s to import and 0.1-0.3 s to run on a transformer block); a model with none left imports as
+# it is, and its constants, batch norms, Dropout and identities are folded by us.
 SLIM_FOR = frozenset({"Shape", "Size", "ConstantOfShape", "Range", "NonZero", "If", "Loop", "Scan"})
 
 
@@ -85,6 +88,11 @@ def import_onnx(model_or_path, shape_dict=None, simplify=None):
     producers = {out: node.name for node in model.graph.node for out in node.output}
     auto = simplify is None
     if auto:
+        try:
+            model, _ = fold_shape_arithmetic(model, shape_dict)
+        except Exception as err:  # an optimisation, like onnxslim: the model stays valid, the import goes on
+            logger.warning("folding the model's shape arithmetic failed (%s: %s); importing it as is",
+                           type(err).__name__, err)
         simplify = any(node.op_type in SLIM_FOR for node in model.graph.node)
     if not simplify:
         try:  # when trying, quiet: TVM prints the op it failed on

@@ -1,0 +1,252 @@
+"""Fold an ONNX model's shape arithmetic into constants before TVM's importer sees it.
+
+Exporters compute shapes at run time: `Shape -> Gather -> Concat -> Reshape`, attention masks
+from `ConstantOfShape`, position ids from `Range`. TVM's importer fails on many such chains, and
+onnxslim, which folds them, costs 0.4 s to import (it pulls in sympy) and 0.1-0.3 s to run on a
+transformer block, about twice NVIDIA's whole parse and build of the same model. Where the
+input shapes are known, every such chain is a constant: ONNX's own (C++) shape inference gives
+each tensor's shape, and the few operators shape arithmetic uses are evaluated here with numpy.
+A model whose shapes stay symbolic keeps its chains, and frontend.py hands it to onnxslim as
+before.
+
+Only values computed from shapes and small initializers are folded (large weights were lifted to
+graph inputs by onnx_weights.py, so they are never read here), and nothing larger than
+FOLD_MAX_ELEMENTS is made.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+# A folded value is stored in the model: a mask of 4096 x 4096 is the largest worth making.
+FOLD_MAX_ELEMENTS = 1 << 24
+_ROUNDS = 4  # shape inference again after a round that folded something; real exports need 2
+
+
+def _attrs(node: onnx.NodeProto) -> dict:
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _axes(inputs, attrs, index: int) -> Optional[list]:
+    """`axes` from the attribute (older opsets) or the input at `index` (newer ones)."""
+    if "axes" in attrs:
+        return list(attrs["axes"])
+    if len(inputs) > index and inputs[index] is not None:
+        return [int(a) for a in inputs[index].reshape(-1)]
+    return None
+
+
+def _int_divide(a, b):
+    """ONNX integer Div truncates toward zero (C's division), numpy's // floors."""
+    if np.issubdtype(a.dtype, np.integer):
+        quotient = np.floor_divide(a, b)
+        return quotient + ((np.remainder(a, b) != 0) & ((a < 0) != (b < 0)))
+    return np.divide(a, b)
+
+
+def _unsqueeze(inputs, attrs):
+    rank = inputs[0].ndim + len(_axes(inputs, attrs, 1))
+    return np.expand_dims(inputs[0], tuple(a + rank if a < 0 else a for a in _axes(inputs, attrs, 1)))
+
+
+def _slice(inputs, attrs):
+    data = inputs[0]
+    if len(inputs) > 1:  # opset >= 10: starts, ends, axes, steps as inputs
+        starts, ends = inputs[1].reshape(-1), inputs[2].reshape(-1)
+        axes = inputs[3].reshape(-1) if len(inputs) > 3 and inputs[3] is not None else range(len(starts))
+        steps = inputs[4].reshape(-1) if len(inputs) > 4 and inputs[4] is not None else [1] * len(starts)
+    else:
+        starts, ends = attrs["starts"], attrs["ends"]
+        axes, steps = attrs.get("axes", range(len(starts))), [1] * len(starts)
+    index = [slice(None)] * data.ndim
+    for start, end, axis, step in zip(starts, ends, axes, steps):
+        index[int(axis)] = slice(int(start), int(end), int(step))  # Python clamps as ONNX does
+    return data[tuple(index)]
+
+
+def _reshape(inputs, attrs):
+    data, shape = inputs[0], [int(d) for d in inputs[1].reshape(-1)]
+    if not attrs.get("allowzero", 0):
+        shape = [data.shape[i] if d == 0 else d for i, d in enumerate(shape)]
+    return data.reshape(shape)
+
+
+def _reduce(fn):
+    def reduce(inputs, attrs):
+        axes = _axes(inputs, attrs, 1)
+        if not axes and attrs.get("noop_with_empty_axes", 0):
+            return inputs[0]
+        return fn(inputs[0], axis=tuple(axes) if axes else None, keepdims=bool(attrs.get("keepdims", 1)))
+    return reduce
+
+
+def _constant(inputs, attrs):
+    if "value" in attrs:
+        return numpy_helper.to_array(attrs["value"])
+    for key, dtype in (("value_float", np.float32), ("value_floats", np.float32), ("value_int", np.int64),
+                       ("value_ints", np.int64)):
+        if key in attrs:
+            return np.asarray(attrs[key], dtype=dtype)
+    raise KeyError("a Constant without a numeric value")  # sparse or string: left to the importer
+
+
+def _constant_of_shape(inputs, attrs):
+    value = numpy_helper.to_array(attrs["value"]) if "value" in attrs else np.zeros(1, np.float32)
+    return np.full([int(d) for d in inputs[0].reshape(-1)], value.reshape(-1)[0], dtype=value.dtype)
+
+
+# op -> numpy evaluation from (inputs, attributes); each returns the node's one output.
+EVALUATORS: dict[str, Callable] = {
+    "Constant": _constant,
+    "Identity": lambda i, a: i[0],
+    "Cast": lambda i, a: i[0].astype(helper.tensor_dtype_to_np_dtype(a["to"])),
+    "Gather": lambda i, a: np.take(i[0], i[1], axis=a.get("axis", 0)),
+    "Concat": lambda i, a: np.concatenate(i, axis=a["axis"]),
+    "Unsqueeze": _unsqueeze,
+    "Squeeze": lambda i, a: np.squeeze(i[0], axis=tuple(_axes(i, a, 1) or ()) or None),
+    "Slice": _slice,
+    "Reshape": _reshape,
+    "Flatten": lambda i, a: i[0].reshape(int(np.prod(i[0].shape[:a.get("axis", 1)])), -1),
+    "Transpose": lambda i, a: np.transpose(i[0], a.get("perm")),
+    "Expand": lambda i, a: np.broadcast_to(i[0], np.broadcast_shapes(i[0].shape, tuple(int(d) for d in i[1]))),
+    "Tile": lambda i, a: np.tile(i[0], [int(r) for r in i[1]]),
+    "ConstantOfShape": _constant_of_shape,
+    "Range": lambda i, a: np.arange(i[0], i[1], i[2]).astype(i[0].dtype),
+    "Add": lambda i, a: np.add(i[0], i[1]),
+    "Sub": lambda i, a: np.subtract(i[0], i[1]),
+    "Mul": lambda i, a: np.multiply(i[0], i[1]),
+    "Div": lambda i, a: _int_divide(i[0], i[1]),
+    "Neg": lambda i, a: np.negative(i[0]),
+    "Abs": lambda i, a: np.abs(i[0]),
+    "Floor": lambda i, a: np.floor(i[0]),
+    "Ceil": lambda i, a: np.ceil(i[0]),
+    "Sqrt": lambda i, a: np.sqrt(i[0]),
+    "Min": lambda i, a: np.minimum.reduce(np.broadcast_arrays(*i)),
+    "Max": lambda i, a: np.maximum.reduce(np.broadcast_arrays(*i)),
+    "Equal": lambda i, a: np.equal(i[0], i[1]),
+    "Less": lambda i, a: np.less(i[0], i[1]),
+    "LessOrEqual": lambda i, a: np.less_equal(i[0], i[1]),
+    "Greater": lambda i, a: np.greater(i[0], i[1]),
+    "GreaterOrEqual": lambda i, a: np.greater_equal(i[0], i[1]),
+    "Not": lambda i, a: np.logical_not(i[0]),
+    "And": lambda i, a: np.logical_and(i[0], i[1]),
+    "Or": lambda i, a: np.logical_or(i[0], i[1]),
+    "Where": lambda i, a: np.where(i[0], i[1], i[2]),
+    "ReduceProd": _reduce(np.prod),
+    "ReduceSum": _reduce(np.sum),
+}
+
+
+def _static_shapes(model: onnx.ModelProto, shape_dict) -> dict:
+    """Every tensor's shape that ONNX's shape inference finds fully static: name -> tuple."""
+    graph = model.graph
+    if shape_dict:
+        model = _with_input_shapes(model, shape_dict)
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+    except Exception:  # inference is an aid; a model it rejects keeps its chains
+        return {}
+    shapes = {}
+    for info in (*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output):
+        tensor = info.type.tensor_type
+        if tensor.HasField("shape") and all(d.HasField("dim_value") for d in tensor.shape.dim):
+            shapes[info.name] = tuple(d.dim_value for d in tensor.shape.dim)
+    shapes.update((init.name, tuple(init.dims)) for init in graph.initializer)
+    return shapes
+
+
+def _with_input_shapes(model: onnx.ModelProto, shape_dict: dict) -> onnx.ModelProto:
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    for info in copy.graph.input:
+        if info.name in shape_dict:
+            dims = info.type.tensor_type.shape.dim
+            del dims[:]
+            for d in shape_dict[info.name]:
+                dims.add().dim_value = int(d)
+    return copy
+
+
+def _evaluate(node: onnx.NodeProto, known: dict, shapes: dict):
+    """The node's single output value, or None where it cannot (or should not) be folded."""
+    if node.domain not in ("", "ai.onnx") or len(node.output) != 1:
+        return None
+    attrs = _attrs(node)
+    if node.op_type in ("Shape", "Size"):
+        shape = shapes.get(node.input[0])
+        if shape is None:
+            return None
+        if node.op_type == "Size":
+            return np.asarray(int(np.prod(shape, dtype=np.int64)), dtype=np.int64)
+        return np.asarray(shape[attrs.get("start", 0):attrs.get("end", len(shape))], dtype=np.int64)
+    evaluate = EVALUATORS.get(node.op_type)
+    if evaluate is None or not all(name == "" or name in known for name in node.input):
+        return None
+    inputs = [known[name] if name else None for name in node.input]
+    try:
+        with np.errstate(all="ignore"):
+            value = np.asarray(evaluate(inputs, attrs))
+    except Exception:  # a malformed node: the importer will name it
+        return None
+    return value if value.size <= FOLD_MAX_ELEMENTS else None
+
+
+def _fold_round(graph: onnx.GraphProto, shapes: dict, known: dict) -> int:
+    """How many nodes' values this round adds to `known` (graph outputs stay computed by their
+    nodes: an output that is an initializer is not every consumer's idea of a model)."""
+    outputs = {o.name for o in graph.output}
+    folded = 0
+    for node in graph.node:
+        if node.output[0] in known or any(o in outputs for o in node.output):
+            continue
+        value = _evaluate(node, known, shapes)
+        if value is not None:
+            known[node.output[0]] = np.asarray(value, order="C")  # (ascontiguousarray makes 0-d 1-d)
+            folded += 1
+    return folded
+
+
+def _live_nodes(graph: onnx.GraphProto, known: dict) -> list:
+    """The nodes still needed: not folded (their value not known), and read by a live node or a
+    graph output."""
+    needed = {o.name for o in graph.output}
+    live = []
+    for node in reversed(graph.node):
+        if node.output[0] not in known and any(o in needed for o in node.output):
+            live.append(node)
+            needed.update(node.input)
+    return live[::-1]
+
+
+def fold_shape_arithmetic(model: onnx.ModelProto, shape_dict=None) -> tuple[onnx.ModelProto, int]:
+    """(model with its shape arithmetic folded, how many nodes that removed). `model` is edited:
+    callers pass their own copy; each round leaves it whole, so a failure (an exception) leaves
+    a valid model. Models with If/Loop/Scan bodies are returned as they are (a body may read any
+    outer value by name)."""
+    graph = model.graph
+    if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for n in graph.node for a in n.attribute):
+        return model, 0
+    count = len(graph.node)
+    known = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    made = set()  # initializers this fold added
+    for _ in range(_ROUNDS):
+        before = set(known)
+        if not _fold_round(graph, _static_shapes(model, shape_dict), known):
+            break
+        new = [numpy_helper.from_array(known[name], name) for name in known if name not in before]
+        live = _live_nodes(graph, known)
+        del graph.node[:]
+        graph.node.extend(live)
+        graph.initializer.extend(new)
+        made.update(init.name for init in new)
+    if len(graph.node) == count:
+        return model, 0
+    needed = {name for node in graph.node for name in node.input}
+    kept = [init for init in graph.initializer if init.name in needed or init.name not in made]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    return model, count - len(graph.node)
