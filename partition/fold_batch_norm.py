@@ -16,8 +16,8 @@ from typing import Optional
 import numpy as np
 from tvm import relax
 
-from .checks import array_constant, constant_array, is_constant
-from .graph import op_name, used_vars
+from .checks import aligned_empty, array_constant, constant_array, is_constant, owned_array_constant
+from .graph import op_name, retyped, used_vars
 
 CONVOLUTIONS = ("nn.conv1d", "nn.conv2d", "nn.conv3d")
 
@@ -80,11 +80,12 @@ class _Chain:
         # per-channel factors in float64, the weight scaled in its own dtype (one rounding, as a
         # float64 product rounded back would give within an ulp; a float64 copy of every weight
         # cost ResNet-50 a quarter of a second)
-        new_weight = weight * scale.astype(weight.dtype).reshape((-1,) + (1,) * (weight.ndim - 1))
+        new_weight = np.multiply(weight, scale.astype(weight.dtype).reshape((-1,) + (1,) * (weight.ndim - 1)),
+                                 out=aligned_empty(weight.shape, weight.dtype))
         new_bias = ((bias - mean) * scale + beta).astype(weight.dtype)
         rank = len(self.conv.ty.shape.values)
-        conv = relax.Call(self.conv.op, [self.conv.args[0], array_constant(new_weight)], self.conv.attrs)
-        return conv, array_constant(new_bias.reshape((1, -1) + (1,) * (rank - 2)))
+        conv = relax.Call(self.conv.op, [self.conv.args[0], owned_array_constant(new_weight)], self.conv.attrs)
+        return retyped(conv, self.conv.ty), array_constant(new_bias.reshape((1, -1) + (1,) * (rank - 2)))
 
 
 def fold_batch_norms(func: relax.Function) -> relax.Function:
@@ -100,7 +101,6 @@ def fold_batch_norms(func: relax.Function) -> relax.Function:
                 chains[var] = chain
     if not chains:
         return func
-    normalizer = relax.BlockBuilder()
     by_conv = {c.conv_var: c for c in chains.values()}
     dropped = {c.add_var for c in chains.values() if c.add_var is not None} | set(chains)
     biased = {}  # batch norm var -> (conv var, folded bias): its field 0 becomes conv + bias
@@ -114,13 +114,13 @@ def fold_batch_norms(func: relax.Function) -> relax.Function:
                 conv, bias = chain.folded()
                 # the folded conv is what the model's Conv node computed (bias included): its name
                 named = type(var)(chain.add_var.name, var.ty) if chain.add_var is not None else var
-                bindings.append(relax.VarBinding(named, normalizer.normalize(conv)))
+                bindings.append(relax.VarBinding(named, conv))
                 biased[chain.bn_var] = (named, bias)
             elif var in dropped:
                 continue  # the bias add and the batch norm: now the add below
             elif isinstance(value, relax.TupleGetItem) and value.tuple_value in biased:
                 conv_var, bias = biased[value.tuple_value]
-                bindings.append(relax.VarBinding(var, normalizer.normalize(relax.op.add(conv_var, bias))))
+                bindings.append(relax.VarBinding(var, retyped(relax.op.add(conv_var, bias), var.ty)))
             else:
                 bindings.append(binding)
         new_blocks.append(type(block)(bindings))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import networkx as nx
 from tvm import relax
 
-from .graph import EXTERNAL, substitute, used_vars
+from .graph import EXTERNAL, retyped, substitute, used_vars
 
 CODEGEN = "tensorrt"
 CONFIG_ATTR = "tensorrt_config"  # the partition config as JSON, on every outlined function
@@ -79,7 +79,7 @@ class RegionOutliner:
         new = []
         for b in region_bindings:
             var = relax.DataflowVar(b.var.name, b.var.ty)
-            new.append(relax.VarBinding(var, self.builder.normalize(substitute(b.value, mapping))))
+            new.append(relax.VarBinding(var, retyped(substitute(b.value, mapping), b.value.ty)))  # vars for vars
             mapping[b.var] = var
         results = [mapping[v] for v in outputs]
         ret = results[0] if len(results) == 1 else relax.Tuple(results)

@@ -6,6 +6,7 @@ import pytest
 import tvm_tensorrt
 from tvm_tensorrt.lowering.dispatch import offloaded_functions
 from tvm_tensorrt.lowering.serialize import serialize_function, serialize_sharing_weights
+from tvm_tensorrt.errors import SubgraphFormatError
 from tvm_tensorrt.formats.subgraph import decode, decode_header, read_digest
 from op_samples import sample_module
 
@@ -21,7 +22,7 @@ def test_round_trip_keeps_nodes_weights_and_config():
     func, blob = conv_blob()
     subgraph = decode(blob)
     assert subgraph.symbol == "tensorrt_0"
-    assert subgraph.header["format"] == "tvm_tensorrt.subgraph" and subgraph.header["format_version"] == 3
+    assert subgraph.header["format"] == "tvm_tensorrt.subgraph" and subgraph.header["format_version"] == 4
     [node] = subgraph.nodes
     assert node["op"] == "nn.conv2d" and node["attrs"]["padding"] == [1, 0, 2, 1] and node["attrs"]["groups"] == 2
     assert node["inputs"] == [["input", 0], ["weight", 0]]
@@ -100,3 +101,34 @@ def test_an_attribute_the_format_cannot_carry_is_an_error_naming_it(registries):
     RULES.add("layout_transform", dataclasses.replace(get_rule("layout_transform"), attributes=None), override=True)
     with pytest.raises(tvm_tensorrt.ConversionError, match="op layout_transform: attribute index_map is a IndexMap"):
         serialize_function(func, "tensorrt_0", config)
+
+
+def test_a_version_3_blob_still_decodes_and_verifies(monkeypatch):
+    """Version 4 only hashes the weights as two halves (on two threads); libraries written by
+    version 3 keep loading, their digests checked the way they were made."""
+    from tvm_tensorrt.formats import subgraph as subgraph_format
+
+    func, blob = conv_blob()
+    monkeypatch.setattr(subgraph_format, "FORMAT_VERSION", 3)
+    old = serialize_function(func, "tensorrt_0", decode(blob).config)
+    monkeypatch.undo()
+    decoded = decode(old)
+    assert decoded.header["format_version"] == 3
+    assert decoded.network_digest != decode(blob).network_digest  # made the other way
+    damaged = bytearray(old)
+    damaged[-1] ^= 1
+    with pytest.raises(SubgraphFormatError, match="do not match their digest"):
+        decode(bytes(damaged))
+
+
+def test_the_network_digest_does_not_depend_on_how_it_is_hashed(monkeypatch):
+    """Threads hash the halves of large weights; small ones are hashed in line: same digest."""
+    from tvm_tensorrt.formats import subgraph as subgraph_format
+
+    weights = [np.arange(n, dtype="float32") for n in (5, 3000, 7, 1000)]
+    header = {"inputs": [], "outputs": [], "nodes": [], "weights": []}
+    in_line = subgraph_format.network_digest(header, weights)
+    monkeypatch.setattr(subgraph_format, "_THREADED_HASH_BYTES", 0)
+    assert subgraph_format.network_digest(header, weights) == in_line
+    weights[2][3] += 1
+    assert subgraph_format.network_digest(header, weights) != in_line

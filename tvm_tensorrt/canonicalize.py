@@ -48,9 +48,18 @@ class _StackReduceToPairwise(relax.PyExprMutator):
         return result
 
 
+def _stacks(func: relax.Function) -> bool:
+    """Whether the function has the pattern's stack at all (models without Sum/Max/Min do not)."""
+    return any(isinstance(b.value, relax.Call) and isinstance(b.value.op, tvm.ir.Op) and b.value.op.name == "relax.stack"
+               for block in func.body.blocks for b in block.bindings)
+
+
 def canonicalize(mod: tvm.IRModule) -> tvm.IRModule:
-    mutator = _StackReduceToPairwise(mod)
-    for gvar, func in list(mod.functions.items()):
-        if isinstance(func, relax.Function):
+    functions = [(gvar, func) for gvar, func in mod.functions.items()
+                 if isinstance(func, relax.Function) and _stacks(func)]
+    if functions:  # the mutator rebuilds every call (0.05 s on ResNet-50): only where it can act
+        mutator = _StackReduceToPairwise(mod)
+        for gvar, func in functions:
             mutator.builder_.update_func(gvar, mutator.visit_expr(func))
-    return relax.transform.DeadCodeElimination()(mutator.builder_.get())
+        mod = mutator.builder_.get()
+    return relax.transform.DeadCodeElimination()(mod)
