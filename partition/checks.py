@@ -36,6 +36,7 @@ import tvm
 from tvm import relax
 
 from ..common import normalise_axis  # noqa: F401  (rules import it from here with the other checks)
+from ..shared_tensors import shared_tensor
 
 FLOAT_DTYPES = ("float32", "float16", "bfloat16")
 INT_DTYPES = ("int32", "int64")
@@ -102,24 +103,10 @@ def array_constant(array) -> relax.Expr:
     return relax.const(tvm.runtime.tensor(np.asarray(array, order="C")))
 
 
-def aligned_empty(shape, dtype) -> "np.ndarray":
-    """An uninitialised C-order array at a 64-byte boundary: TVM shares such memory (DLPack)
-    instead of copying it, which is what owned_array_constant needs."""
-    dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    raw = np.empty(nbytes + 64, np.uint8)
-    start = (-raw.ctypes.data) % 64
-    return raw[start:start + nbytes].view(dtype).reshape(shape)
-
-
 def owned_array_constant(array) -> relax.Expr:
     """A relax constant over `array`'s own memory, not a copy: for arrays made for the constant
-    and never written again (a folded weight). Fresh memory is slow to fill (page faults): a
-    copy of ResNet-50's folded convolution weights cost 0.05 s."""
-    try:
-        return relax.const(tvm.runtime.from_dlpack(array))
-    except (TypeError, BufferError, RuntimeError, ValueError):  # unaligned, read-only, or a dtype dlpack lacks
-        return array_constant(array)
+    (with shared_tensors.aligned_empty) and never written again, such as a folded weight."""
+    return relax.const(shared_tensor(array))
 
 
 def tensor_args(call) -> list:

@@ -16,7 +16,8 @@ from typing import Optional
 import numpy as np
 from tvm import relax
 
-from .checks import aligned_empty, array_constant, constant_array, is_constant, owned_array_constant
+from ..shared_tensors import aligned_empty
+from .checks import array_constant, constant_array, is_constant, owned_array_constant
 from .graph import op_name, retyped, used_vars
 
 CONVOLUTIONS = ("nn.conv1d", "nn.conv2d", "nn.conv3d")

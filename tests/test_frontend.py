@@ -276,3 +276,28 @@ def test_a_failing_shape_fold_is_logged_and_the_model_imported_as_it_is(monkeypa
         mod, _ = tvm_tensorrt.from_onnx(_relu_model())
     assert "R.nn.relu(x)" in mod.script()
     assert "folding the model's shape arithmetic failed (ValueError: an operator the fold misread)" in caplog.text
+
+
+@pytest.mark.parametrize("batch", [2, "n"], ids=["static", "symbolic batch"])
+def test_variadic_sum_and_max_import_as_pairwise_ops(batch):
+    """TVM imports Sum/Max as broadcast_to + stack + reduce over a new axis 0 (which reads the
+    batch axis); canonicalize makes them pairwise add/maximum, with onnxruntime's values."""
+    import onnxruntime as ort
+
+    a = helper.make_tensor_value_info("a", TensorProto.FLOAT, [batch, 3, 4])
+    b = helper.make_tensor_value_info("b", TensorProto.FLOAT, [1, 4])
+    c = helper.make_tensor_value_info("c", TensorProto.FLOAT, [batch, 3, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 3, 4])
+    nodes = [helper.make_node("Sum", ["a", "b", "c"], ["s"]), helper.make_node("Max", ["s", "b"], ["y"])]
+    model = helper.make_model(helper.make_graph(nodes, "g", [a, b, c], [y]),
+                              opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    mod, _ = tvm_tensorrt.from_onnx(model)
+    ops = [b.value.op.name for block in mod["main"].body.blocks for b in block.bindings
+           if isinstance(b.value, relax.Call)]
+    assert ops == ["relax.add", "relax.add", "relax.maximum"], ops
+    rng = np.random.default_rng(5)
+    feeds = {"a": rng.standard_normal((2, 3, 4)).astype("float32"), "b": rng.standard_normal((1, 4)).astype("float32"),
+             "c": rng.standard_normal((2, 3, 4)).astype("float32")}
+    vm = relax.VirtualMachine(tvm.compile(mod, target="llvm"), tvm.cpu())
+    got = vm["main"](*[tvm.runtime.tensor(feeds[k]) for k in "abc"]).numpy()
+    np.testing.assert_allclose(got, ort.InferenceSession(model.SerializeToString()).run(None, feeds)[0], rtol=1e-6)

@@ -16,7 +16,7 @@ FOLDERS = {"tvm_tensorrt": "tvm_tensorrt", "partition": "tvm_tensorrt.partition"
 LAYERS = [
     ("leaf: errors, shared facts, registries, TensorRT discovery and its log bridge",
      ["tvm_tensorrt.errors", "tvm_tensorrt.common", "tvm_tensorrt.registry", "tvm_tensorrt.backend",
-      "tvm_tensorrt.trt_log"]),
+      "tvm_tensorrt.trt_log", "tvm_tensorrt.shared_tensors"]),
     ("formats: what a library carries", ["tvm_tensorrt.formats"]),
     ("partition and converters (and the ONNX frontend, targets)",
      ["tvm_tensorrt.partition", "tvm_tensorrt.converters", "tvm_tensorrt.frontend", "tvm_tensorrt.canonicalize",

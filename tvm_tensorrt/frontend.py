@@ -16,7 +16,7 @@ from .canonicalize import canonicalize
 from .errors import TensorRTError
 from .onnx_fold import fold_shape_arithmetic
 from .onnx_ops import relax_importers
-from .onnx_weights import bind_weights, split_weights
+from .onnx_weights import bind_weights, split_weights, weight_tensors
 
 logger = logging.getLogger("tvm_tensorrt")
 
@@ -83,17 +83,16 @@ def import_onnx(model_or_path, shape_dict=None, simplify=None):
     """(mod, node_of): node_of maps a binding name of main to the ONNX node it computes (not
     every node has one: onnxslim and the importer fold some away, some calls are helpers)."""
     model, weights = split_weights(load_onnx(model_or_path))  # a copy: the caller's model is not edited
+    tensors = weight_tensors(weights)  # on a second core, while the importer runs
     for node, name in zip(model.graph.node, node_names(model)):  # every node findable by name
         node.name = name
     producers = {out: node.name for node in model.graph.node for out in node.output}
     auto = simplify is None
     if auto:
-        try:
-            model, _ = fold_shape_arithmetic(model, shape_dict)
-        except Exception as err:  # an optimisation, like onnxslim: the model stays valid, the import goes on
-            logger.warning("folding the model's shape arithmetic failed (%s: %s); importing it as is",
-                           type(err).__name__, err)
-        simplify = any(node.op_type in SLIM_FOR for node in model.graph.node)
+        folded = _shape_folded(model, shape_dict)
+        simplify = any(node.op_type in SLIM_FOR for node in folded.graph.node)
+        if not simplify:
+            model = folded  # else onnxslim gets the model as it came: it folds symbolic shapes better unhelped
     if not simplify:
         try:  # when trying, quiet: TVM prints the op it failed on
             with contextlib.redirect_stdout(io.StringIO()) if auto else contextlib.nullcontext():
@@ -106,7 +105,19 @@ def import_onnx(model_or_path, shape_dict=None, simplify=None):
     if simplify:
         model = _slimmed(model)
         mod, node_of = _relax_import(model, shape_dict)
-    return canonicalize(bind_weights(mod, weights)), _user_nodes(node_of, model, producers)
+    return canonicalize(bind_weights(mod, tensors.result())), _user_nodes(node_of, model, producers)
+
+
+def _shape_folded(model: onnx.ModelProto, shape_dict) -> onnx.ModelProto:
+    """A copy of `model` with its shape arithmetic folded (onnx_fold.py), or `model` itself."""
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)  # the weightless copy: small
+    try:
+        return fold_shape_arithmetic(copy, shape_dict)[0]
+    except Exception as err:  # an optimisation, like onnxslim: the import goes on without it
+        logger.warning("folding the model's shape arithmetic failed (%s: %s); importing it as is",
+                       type(err).__name__, err)
+        return model
 
 
 def _slimmed(model: onnx.ModelProto) -> onnx.ModelProto:

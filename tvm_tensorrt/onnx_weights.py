@@ -15,11 +15,15 @@ Python values) stay in the model.
 
 from __future__ import annotations
 
+import concurrent.futures
+
 import numpy as np
 import onnx
 import tvm
 from onnx import helper, numpy_helper
 from tvm import relax
+
+from .shared_tensors import aligned_copy
 
 # Float initializers with at least this many elements become inputs; every value an importer
 # must read at import time (shapes, axes, pads, Resize scales, Clip bounds) is far smaller.
@@ -82,13 +86,22 @@ def _array(init: onnx.TensorProto) -> np.ndarray:
     return numpy_helper.to_array(init)
 
 
-def bind_weights(mod: tvm.IRModule, weights: dict) -> tvm.IRModule:
-    """Bind each lifted input of `main` back to its initializer's values, as a constant."""
+def weight_tensors(weights: dict) -> concurrent.futures.Future:
+    """{name: TVM tensor} for the lifted initializers, made on a worker thread while TVM's
+    importer reads the weightless model (each weight copied once, into memory TVM shares)."""
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="tvm_tensorrt_weights")
+    future = pool.submit(lambda: {name: aligned_copy(_array(init)) for name, init in weights.items()})
+    pool.shutdown(wait=False)
+    return future
+
+
+def bind_weights(mod: tvm.IRModule, tensors: dict) -> tvm.IRModule:
+    """Bind each lifted input of `main` back to its initializer's values (weight_tensors), as a
+    constant."""
     bound = {}
     for param in mod["main"].params:
-        init = weights.get(param.name)
-        if init is not None:
-            array, dtype = _array(init), str(param.ty.dtype)
-            bound[param] = tvm.runtime.tensor(np.asarray(array if str(array.dtype) == dtype else array.astype(dtype),
-                                                         order="C"))
+        tensor = tensors.get(param.name)
+        if tensor is not None:
+            dtype = str(param.ty.dtype)
+            bound[param] = tensor if str(tensor.dtype) == dtype else tvm.runtime.tensor(tensor.numpy().astype(dtype))
     return relax.transform.BindParams("main", bound)(mod) if bound else mod
