@@ -109,8 +109,9 @@ def test_a_version_3_blob_still_decodes_and_verifies(monkeypatch):
     from tvm_tensorrt.formats import subgraph as subgraph_format
 
     func, blob = conv_blob()
+    config = decode(blob).config
     monkeypatch.setattr(subgraph_format, "FORMAT_VERSION", 3)
-    old = serialize_function(func, "tensorrt_0", decode(blob).config)
+    old = serialize_function(func, "tensorrt_0", config)
     monkeypatch.undo()
     decoded = decode(old)
     assert decoded.header["format_version"] == 3

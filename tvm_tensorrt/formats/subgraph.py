@@ -33,7 +33,7 @@ from ..errors import SubgraphFormatError
 MAGIC = b"TVMTRTSG"
 FORMAT_VERSION = 4  # 2: symbolic dims as `dims` data beside the -1 shapes; 3: the digest covers the JSON
 # fields of the network; 4: its weights hashed as two halves (3 still reads: same fields, one stream)
-READABLE_VERSIONS = (3, 4)
+OLDER_READABLE_VERSIONS = (3,)
 _PREFIX = struct.Struct("<8sQ32s")
 ALIGN = 64
 
@@ -198,7 +198,7 @@ def _header(view) -> tuple[dict, int]:
         header = json.loads(bytes(view[_PREFIX.size:_PREFIX.size + text_len]))
     except ValueError as err:
         raise SubgraphFormatError(f"subgraph header is not valid JSON: {err}") from err
-    if header.get("format_version") not in READABLE_VERSIONS:
+    if header.get("format_version") not in (FORMAT_VERSION, *OLDER_READABLE_VERSIONS):
         raise SubgraphFormatError(
             f"subgraph format version {header.get('format_version')} is not {FORMAT_VERSION}; "
             "rebuild the library with this tvm_tensorrt version")
