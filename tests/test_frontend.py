@@ -116,6 +116,12 @@ def test_large_weights_skip_onnxslim_and_the_importer_and_come_back_as_constants
 
     mod, params = tvm_tensorrt.from_onnx(model)
     assert params == {} and [p.name for p in mod["main"].params] == ["x"]  # the weights are constants again
+    assert relax.analysis.check_well_formed(mod)  # each call kept its type, the constants have the params'
+    from tvm_tensorrt.partition.checks import is_constant
+
+    constants = [a for block in mod["main"].body.blocks for b in block.bindings if isinstance(b.value, relax.Call)
+                 for a in b.value.args if is_constant(a)]
+    assert {tuple(c.value.shape) for c in constants} >= {(16, 8, 3, 3), (10, 16 * 6 * 6)}
     x = np.random.default_rng(1).standard_normal((1, 8, 8, 8)).astype(np.float32)
     np.testing.assert_allclose(run_relax(mod, x), onnxruntime_output(model, "x", x), rtol=1e-5, atol=1e-5)
     partitioned, _ = tvm_tensorrt.partition_for_tensorrt(mod, params)
