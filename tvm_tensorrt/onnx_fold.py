@@ -99,6 +99,12 @@ def _constant_of_shape(inputs, attrs):
     return np.full([int(d) for d in inputs[0].reshape(-1)], value.reshape(-1)[0], dtype=value.dtype)
 
 
+# Operators that are a numpy function of their inputs alone.
+_ELEMENTWISE = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Neg": np.negative, "Abs": np.abs,
+                "Floor": np.floor, "Ceil": np.ceil, "Sqrt": np.sqrt, "Equal": np.equal, "Less": np.less,
+                "LessOrEqual": np.less_equal, "Greater": np.greater, "GreaterOrEqual": np.greater_equal,
+                "Not": np.logical_not, "And": np.logical_and, "Or": np.logical_or, "Where": np.where}
+
 # op -> numpy evaluation from (inputs, attributes); each returns the node's one output.
 EVALUATORS: dict[str, Callable] = {
     "Constant": _constant,
@@ -116,29 +122,13 @@ EVALUATORS: dict[str, Callable] = {
     "Tile": lambda i, a: np.tile(i[0], [int(r) for r in i[1]]),
     "ConstantOfShape": _constant_of_shape,
     "Range": lambda i, a: np.arange(i[0], i[1], i[2]).astype(i[0].dtype),
-    "Add": lambda i, a: np.add(i[0], i[1]),
-    "Sub": lambda i, a: np.subtract(i[0], i[1]),
-    "Mul": lambda i, a: np.multiply(i[0], i[1]),
     "Div": lambda i, a: _int_divide(i[0], i[1]),
-    "Neg": lambda i, a: np.negative(i[0]),
-    "Abs": lambda i, a: np.abs(i[0]),
-    "Floor": lambda i, a: np.floor(i[0]),
-    "Ceil": lambda i, a: np.ceil(i[0]),
-    "Sqrt": lambda i, a: np.sqrt(i[0]),
     "Min": lambda i, a: np.minimum.reduce(np.broadcast_arrays(*i)),
     "Max": lambda i, a: np.maximum.reduce(np.broadcast_arrays(*i)),
-    "Equal": lambda i, a: np.equal(i[0], i[1]),
-    "Less": lambda i, a: np.less(i[0], i[1]),
-    "LessOrEqual": lambda i, a: np.less_equal(i[0], i[1]),
-    "Greater": lambda i, a: np.greater(i[0], i[1]),
-    "GreaterOrEqual": lambda i, a: np.greater_equal(i[0], i[1]),
-    "Not": lambda i, a: np.logical_not(i[0]),
-    "And": lambda i, a: np.logical_and(i[0], i[1]),
-    "Or": lambda i, a: np.logical_or(i[0], i[1]),
-    "Where": lambda i, a: np.where(i[0], i[1], i[2]),
     "ReduceProd": _reduce(np.prod),
     "ReduceSum": _reduce(np.sum),
 }
+EVALUATORS.update({op: (lambda fn: lambda inputs, attrs: fn(*inputs))(fn) for op, fn in _ELEMENTWISE.items()})
 
 
 def _static_shapes(model: onnx.ModelProto, shape_dict) -> dict:
