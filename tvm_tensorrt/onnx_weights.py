@@ -117,8 +117,8 @@ def bind_weights(mod: tvm.IRModule, tensors: dict) -> tvm.IRModule:
 
 def _bound(func: relax.Function, constants: dict):
     """`func` with the params in `constants` replaced by them, or None where one is read by more
-    than an operator call, a tuple or an alias. Each call keeps its type (a constant of the param's own type
-    replaces it): BindParams re-infers every call, 0.03 s on ResNet-50."""
+    than an operator call, a tuple or an alias. Each call keeps its type (a constant of the
+    param's own type replaces it): BindParams re-infers every call, 0.03 s on ResNet-50."""
     if any(v in constants for v in used_vars(func.body.body)):
         return None
     blocks = []
