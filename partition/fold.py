@@ -25,7 +25,7 @@ from .checks import array_constant, constant_array, is_constant
 from .fold_batch_norm import fold_batch_norms
 from .fold_identities import identity_source, merged_reshape
 from .shape_values import ShapeValues, bind_sizes
-from .graph import substitute, used_vars
+from .graph import retyped, substitute, used_vars
 
 
 # Ops that make a tensor from sizes alone (no tensor argument): constant when the sizes are.
@@ -198,8 +198,13 @@ def fold_constants(func: relax.Function) -> tuple:
         bindings = []
         for binding in block.bindings:
             value = binding.value
-            if folded and any(v in folded for v in used_vars(value)):
-                value = normalizer.normalize(substitute(value, folded))
+            replaced = [v for v in used_vars(value) if v in folded] if folded else ()
+            if replaced:
+                same_types = all(tvm_ffi.structural_equal(v.ty, folded[v].ty) for v in replaced)
+                # a bias reshaped to a constant of its own type: the call's type stands; where a
+                # replacement is more precise (shape arithmetic), inference may sharpen the call's
+                value = retyped(substitute(value, folded), value.ty) if same_types \
+                    else normalizer.normalize(substitute(value, folded))
             if isinstance(binding, relax.MatchCast):
                 shapes.match_cast(relax.MatchCast(binding.var, value, binding.ty))
                 if tvm_ffi.structural_equal(value.ty, binding.ty):  # checks nothing: plain, so DCE may drop it
