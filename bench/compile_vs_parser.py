@@ -11,8 +11,8 @@ their ratio (goal <= 1.5), and the layers of our networks (all subgraphs) agains
 Measured on the 2-core CI machine (2026-11-27, stop 17; best of three, each pair back to back,
 as this machine's speed drifts by 20%): layers 0.17-0.97x the parser's on every model; compile
 0.95-1.3x on the transformers (BERT 0.17 s vs 0.18, LLaMA 0.21 vs 0.19), 1.3x on the bundled
-CNN, 1.5-1.6x on ResNet-50 (1.00 s vs 0.63) and ShuffleNet, 1.8x on SqueezeNet and DeepLabV3
-(0.25 vs 0.14 s, 0.11 vs 0.06 s). The engine builds take what the parser's take; what remains
+CNN, 1.45-1.6x on ResNet-50 (0.98 s vs 0.67), 1.6x on ShuffleNet, 1.75x on SqueezeNet and
+DeepLabV3 (0.26 vs 0.15 s, 0.11 vs 0.07 s). The engine builds take what the parser's take; what remains
 is TVM's ONNX import and the partition, in Python over TVM: 0.05-0.1 s on the small CNNs,
 0.35 s on ResNet-50 (of which reading the file is 0.1, as it is for the parser).
 """
