@@ -106,16 +106,18 @@ def _rewrite_bindings(func: relax.Function) -> relax.Function:
 
 def canonicalize(mod: tvm.IRModule) -> tvm.IRModule:
     functions = [(gvar, func) for gvar, func in mod.functions.items() if isinstance(func, relax.Function)]
-    symbolic = [(gvar, func) for gvar, func in functions if _symbolic(func)]
+    symbolic = {gvar for gvar, func in functions if _symbolic(func)}
     if symbolic:
         mutator = _StackReduceToPairwise(mod)
-        for gvar, func in symbolic:
-            mutator.builder_.update_func(gvar, mutator.visit_expr(func))
+        for gvar, func in functions:
+            if gvar in symbolic:
+                mutator.builder_.update_func(gvar, mutator.visit_expr(func))
         mod = mutator.builder_.get()
-    rewritten = {gvar: _rewrite_bindings(func) for gvar, func in functions if not _symbolic(func)}
-    rewritten = {gvar: func for gvar, func in rewritten.items() if not func.same_as(mod[gvar])}
-    if rewritten:
-        mod = mod.clone()  # never edit the caller's module
-        for gvar, func in rewritten.items():
-            mod[gvar] = func
+    cloned = False
+    for gvar, func in functions:
+        new = func if gvar in symbolic else _rewrite_bindings(func)
+        if not new.same_as(func):
+            if not cloned:  # never edit the caller's module
+                mod, cloned = mod.clone(), True
+            mod[gvar] = new
     return relax.transform.DeadCodeElimination()(mod)
