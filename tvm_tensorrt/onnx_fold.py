@@ -22,6 +22,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from .onnx_weights import has_subgraphs
+
 # A folded value is stored in the model: a mask of 4096 x 4096 is the largest worth making.
 FOLD_MAX_ELEMENTS = 1 << 24
 _ROUNDS = 4  # shape inference again after a round that folded something; real exports need 2
@@ -49,8 +51,9 @@ def _int_divide(a, b):
 
 
 def _unsqueeze(inputs, attrs):
-    rank = inputs[0].ndim + len(_axes(inputs, attrs, 1))
-    return np.expand_dims(inputs[0], tuple(a + rank if a < 0 else a for a in _axes(inputs, attrs, 1)))
+    axes = _axes(inputs, attrs, 1)
+    rank = inputs[0].ndim + len(axes)
+    return np.expand_dims(inputs[0], tuple(a + rank if a < 0 else a for a in axes))
 
 
 def _slice(inputs, attrs):
@@ -218,7 +221,7 @@ def fold_shape_arithmetic(model: onnx.ModelProto, shape_dict=None) -> tuple[onnx
     a valid model. Models with If/Loop/Scan bodies are returned as they are (a body may read any
     outer value by name)."""
     graph = model.graph
-    if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for n in graph.node for a in n.attribute):
+    if has_subgraphs(graph):
         return model, 0
     count = len(graph.node)
     known = {init.name: numpy_helper.to_array(init) for init in graph.initializer}

@@ -34,8 +34,8 @@ _FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorPro
                 onnx.TensorProto.BFLOAT16}
 
 
-def _has_subgraphs(graph: onnx.GraphProto) -> bool:
-    """If/Loop/Scan bodies may read outer initializers by name: such models are not split."""
+def has_subgraphs(graph: onnx.GraphProto) -> bool:
+    """If/Loop/Scan bodies may read outer values by name: such models are neither split nor folded."""
     return any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for n in graph.node for a in n.attribute)
 
 
@@ -48,7 +48,7 @@ def split_weights(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict]:
     """(a copy of `model` whose large float initializers are graph inputs, {input name: the
     initializer}). The caller's model is not changed; the initializers are not copied."""
     graph = model.graph
-    lifted = {} if _has_subgraphs(graph) else \
+    lifted = {} if has_subgraphs(graph) else \
         {init.name: init for init in graph.initializer if _liftable(init)}
     if not lifted or any(out.name in lifted for out in graph.output):  # a weight that is an output stays
         unchanged = onnx.ModelProto()
