@@ -1,5 +1,7 @@
 """ONNX import: ops TVM's importer writes as opaque TIR reach Relax as operators rules can see."""
 
+import os
+
 import numpy as np
 import pytest
 import tvm
@@ -10,6 +12,8 @@ import tvm_tensorrt
 from tvm_tensorrt.errors import TensorRTError
 from op_samples import main_ops
 from model_utils import onnxruntime_output
+
+MODELS_DIR = os.path.join(os.path.dirname(__file__), "models")
 
 
 def one_node_model(node, shape, initializers=(), opset=19):
@@ -307,3 +311,32 @@ def test_variadic_sum_and_max_import_as_pairwise_ops(batch):
     vm = relax.VirtualMachine(tvm.compile(mod, target="llvm"), tvm.cpu())
     got = vm["main"](*[tvm.runtime.tensor(feeds[k]) for k in "abc"]).numpy()
     np.testing.assert_allclose(got, ort.InferenceSession(model.SerializeToString()).run(None, feeds)[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["default", "deeplabv3", "light_squeezenet", "light_shufflenet", "light_inception_v1",
+                                  "light_inception_v2", "light_densenet121"])
+def test_convolutions_and_pools_typed_from_attributes_import_as_tvm_infers_them(name, monkeypatch):
+    """onnx_ops types convolutions and pools itself (window_types.py) instead of by TVM's inference:
+    the modules must be the same, types included (Inception's pools round up, DenseNet's average)."""
+    import tvm_ffi
+    from model_utils import LIGHT_DIR
+    from tvm_tensorrt import onnx_ops
+    from tvm_tensorrt.models import DEFAULT_MODEL
+
+    path = {"default": DEFAULT_MODEL, "deeplabv3": os.path.join(MODELS_DIR, "deeplabv3.onnx")}.get(
+        name, os.path.join(LIGHT_DIR, f"{name}.onnx"))
+    typed_here = []
+    window_typed = onnx_ops.window_typed
+
+    def counted(expr):
+        typed_expr = window_typed(expr)
+        if isinstance(expr, relax.Call) and type(expr.ty) is relax.TensorType:
+            typed_here.append(expr.op.name)
+        return typed_expr
+
+    monkeypatch.setattr(onnx_ops, "window_typed", counted)
+    typed, _ = tvm_tensorrt.from_onnx(path)
+    monkeypatch.setattr(onnx_ops, "window_typed", lambda expr: expr)
+    inferred, _ = tvm_tensorrt.from_onnx(path)
+    assert any("conv" in op for op in typed_here)
+    assert tvm_ffi.structural_equal(typed, inferred)

@@ -1,9 +1,13 @@
-"""ONNX ops that TVM 0.27's importer writes as opaque TIR (`call_tir` of a TE function), which no
+"""Our importers for some ONNX ops, swapped into TVM's ONNX importer.
+
+ONNX ops that TVM 0.27's importer writes as opaque TIR (`call_tir` of a TE function), which no
 rule can see into: Einsum, Pad and Clip. These importers emit the Relax operators instead
 (`relax.einsum`, `relax.nn.pad`, `relax.clip`), which TVM legalizes to the same TE code when it
 compiles them, and which our rules and converters can judge and offload (a Clip with both
 bounds is then one TensorRT activation layer, as NVIDIA's parser makes it). Dropout, the
-identity at inference, is imported as its input.
+identity at inference, is imported as its input. Convolutions and pools are given their types
+from their attributes (partition/window_types.py) instead of by TVM's inference, which costs
+0.5-0.8 ms a call.
 
 TVM's importer has no public hook for per-op converters, so `relax_importers()` swaps them into
 its converter map for the duration of one import (under a lock: the map is module-global).
@@ -24,6 +28,8 @@ import numpy as np
 import tvm
 from tvm import relax
 from tvm.relax.frontend.onnx import onnx_frontend
+
+from .partition.window_types import window_typed
 
 ONNX_PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}
 
@@ -87,7 +93,28 @@ class DropoutAsIdentity(onnx_frontend.Dropout):
     _impl_v12 = _impl_v1
 
 
-OVERRIDES = {"Einsum": EinsumAsRelax, "Pad": PadAsRelax, "Clip": ClipAsRelax, "Dropout": DropoutAsIdentity}
+class _WindowTypingBuilder:
+    """The importer's BlockBuilder, but a convolution or pool it normalizes is typed by
+    window_typed first (TVM's Conv importer normalizes the conv before adding the bias)."""
+
+    def __init__(self, builder: relax.BlockBuilder):
+        self._builder = builder
+
+    def normalize(self, expr):
+        return self._builder.normalize(window_typed(expr))
+
+    def __getattr__(self, name):
+        return getattr(self._builder, name)
+
+
+class ConvTyped(onnx_frontend.Conv):
+    @classmethod
+    def _impl_v11(cls, bb, inputs, attr, params):
+        return super()._impl_v11(_WindowTypingBuilder(bb), inputs, attr, params)
+
+
+OVERRIDES = {"Einsum": EinsumAsRelax, "Pad": PadAsRelax, "Clip": ClipAsRelax, "Dropout": DropoutAsIdentity,
+             "Conv": ConvTyped}
 _LOCK = threading.Lock()
 
 
@@ -105,7 +132,7 @@ def relax_importers():
         return {**original(), **OVERRIDES}
 
     def named_convert_operator(self, op_name, inputs, attrs, opset):
-        result = convert_operator(self, op_name, inputs, attrs, opset)
+        result = window_typed(convert_operator(self, op_name, inputs, attrs, opset))  # a pool's type
         name = attrs.get("tvm_custom", {}).get("name")
         if not name or branch_depth[0]:
             return result
