@@ -228,7 +228,9 @@ def fold_shape_arithmetic(model: onnx.ModelProto, shape_dict=None) -> tuple[onnx
     made = set()  # initializers this fold added
     for _ in range(_ROUNDS):
         before = set(known)
-        if not _fold_round(graph, _static_shapes(model, shape_dict), known):
+        # shape inference (5-20 ms) only serves Shape and Size: most CNNs have neither
+        shapes = _static_shapes(model, shape_dict) if any(n.op_type in ("Shape", "Size") for n in graph.node) else {}
+        if not _fold_round(graph, shapes, known):
             break
         new = [numpy_helper.from_array(known[name], name) for name in known if name not in before]
         live = _live_nodes(graph, known)
