@@ -158,7 +158,7 @@ def _refuse_unbound_shape_vars(graph, region_of) -> bool:
     refused = False
     for nodes in members.values():
         bindings = [graph.nodes[n]["binding"] for n in nodes]
-        reads = [used_vars(b.value) for b in bindings]
+        reads = [graph.nodes[n]["reads"] for n in nodes]
         defined = {b.var for b in bindings}
         bound: set = set()
         for var in {v for vs in reads for v in vs} - defined:
@@ -217,7 +217,7 @@ def _record(graph, region_of, fname, symbols, decisions):
         data = graph.nodes[node]
         if data["op"] is not None:
             return [var.name]
-        return [name for v in used_vars(data["binding"].value) for name in sources(v)]
+        return [name for v in data["reads"] for name in sources(v)]
 
     for node in sorted(n for n in graph.nodes if n != EXTERNAL):
         data = graph.nodes[node]
@@ -225,7 +225,7 @@ def _record(graph, region_of, fname, symbols, decisions):
             continue
         region = region_of.get(node)
         binding = data["binding"]
-        inputs = tuple(dict.fromkeys(name for v in used_vars(binding.value) for name in sources(v)))
+        inputs = tuple(dict.fromkeys(name for v in data["reads"] for name in sources(v)))
         results = output_types(binding.value)
         decisions.append(Decision(fname, binding.var.name, "relax." + data["op"],
                                   region is not None, symbols.get(region), data["reason"], data["macs"],

@@ -3,7 +3,8 @@
 Node attributes: `binding` (the relax VarBinding), `op` (Relax op name or None), `reason`
 (None when TensorRT can take it), `follows` (index of the producer a TupleGetItem must stay with),
 `batch` (implicit-batch mode: the node's batch size, dim 0, which every op of its subgraph shares;
-None in explicit mode) and `macs` (its multiply-accumulates, for pruning and reports).
+None in explicit mode), `macs` (its multiply-accumulates, for pruning and reports) and `reads`
+(used_vars of its value, found once: every later stage asks again).
 An extra sink node EXTERNAL stands for every use outside the block, so outputs are edges too.
 """
 
@@ -14,7 +15,7 @@ import tvm
 from tvm import relax
 
 from .checks import (batch_key, check_batch_dim, check_call_tensors, config_for_call, explicit_mode_reason,
-                     implicit_batch, limits_apply, output_types, producers)
+                     implicit_batch, limits_apply, listed, output_types, producers)
 from .registry import RELAX_PREFIX, count_macs, gate_reason, get_rule, run_rule
 
 EXTERNAL = -1
@@ -25,7 +26,7 @@ def used_vars(expr) -> list:
     batch `n` in a reshape's target shape) are not values: TVM 0.27 gives them the same Var
     class, so they are told apart by their PrimType and left out; the shapes of the tensors a
     region reads define them."""
-    return [v for v in relax.analysis.free_vars(expr) if not isinstance(v.ty, tvm.ir.PrimType)]
+    return [v for v in listed(relax.analysis.free_vars(expr)) if not isinstance(v.ty, tvm.ir.PrimType)]
 
 
 def substitute(expr, mapping: dict):
@@ -81,10 +82,11 @@ def build_block_graph(block, config: dict, outside_uses: set) -> nx.DiGraph:
     """`outside_uses`: vars of this block read after it (by later blocks or the return)."""
     graph = nx.DiGraph()
     graph.add_node(EXTERNAL, op=None, reason="uses outside the block", follows=None, binding=None, batch=None,
-                   macs=0)
+                   macs=0, reads=[])
     defined_at: dict = {}
-    values = {b.var: b.value for b in block.bindings if isinstance(b, relax.VarBinding)}
-    for index, binding in enumerate(block.bindings):
+    bindings = listed(block.bindings)
+    values = {b.var: b.value for b in bindings if isinstance(b, relax.VarBinding)}
+    for index, binding in enumerate(bindings):
         value = binding.value
         attrs = {"binding": binding, "op": op_name(value), "follows": None, "batch": None, "macs": 0}
         if isinstance(binding, relax.VarBinding) and isinstance(value, relax.Call):
@@ -101,8 +103,9 @@ def build_block_graph(block, config: dict, outside_uses: set) -> nx.DiGraph:
             attrs["batch"] = graph.nodes[attrs["follows"]]["batch"]
         else:
             attrs["reason"] = f"{type(value).__name__} bindings stay in TVM"
+        attrs["reads"] = reads = used_vars(value)
         graph.add_node(index, **attrs)
-        for var in used_vars(value):
+        for var in reads:
             if var in defined_at:
                 graph.add_edge(defined_at[var], index)
         defined_at[binding.var] = index

@@ -10,7 +10,8 @@ from __future__ import annotations
 import networkx as nx
 from tvm import relax
 
-from .graph import EXTERNAL, retyped, substitute, used_vars
+from .checks import listed
+from .graph import EXTERNAL, retyped, substitute
 
 CODEGEN = "tensorrt"
 CONFIG_ATTR = "tensorrt_config"  # the partition config as JSON, on every outlined function
@@ -25,7 +26,7 @@ class RegionOutliner:
 
     def rewrite_block(self, block, graph: nx.DiGraph, region_of: dict[int, int]):
         """The block with each region replaced by a call; `last_symbols` maps region -> symbol."""
-        bindings = block.bindings
+        bindings = listed(block.bindings)
         members: dict[int, list[int]] = {}
         for node, region in region_of.items():
             members.setdefault(region, []).append(node)
@@ -55,7 +56,7 @@ class RegionOutliner:
         defined = {bindings[n].var for n in nodes}
         inputs, seen = [], set()
         for n in nodes:
-            for var in used_vars(bindings[n].value):
+            for var in graph.nodes[n]["reads"]:
                 if var not in defined and var not in seen:
                     seen.add(var)
                     inputs.append(var)

@@ -44,7 +44,10 @@ class _Contracted:
             self.succ[self.find(p)].add(node)
 
     def successors(self, unit: int) -> set:
-        return {self.find(s) for s in self.succ[unit]} - {unit}
+        found = {self.find(s) for s in self.succ[unit]}
+        found.discard(unit)
+        self.succ[unit] = found  # kept canonical: edges now inside the unit are not walked again
+        return found
 
     def closes_cycle(self, group: set, node: int, preds: set) -> bool:
         """Does some unit outside `group` lie on a path from the group to `node` (one of its
