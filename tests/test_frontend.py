@@ -135,6 +135,27 @@ def test_large_weights_skip_onnxslim_and_the_importer_and_come_back_as_constants
     np.testing.assert_allclose(run_relax(partitioned, x), onnxruntime_output(model, "x", x), rtol=1e-4, atol=1e-4)
 
 
+def test_initializers_no_node_reads_are_not_imported():
+    """Exports carry unused initializers (ResNet-50's light model: 240 shapes); TVM's importer made
+    a tensor of each. Left out, also where IR 3 lists them as graph inputs, which must not turn
+    into parameters of main."""
+    from tvm_tensorrt.onnx_weights import split_weights
+
+    model = conv_bn_gemm_model()
+    model.ir_version = 3
+    unused = [numpy_helper.from_array(np.arange(4, dtype=np.int64), "unused_shape"),
+              numpy_helper.from_array(np.ones((64, 64), np.float32), "unused_weight")]
+    model.graph.initializer.extend(unused)
+    model.graph.input.extend(helper.make_tensor_value_info(i.name, i.data_type, list(i.dims)) for i in unused)
+    light, weights = split_weights(model)
+    names = {i.name for i in light.graph.initializer} | {i.name for i in light.graph.input} | set(weights)
+    assert not names & {"unused_shape", "unused_weight"} and "flat_shape" in names
+    mod, _ = tvm_tensorrt.from_onnx(model)
+    assert [p.name for p in mod["main"].params] == ["x"]
+    x = np.random.default_rng(2).standard_normal((1, 8, 8, 8)).astype(np.float32)
+    np.testing.assert_allclose(run_relax(mod, x), onnxruntime_output(model, "x", x), rtol=1e-5, atol=1e-5)
+
+
 def test_models_with_subgraph_attributes_keep_their_weights_inline():
     from tvm_tensorrt.onnx_weights import split_weights
 

@@ -46,11 +46,17 @@ def _liftable(init: onnx.TensorProto) -> bool:
 
 def split_weights(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict]:
     """(a copy of `model` whose large float initializers are graph inputs, {input name: the
-    initializer}). The caller's model is not changed; the initializers are not copied."""
+    initializer}). Initializers no node reads are left out of the copy: TVM's importer would
+    make a tensor of each (ResNet-50 exports with 240 such shapes, 60 us each). The caller's
+    model is not changed; the initializers are not copied."""
     graph = model.graph
-    lifted = {} if has_subgraphs(graph) else \
-        {init.name: init for init in graph.initializer if _liftable(init)}
-    if not lifted or any(out.name in lifted for out in graph.output):  # a weight that is an output stays
+    if has_subgraphs(graph):  # a body may read any initializer by name
+        lifted, unused = {}, set()
+    else:
+        read = {name for node in graph.node for name in node.input} | {out.name for out in graph.output}
+        unused = {init.name for init in graph.initializer if init.name not in read}
+        lifted = {init.name: init for init in graph.initializer if init.name in read and _liftable(init)}
+    if (not lifted and not unused) or any(out.name in lifted for out in graph.output):  # a weight output stays
         unchanged = onnx.ModelProto()
         unchanged.CopyFrom(model)
         return unchanged, {}
@@ -63,11 +69,12 @@ def split_weights(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict]:
             if name in renamed:
                 copy.input[i] = renamed[name]
         nodes.append(copy)
-    inputs = [i for i in graph.input if i.name not in lifted]
+    inputs = [i for i in graph.input if i.name not in lifted and i.name not in unused]
     inputs += [helper.make_tensor_value_info(renamed[name], init.data_type, list(init.dims))
                for name, init in lifted.items()]
     light_graph = helper.make_graph(nodes, graph.name, inputs, list(graph.output),
-                                    [init for init in graph.initializer if init.name not in lifted],
+                                    [init for init in graph.initializer if init.name not in lifted
+                                     and init.name not in unused],
                                     value_info=list(graph.value_info))
     light = onnx.ModelProto()
     for field in ("ir_version", "producer_name", "producer_version", "domain", "model_version", "doc_string"):
