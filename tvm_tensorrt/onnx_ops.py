@@ -128,8 +128,10 @@ def relax_importers():
     branch_depth = [0]
     node_of: dict[str, str] = {}
 
+    merged = {**original(), **OVERRIDES}  # TVM asks for the map once per node; built once here
+
     def convert_map():
-        return {**original(), **OVERRIDES}
+        return merged
 
     def named_convert_operator(self, op_name, inputs, attrs, opset):
         result = window_typed(convert_operator(self, op_name, inputs, attrs, opset))  # a pool's type
