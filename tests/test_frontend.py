@@ -5,6 +5,7 @@ import os
 import numpy as np
 import pytest
 import tvm
+import onnx
 from onnx import TensorProto, helper, numpy_helper
 from tvm import relax
 
@@ -179,6 +180,32 @@ def test_an_empty_model_is_not_an_onnx_model(tmp_path):
     path = tmp_path / "empty.onnx"
     path.write_bytes(b"")
     with pytest.raises(tvm_tensorrt.TensorRTError, match="is not an ONNX model"):
+        tvm_tensorrt.from_onnx(str(path))
+
+
+def test_a_model_with_external_weights_is_read_with_them(tmp_path):
+    """Binary models are parsed from the mapped file (frontend._read_model); weights kept in a
+    file beside the model still come with it, as onnx.load brings them."""
+    model = conv_bn_gemm_model()
+    path = tmp_path / "external.onnx"
+    onnx.save(conv_bn_gemm_model(), str(path), save_as_external_data=True, all_tensors_to_one_file=True, location="weights.bin",
+              size_threshold=0)
+    assert (tmp_path / "weights.bin").stat().st_size > 4 * 16 * 8 * 3 * 3
+    from tvm_tensorrt.frontend import load_onnx
+
+    assert load_onnx(str(path)) == onnx.load(str(path))
+    mod, _ = tvm_tensorrt.from_onnx(str(path))
+    x = np.random.default_rng(3).standard_normal((1, 8, 8, 8)).astype(np.float32)
+    np.testing.assert_allclose(run_relax(mod, x), onnxruntime_output(model, "x", x), rtol=1e-5, atol=1e-5)
+    (tmp_path / "weights.bin").unlink()
+    with pytest.raises(tvm_tensorrt.TensorRTError, match="is not a readable ONNX model"):
+        tvm_tensorrt.from_onnx(str(path))
+
+
+def test_a_cut_off_model_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "cut.onnx"
+    path.write_bytes(conv_bn_gemm_model().SerializeToString()[:700])
+    with pytest.raises(tvm_tensorrt.TensorRTError, match="is the file complete"):
         tvm_tensorrt.from_onnx(str(path))
 
 

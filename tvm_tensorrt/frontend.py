@@ -8,9 +8,11 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import mmap
 import os
 
 import onnx
+import onnx.external_data_helper
 
 from .canonicalize import canonicalize
 from .errors import TensorRTError
@@ -28,11 +30,25 @@ def load_onnx(model_or_path) -> onnx.ModelProto:
     if not os.path.isfile(path):
         raise TensorRTError(f"ONNX model {path!r} does not exist")
     try:
-        model = onnx.load(path)
+        model = _read_model(path)
     except Exception as err:
         raise TensorRTError(f"{path!r} is not a readable ONNX model ({type(err).__name__}: {err}); "
                             "is the file complete?") from err
     return _checked(model, repr(path))
+
+
+def _read_model(path: str) -> onnx.ModelProto:
+    """onnx.load, but a binary model is parsed straight from the mapped file: onnx.load reads
+    it into a bytes object first, a copy as slow as the parse (60 ms of ResNet-50's 110 MB)."""
+    fmt = onnx.serialization.registry.get_format_from_file_extension(os.path.splitext(path)[1])
+    if fmt not in (None, "protobuf") or os.path.getsize(path) == 0:
+        return onnx.load(path)  # text formats; an empty file, which mmap refuses (onnx.load: an empty model)
+    model = onnx.ModelProto()
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped, \
+            memoryview(mapped) as data:
+        model.ParseFromString(data)  # copies what it keeps: nothing refers to the mapping after
+    onnx.external_data_helper.load_external_data_for_model(model, os.path.dirname(path))
+    return model
 
 
 def _checked(model: onnx.ModelProto, what: str) -> onnx.ModelProto:
