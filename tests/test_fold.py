@@ -157,6 +157,20 @@ def test_batch_norm_folds_into_the_convolution_before_it(bias):
     np.testing.assert_allclose(run_on_cpu(folded, x)[0], run_on_cpu(mod, x)[0], rtol=1e-5, atol=1e-5)
 
 
+def test_batch_norm_folds_the_same_on_two_threads(monkeypatch):
+    """Large models scale their weights on two threads (fold_batch_norm.PARALLEL_MIN_ELEMENTS):
+    the folded module is the same, constant for constant, as when scaled on one."""
+    import tvm_ffi
+    from tvm_tensorrt.partition import fold_batch_norm
+
+    mod = conv_bn_module(bias=True)
+    monkeypatch.setattr(fold_batch_norm, "PARALLEL_MIN_ELEMENTS", 0)
+    threaded = fold.fold_module(mod)
+    monkeypatch.setattr(fold_batch_norm, "PARALLEL_MIN_ELEMENTS", 1 << 62)
+    assert tvm_ffi.structural_equal(threaded, fold.fold_module(mod))
+    assert op_names(threaded) == ["relax.nn.conv2d", "relax.add"]
+
+
 @pytest.mark.parametrize("case", ["conv output also returned", "training batch norm"])
 def test_batch_norm_stays_when_folding_would_change_another_reader(case):
     mod = conv_bn_module(bias=False, conv_also_returned=case == "conv output also returned",
