@@ -26,7 +26,7 @@ shape ops, comparisons and the like carry int32/int64/bool tensors (masks, posit
 
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from typing import Iterable, NamedTuple, Optional
 
 import contextlib
 import contextvars
@@ -160,6 +160,8 @@ def before_tensorrt_10(config: dict) -> bool:
 
 def has_symbolic_batch(call) -> bool:
     """Does any tensor the call reads or writes have a symbolic dim 0?"""
+    if _JUDGED.get().static:
+        return False
     types = [a.ty for a in tensor_args(call)] + output_types(call)
     return any(isinstance(batch_key(ty), str) for ty in types)
 
@@ -241,7 +243,7 @@ def _shape_reason(ty, what: str, config: dict, dynamic: bool) -> Optional[str]:
     if ty.shape is None or getattr(ty.shape, "values", None) is None:
         return (f"{what} has an unknown shape; only tensors of known rank are offloaded (give the model's input "
                 "shapes: from_onnx(..., shape_dict={name: shape}), CLI --shape NAME=D0,D1,...)")
-    symbolic = symbolic_dims(ty)
+    symbolic = [] if _JUDGED.get().static else symbolic_dims(ty)
     if not symbolic or ([a for a, _ in symbolic] == [0] and implicit_batch(config)):
         return None
     shape = "(" + ", ".join(_dim_text(d) for d in ty.shape.values) + ")"
@@ -280,8 +282,9 @@ def check_call_tensors(call, config: Optional[dict] = None, dtypes: tuple = FLOA
         reason = check_tensor(arg, f"input {i}", config, dtypes, dynamic)
         if reason:
             return reason
-    for k, ty in enumerate(output_types(call)):
-        what = "output" if len(output_types(call)) == 1 else f"output {k}"
+    outputs = output_types(call)
+    for k, ty in enumerate(outputs):
+        what = "output" if len(outputs) == 1 else f"output {k}"
         if not isinstance(ty, relax.TensorType):
             return f"{what} is {type(ty).__name__}, not a tensor"
         reason = check_tensor(ty, what, config, dtypes, dynamic)
@@ -384,23 +387,37 @@ def check_constant(expr, what: str) -> Optional[str]:
     return None
 
 
-_PRODUCERS: contextvars.ContextVar = contextvars.ContextVar("producers", default={})
+class _JudgedBlock(NamedTuple):
+    values: dict  # {var: value}: rules see the binding that made an argument
+    static: bool  # every tensor in the block has a static shape
+
+
+_JUDGED: contextvars.ContextVar = contextvars.ContextVar("judged_block", default=_JudgedBlock({}, False))
 
 
 @contextlib.contextmanager
-def producers(values: dict):
-    """Let rules see the binding that made an argument ({var: value} of the block being judged)."""
-    token = _PRODUCERS.set(values)
+def judging(values: dict, static: bool):
+    """The block whose calls are being judged. `static` spares the batch and shape checks their
+    search for symbolic dims, which ran twice a call: a third of the judging on a CNN."""
+    token = _JUDGED.set(_JudgedBlock(values, static))
     try:
         yield
     finally:
-        _PRODUCERS.reset(token)
+        _JUDGED.reset(token)
+
+
+def static_type(ty) -> bool:
+    """No symbolic or unknown dims in a tensor type, or in a tuple's tensors (other types carry no
+    tensor shape the checks read)."""
+    if isinstance(ty, relax.TupleType):
+        return all(static_type(f) for f in listed(ty.fields))
+    return not isinstance(ty, relax.TensorType) or static_shape(ty) is not None
 
 
 def is_quantized_constant(expr) -> bool:
     """A dequantize of a constant: quantized weights, which TensorRT builds into the engine as a
     constant and a dequantize layer, as it does with plain constant weights."""
-    value = _PRODUCERS.get().get(expr) if isinstance(expr, relax.Var) else None
+    value = _JUDGED.get().values.get(expr) if isinstance(expr, relax.Var) else None
     return isinstance(value, relax.Call) and getattr(value.op, "name", None) == "relax.dequantize" \
         and is_constant(value.args[0])
 

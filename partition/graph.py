@@ -15,7 +15,7 @@ import tvm
 from tvm import relax
 
 from .checks import (batch_key, check_batch_dim, check_call_tensors, config_for_call, explicit_mode_reason,
-                     implicit_batch, limits_apply, listed, output_types, producers)
+                     implicit_batch, judging, limits_apply, listed, output_types, static_type)
 from .registry import RELAX_PREFIX, count_macs, gate_reason, get_rule, run_rule
 
 EXTERNAL = -1
@@ -86,34 +86,40 @@ def build_block_graph(block, config: dict, outside_uses: set) -> nx.DiGraph:
     defined_at: dict = {}
     bindings = listed(block.bindings)
     values = {b.var: b.value for b in bindings if isinstance(b, relax.VarBinding)}
-    for index, binding in enumerate(bindings):
-        value = binding.value
-        attrs = {"binding": binding, "op": op_name(value), "follows": None, "batch": None, "macs": 0}
-        if isinstance(binding, relax.VarBinding) and isinstance(value, relax.Call):
-            with producers(values):
-                attrs["reason"] = support_reason(value, config)
-            if attrs["op"] is not None:
-                attrs["macs"] = count_macs(get_rule(attrs["op"]), value)
-            if implicit_batch(config) and limits_apply(value, config):  # one batch size per subgraph
-                attrs["batch"] = batch_key(output_types(value)[0])
-        elif isinstance(binding, relax.VarBinding) and isinstance(value, relax.TupleGetItem) \
-                and value.tuple_value in defined_at:
-            attrs["follows"] = defined_at[value.tuple_value]
-            attrs["reason"] = None
-            attrs["batch"] = graph.nodes[attrs["follows"]]["batch"]
-        else:
-            attrs["reason"] = f"{type(value).__name__} bindings stay in TVM"
-        attrs["reads"] = reads = used_vars(value)
-        graph.add_node(index, **attrs)
-        for var in reads:
-            if var in defined_at:
-                graph.add_edge(defined_at[var], index)
-        defined_at[binding.var] = index
+    reads_of = [used_vars(b.value) for b in bindings]
+    static = all(static_type(b.var.ty) for b in bindings) and \
+        all(static_type(v.ty) for reads in reads_of for v in reads if v not in values)
+    with judging(values, static):
+        for index, binding in enumerate(bindings):
+            _add_binding(graph, index, binding, reads_of[index], defined_at, config)
     for var in outside_uses:
         if var in defined_at:
             graph.add_edge(defined_at[var], EXTERNAL)
     _keep_tuples_inside(graph)
     return graph
+
+
+def _add_binding(graph: nx.DiGraph, index: int, binding, reads: list, defined_at: dict, config: dict) -> None:
+    value = binding.value
+    attrs = {"binding": binding, "op": op_name(value), "follows": None, "batch": None, "macs": 0, "reads": reads}
+    if isinstance(binding, relax.VarBinding) and isinstance(value, relax.Call):
+        attrs["reason"] = support_reason(value, config)
+        if attrs["op"] is not None:
+            attrs["macs"] = count_macs(get_rule(attrs["op"]), value)
+        if implicit_batch(config) and limits_apply(value, config):  # one batch size per subgraph
+            attrs["batch"] = batch_key(output_types(value)[0])
+    elif isinstance(binding, relax.VarBinding) and isinstance(value, relax.TupleGetItem) \
+            and value.tuple_value in defined_at:
+        attrs["follows"] = defined_at[value.tuple_value]
+        attrs["reason"] = None
+        attrs["batch"] = graph.nodes[attrs["follows"]]["batch"]
+    else:
+        attrs["reason"] = f"{type(value).__name__} bindings stay in TVM"
+    graph.add_node(index, **attrs)
+    for var in reads:
+        if var in defined_at:
+            graph.add_edge(defined_at[var], index)
+    defined_at[binding.var] = index
 
 
 def _keep_tuples_inside(graph: nx.DiGraph) -> None:

@@ -96,3 +96,35 @@ def test_partitioning_leaves_the_callers_module_untouched():
     after = {gv.name_hint: func for gv, func in mod.functions.items()}
     assert offloaded_ops(partitioned) and before.keys() == after.keys()
     assert all(after[name].same_as(func) for name, func in before.items())
+
+
+def test_static_blocks_are_judged_as_the_full_checks_judge_them(monkeypatch):
+    """build_block_graph skips the search for symbolic dims where every shape of the block is
+    static (checks.judging): on static and symbolic models alike, in both batch modes, every
+    op's decision must be what the full checks give."""
+    import os
+
+    from tvm_tensorrt.models import DEFAULT_MODEL
+    from tvm_tensorrt.partition import checks, graph
+    from tvm_tensorrt.partition.api import partition_with_decisions
+
+    models = os.path.join(os.path.dirname(__file__), "models")
+    real_judging, flags = checks.judging, []
+
+    def recorded(values, static):
+        flags.append(static)
+        return real_judging(values, static)
+
+    def decisions(mod, implicit, judging):
+        monkeypatch.setattr(graph, "judging", judging)
+        return [(d.binding, d.offloaded, d.subgraph, d.reason) for d in
+                partition_with_decisions(mod, use_implicit_batch=implicit)[2]]
+
+    for name, expect_static in [(DEFAULT_MODEL, True), ("bert_encoder_dynamic.onnx", False),
+                                ("vit_dynamic_batch.onnx", False)]:
+        mod, _ = tvm_tensorrt.from_onnx(os.path.join(models, name))
+        for implicit in (True, False):
+            flags.clear()
+            fast = decisions(mod, implicit, recorded)
+            assert flags and all(flag == expect_static for flag in flags)
+            assert fast == decisions(mod, implicit, lambda values, static: real_judging(values, False))
