@@ -60,3 +60,27 @@ def test_nothing_installed_is_not_a_warning(rediscover, caplog):
     assert backend.find_backend() is None
     assert not backend.backend_error().broken and "No TensorRT backend is installed" in str(backend.backend_error())
     assert caplog.records == []
+
+
+def test_the_tensorrt_log_bridge_forwards_by_level_and_captures_errors_always(caplog):
+    """TensorRT's messages reach the "tvm_tensorrt" logger at their level; VERBOSE and INFO (800
+    per build) only when DEBUG is on. Errors are captured for the exception we raise even when
+    nothing logs them."""
+    from tvm_tensorrt.trt_log import captured_errors, trt_logger
+
+    trt = backend.load_backend().trt
+    bridge, severity = trt_logger(trt), trt.ILogger.Severity
+    with caplog.at_level(logging.WARNING, logger="tvm_tensorrt"), captured_errors() as errors:
+        for level, text in [(severity.VERBOSE, "tactic 7"), (severity.INFO, "built"), (severity.WARNING, "slow"),
+                            (severity.ERROR, "bad shape"), (severity.INTERNAL_ERROR, "assertion")]:
+            bridge.log(level, text)
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.WARNING, "TensorRT: slow"), (logging.ERROR, "TensorRT: bad shape"), (logging.ERROR, "TensorRT: assertion")]
+    assert errors == ["bad shape", "assertion"]
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="tvm_tensorrt"):
+        bridge.log(severity.VERBOSE, "tactic 8")
+    assert [r.getMessage() for r in caplog.records] == ["TensorRT: tactic 8"]
+    with caplog.at_level(logging.CRITICAL, logger="tvm_tensorrt"), captured_errors() as errors:
+        bridge.log(severity.ERROR, "still captured")
+    assert errors == ["still captured"] and not caplog.records[1:]
