@@ -20,7 +20,7 @@ LAYERS = [
     ("formats: what a library carries", ["tvm_tensorrt.formats"]),
     ("partition and converters (and the ONNX frontend, targets)",
      ["tvm_tensorrt.partition", "tvm_tensorrt.converters", "tvm_tensorrt.frontend", "tvm_tensorrt.canonicalize",
-      "tvm_tensorrt.onnx_ops", "tvm_tensorrt.onnx_weights", "tvm_tensorrt.onnx_fold",
+      "tvm_tensorrt.onnx_ops", "tvm_tensorrt.onnx_weights", "tvm_tensorrt.onnx_fold", "tvm_tensorrt.onnx_mapped",
       "tvm_tensorrt.onnx_explain", "tvm_tensorrt.targets", "tvm_tensorrt.models",
       "tvm_tensorrt.calibration"]),
     ("compile-time lowering: Relax -> serialised subgraphs", ["tvm_tensorrt.lowering"]),

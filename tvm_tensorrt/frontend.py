@@ -18,7 +18,8 @@ from .canonicalize import canonicalize
 from .errors import TensorRTError
 from .onnx_fold import fold_shape_arithmetic
 from .onnx_ops import relax_importers
-from .onnx_weights import bind_weights, split_weights, weight_tensors
+from .onnx_mapped import read_mapped
+from .onnx_weights import LIFT_MIN_ELEMENTS, bind_weights, split_weights, weight_tensors
 
 logger = logging.getLogger("tvm_tensorrt")
 
@@ -26,9 +27,7 @@ logger = logging.getLogger("tvm_tensorrt")
 def load_onnx(model_or_path) -> onnx.ModelProto:
     if isinstance(model_or_path, onnx.ModelProto):
         return _checked(model_or_path, "the ONNX model")
-    path = os.fspath(model_or_path)
-    if not os.path.isfile(path):
-        raise TensorRTError(f"ONNX model {path!r} does not exist")
+    path = _existing(model_or_path)
     try:
         model = _read_model(path)
     except Exception as err:
@@ -37,12 +36,40 @@ def load_onnx(model_or_path) -> onnx.ModelProto:
     return _checked(model, repr(path))
 
 
+def _existing(model_path) -> str:
+    path = os.fspath(model_path)
+    if not os.path.isfile(path):
+        raise TensorRTError(f"ONNX model {path!r} does not exist")
+    return path
+
+
+def _binary(path: str) -> bool:
+    fmt = onnx.serialization.registry.get_format_from_file_extension(os.path.splitext(path)[1])
+    return fmt in (None, "protobuf") and os.path.getsize(path) > 0  # mmap refuses empty files
+
+
+def load_with_weight_views(model_or_path) -> tuple[onnx.ModelProto, dict]:
+    """(model, {initializer name: array}) for the importer: from a binary file, the large float
+    weights stay in the mapped file (onnx_mapped.py), as the arrays; otherwise load_onnx's model
+    and no arrays."""
+    if not isinstance(model_or_path, onnx.ModelProto) and _binary(path := _existing(model_or_path)):
+        mapped = read_mapped(path, LIFT_MIN_ELEMENTS)
+        if mapped is not None:
+            model, views = mapped
+            try:
+                onnx.external_data_helper.load_external_data_for_model(model, os.path.dirname(path))
+            except Exception as err:
+                raise TensorRTError(f"{path!r} is not a readable ONNX model ({type(err).__name__}: {err}); "
+                                    "is the file complete?") from err
+            return _checked(model, repr(path)), views
+    return load_onnx(model_or_path), {}
+
+
 def _read_model(path: str) -> onnx.ModelProto:
     """onnx.load, but a binary model is parsed straight from the mapped file: onnx.load reads
     it into a bytes object first, a copy as slow as the parse (60 ms of ResNet-50's 110 MB)."""
-    fmt = onnx.serialization.registry.get_format_from_file_extension(os.path.splitext(path)[1])
-    if fmt not in (None, "protobuf") or os.path.getsize(path) == 0:
-        return onnx.load(path)  # text formats; an empty file, which mmap refuses (onnx.load: an empty model)
+    if not _binary(path):
+        return onnx.load(path)  # text formats; an empty file (onnx.load: an empty model)
     model = onnx.ModelProto()
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped, \
             memoryview(mapped) as data:
@@ -98,7 +125,7 @@ SLIM_FOR = frozenset({"Shape", "Size", "ConstantOfShape", "Range", "NonZero", "I
 def import_onnx(model_or_path, shape_dict=None, simplify=None):
     """(mod, node_of): node_of maps a binding name of main to the ONNX node it computes (not
     every node has one: onnxslim and the importer fold some away, some calls are helpers)."""
-    model, weights = split_weights(load_onnx(model_or_path))  # a copy: the caller's model is not edited
+    model, weights = split_weights(*load_with_weight_views(model_or_path))  # a copy: the caller's model is not edited
     tensors = weight_tensors(weights)  # on a second core, while the importer runs
     for node, name in zip(model.graph.node, node_names(model)):  # every node findable by name
         node.name = name

@@ -16,6 +16,7 @@ Python values) stay in the model.
 from __future__ import annotations
 
 import concurrent.futures
+from typing import Optional
 
 import numpy as np
 import onnx
@@ -44,11 +45,14 @@ def _liftable(init: onnx.TensorProto) -> bool:
         and init.data_location != onnx.TensorProto.EXTERNAL
 
 
-def split_weights(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict]:
+def split_weights(model: onnx.ModelProto, views: Optional[dict] = None) -> tuple[onnx.ModelProto, dict]:
     """(a copy of `model` whose large float initializers are graph inputs, {input name: the
-    initializer}). Initializers no node reads are left out of the copy: TVM's importer would
-    make a tensor of each (ResNet-50 exports with 240 such shapes, 60 us each). The caller's
-    model is not changed; the initializers are not copied."""
+    initializer, or its array}). Initializers no node reads are left out of the copy: TVM's
+    importer would make a tensor of each (ResNet-50 exports with 240 such shapes, 60 us each).
+    `views`: {name: array} of initializers onnx_mapped.read_mapped left in the file; those that
+    stay initializers get their values back. The caller's model is not changed; the
+    initializers are not copied."""
+    views = views or {}
     graph = model.graph
     if has_subgraphs(graph):  # a body may read any initializer by name
         lifted, unused = {}, set()
@@ -59,7 +63,7 @@ def split_weights(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict]:
     if (not lifted and not unused) or any(out.name in lifted for out in graph.output):  # a weight output stays
         unchanged = onnx.ModelProto()
         unchanged.CopyFrom(model)
-        return unchanged, {}
+        return _with_values(unchanged, views), {}
     renamed = {name: f"{LIFTED_PREFIX}{i}" for i, name in enumerate(lifted)}
     nodes = []
     for node in graph.node:
@@ -83,7 +87,15 @@ def split_weights(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict]:
     light.metadata_props.extend(model.metadata_props)
     light.functions.extend(model.functions)
     light.graph.CopyFrom(light_graph)
-    return light, {renamed[name]: init for name, init in lifted.items()}
+    return _with_values(light, views), {renamed[name]: views.get(name, init) for name, init in lifted.items()}
+
+
+def _with_values(model: onnx.ModelProto, views: dict) -> onnx.ModelProto:
+    """Initializers left in the file (read_mapped) that stay initializers get their values."""
+    for init in model.graph.initializer:
+        if init.name in views:
+            init.raw_data = views[init.name].tobytes()
+    return model
 
 
 def _array(init: onnx.TensorProto) -> np.ndarray:
@@ -95,10 +107,12 @@ def _array(init: onnx.TensorProto) -> np.ndarray:
 
 
 def weight_tensors(weights: dict) -> concurrent.futures.Future:
-    """{name: TVM tensor} for the lifted initializers, made on a worker thread while TVM's
-    importer reads the weightless model (each weight copied once, into memory TVM shares)."""
+    """{name: TVM tensor} for the lifted initializers (or their arrays over the mapped file), made
+    on a worker thread while TVM's importer reads the weightless model (each weight copied once,
+    into memory TVM shares; numpy lets go of the GIL while it copies)."""
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="tvm_tensorrt_weights")
-    future = pool.submit(lambda: {name: aligned_copy(_array(init)) for name, init in weights.items()})
+    future = pool.submit(lambda: {name: aligned_copy(w if isinstance(w, np.ndarray) else _array(w))
+                                  for name, w in weights.items()})
     pool.shutdown(wait=False)
     return future
 
