@@ -44,6 +44,8 @@ def quantized_weights(func: relax.Function) -> set:
     candidates = {b.var for block in func.body.blocks for b in block.bindings
                   if isinstance(b.value, relax.Call) and getattr(b.value.op, "name", None) == "relax.dequantize"
                   and is_constant(b.value.args[0]) and str(b.value.args[0].ty.dtype) == "int8"}
+    if not candidates:
+        return candidates
     rejected = set()
     for block in func.body.blocks:
         for binding in block.bindings:

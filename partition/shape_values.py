@@ -64,8 +64,10 @@ class ShapeValues:
             if value.op.name == "relax.tensor_to_shape":
                 known = self.value_of(value.args[0])
                 return relax.ShapeExpr(known[1]) if known is not None and len(known[0]) == 1 else None
+            if not isinstance(var.ty, relax.TensorType) or str(var.ty.dtype) not in INT_DTYPES:
+                return None  # sizes are integers: a float call (most of a model) is not looked into
             result = self._evaluate(value)
-            if result is None or not isinstance(var.ty, relax.TensorType) or str(var.ty.dtype) not in INT_DTYPES:
+            if result is None:
                 return None
             shape, elements = result
             self.known[var] = (shape, elements)
