@@ -79,7 +79,7 @@ def parser(path: str) -> tuple[float, int]:
     return time.perf_counter() - start, network.num_layers
 
 
-REPEATS = 3
+REPEATS = 5
 
 
 def _pair(path: str, first_ours: bool) -> tuple:
@@ -101,7 +101,7 @@ def main(argv=None):
               f"{'parser layers':>13s} {'ratio':>6s}")
         for path in models:
             name = Path(path).stem
-            try:  # the best of three, each pair back to back: this machine's speed drifts by 20%
+            try:  # the best of five, each pair back to back: this machine's speed drifts by 20%
                 runs = [_pair(path, first_ours=k % 2 == 0) for k in range(REPEATS)]
                 mine, my_layers = min(r[0] for r in runs)
                 theirs, their_layers = min(r[1] for r in runs)
