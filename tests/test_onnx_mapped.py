@@ -1,5 +1,6 @@
-"""onnx_mapped.read_mapped: the model it parses around the large weights, with the weights put
-back from its arrays, is the model onnx.load reads; what it cannot walk falls back to onnx.load."""
+"""onnx_mapped.read_mapped: the model it parses around the large weights, with the weights read
+back from the file, is the model onnx.load reads; what it cannot walk falls back to onnx.load; a
+file rewritten before its weights are read is an error, not a crash or wrong weights."""
 
 import os
 
@@ -11,18 +12,18 @@ from onnx import TensorProto, helper, numpy_helper
 
 import tvm_tensorrt
 from model_utils import LIGHT_DIR, randomize_constant_weights
-from tvm_tensorrt.frontend import load_with_weight_views
+from tvm_tensorrt.frontend import load_leaving_weights_in_file
 from tvm_tensorrt.onnx_mapped import read_mapped
 from tvm_tensorrt.onnx_weights import LIFT_MIN_ELEMENTS
 
 
-def _as_loaded(model: onnx.ModelProto, views: dict) -> onnx.ModelProto:
+def _as_loaded(model: onnx.ModelProto, in_file: dict) -> onnx.ModelProto:
     whole = onnx.ModelProto()
     whole.CopyFrom(model)
     for init in whole.graph.initializer:
-        if init.name in views:
+        if init.name in in_file:
             assert not init.raw_data
-            init.raw_data = views[init.name].tobytes()
+            init.raw_data = in_file[init.name].read().tobytes()
     return whole
 
 
@@ -65,17 +66,17 @@ def test_the_model_and_its_weights_are_what_onnx_load_reads(name, tmp_path):
         path = DEFAULT_MODEL
     else:
         path = _saved(tmp_path, randomize_constant_weights(onnx.load(os.path.join(LIGHT_DIR, f"{name}.onnx"))))
-    model, views = read_mapped(path, LIFT_MIN_ELEMENTS)
-    assert views and all(not v.flags.writeable for v in views.values())  # views of the file, not copies
-    assert all(np.prod(v.shape) >= LIFT_MIN_ELEMENTS for v in views.values())
-    assert _as_loaded(model, views) == onnx.load(path)
+    model, in_file = read_mapped(path, LIFT_MIN_ELEMENTS)
+    assert in_file and all(np.prod(w.shape) >= LIFT_MIN_ELEMENTS for w in in_file.values())
+    assert all(w.read().ctypes.data % 64 == 0 for w in in_file.values())  # memory TVM can share
+    assert _as_loaded(model, in_file) == onnx.load(path)
 
 
 def test_only_large_float_weights_stay_in_the_file(tmp_path):
-    model, views = read_mapped(_saved(tmp_path, _mixed_model()), LIFT_MIN_ELEMENTS)
-    assert sorted(views) == ["also_output", "w16", "w32", "w64"]
-    assert {n: str(v.dtype) for n, v in views.items()} == {"also_output": "float32", "w16": "float16",
-                                                          "w32": "float32", "w64": "float64"}
+    model, in_file = read_mapped(_saved(tmp_path, _mixed_model()), LIFT_MIN_ELEMENTS)
+    assert sorted(in_file) == ["also_output", "w16", "w32", "w64"]
+    assert {n: str(w.read().dtype) for n, w in in_file.items()} == {"also_output": "float32", "w16": "float16",
+                                                                   "w32": "float32", "w64": "float64"}
 
 
 @pytest.mark.parametrize("cut", [3, 100, -7])
@@ -85,7 +86,7 @@ def test_a_file_it_cannot_walk_is_left_to_onnx_load(cut, tmp_path):
     path.write_bytes(data[:cut])
     assert read_mapped(str(path), LIFT_MIN_ELEMENTS) is None
     with pytest.raises(tvm_tensorrt.TensorRTError):
-        load_with_weight_views(str(path))
+        load_leaving_weights_in_file(str(path))
 
 
 def test_external_weights_load_as_before(tmp_path):
@@ -93,8 +94,8 @@ def test_external_weights_load_as_before(tmp_path):
     path = str(tmp_path / "ext.onnx")
     onnx.save(model, path, save_as_external_data=True, all_tensors_to_one_file=True, location="w.bin",
               size_threshold=4096)
-    loaded, views = load_with_weight_views(path)
-    assert _as_loaded(loaded, views) == onnx.load(path)
+    loaded, in_file = load_leaving_weights_in_file(path)
+    assert _as_loaded(loaded, in_file) == onnx.load(path)
 
 
 def test_weights_that_stay_initializers_get_their_values_back(tmp_path):
@@ -102,7 +103,7 @@ def test_weights_that_stay_initializers_get_their_values_back(tmp_path):
     must hold its values, read from the file."""
     from tvm_tensorrt.onnx_weights import split_weights
 
-    light, weights = split_weights(*load_with_weight_views(_saved(tmp_path, _mixed_model())))
+    light, weights = split_weights(*load_leaving_weights_in_file(_saved(tmp_path, _mixed_model())))
     kept = {i.name: numpy_helper.to_array(i) for i in light.graph.initializer}
     assert "also_output" in kept and kept["also_output"].shape == (1024,)
     expected = {i.name: numpy_helper.to_array(i) for i in _mixed_model().graph.initializer}
@@ -114,3 +115,18 @@ def test_a_file_and_its_model_import_alike(tmp_path):
     from_file, _ = tvm_tensorrt.from_onnx(_saved(tmp_path, model))
     from_proto, _ = tvm_tensorrt.from_onnx(model)
     assert tvm_ffi.structural_equal(from_file, from_proto)
+
+
+@pytest.mark.parametrize("change", ["cut short", "rewritten"])
+def test_a_file_changed_before_its_weights_are_read_is_an_error(change, tmp_path):
+    path = _saved(tmp_path, _mixed_model())
+    _, in_file = read_mapped(path, LIFT_MIN_ELEMENTS)
+    data = open(path, "rb").read()
+    if change == "cut short":
+        open(path, "wb").write(data[:len(data) // 2])
+    else:
+        open(path, "wb").write(data[::-1])
+        os.utime(path, ns=(1, 1))  # a rewrite with the same size: told apart by its time
+    with pytest.raises(tvm_tensorrt.TensorRTError, match="(changed while|ended before)"):
+        for weight in in_file.values():
+            weight.read()

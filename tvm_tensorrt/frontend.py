@@ -31,8 +31,7 @@ def load_onnx(model_or_path) -> onnx.ModelProto:
     try:
         model = _read_model(path)
     except Exception as err:
-        raise TensorRTError(f"{path!r} is not a readable ONNX model ({type(err).__name__}: {err}); "
-                            "is the file complete?") from err
+        raise _unreadable(path, err) from err
     return _checked(model, repr(path))
 
 
@@ -48,21 +47,24 @@ def _binary(path: str) -> bool:
     return fmt in (None, "protobuf") and os.path.getsize(path) > 0  # mmap refuses empty files
 
 
-def load_with_weight_views(model_or_path) -> tuple[onnx.ModelProto, dict]:
-    """(model, {initializer name: array}) for the importer: from a binary file, the large float
-    weights stay in the mapped file (onnx_mapped.py), as the arrays; otherwise load_onnx's model
-    and no arrays."""
+def load_leaving_weights_in_file(model_or_path) -> tuple[onnx.ModelProto, dict]:
+    """(model, {initializer name: FileWeight}) for the importer: from a binary file, the large
+    float weights are left in it (onnx_mapped.py), to be read where they go; otherwise
+    load_onnx's model and none left."""
     if not isinstance(model_or_path, onnx.ModelProto) and _binary(path := _existing(model_or_path)):
         mapped = read_mapped(path, LIFT_MIN_ELEMENTS)
         if mapped is not None:
-            model, views = mapped
+            model, in_file = mapped
             try:
                 onnx.external_data_helper.load_external_data_for_model(model, os.path.dirname(path))
             except Exception as err:
-                raise TensorRTError(f"{path!r} is not a readable ONNX model ({type(err).__name__}: {err}); "
-                                    "is the file complete?") from err
-            return _checked(model, repr(path)), views
+                raise _unreadable(path, err) from err
+            return _checked(model, repr(path)), in_file
     return load_onnx(model_or_path), {}
+
+
+def _unreadable(path: str, err: Exception) -> TensorRTError:
+    return TensorRTError(f"{path!r} is not a readable ONNX model ({type(err).__name__}: {err}); is the file complete?")
 
 
 def _read_model(path: str) -> onnx.ModelProto:
@@ -125,7 +127,7 @@ SLIM_FOR = frozenset({"Shape", "Size", "ConstantOfShape", "Range", "NonZero", "I
 def import_onnx(model_or_path, shape_dict=None, simplify=None):
     """(mod, node_of): node_of maps a binding name of main to the ONNX node it computes (not
     every node has one: onnxslim and the importer fold some away, some calls are helpers)."""
-    model, weights = split_weights(*load_with_weight_views(model_or_path))  # a copy: the caller's model is not edited
+    model, weights = split_weights(*load_leaving_weights_in_file(model_or_path))  # a copy: the caller's model is not edited
     tensors = weight_tensors(weights)  # on a second core, while the importer runs
     for node, name in zip(model.graph.node, node_names(model)):  # every node findable by name
         node.name = name

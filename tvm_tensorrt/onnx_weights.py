@@ -25,7 +25,8 @@ from onnx import helper, numpy_helper
 from tvm import relax
 
 from .partition.graph import retyped, substitute, used_vars
-from .shared_tensors import aligned_copy
+from .onnx_mapped import FileWeight
+from .shared_tensors import aligned_copy, shared_tensor
 
 # Float initializers with at least this many elements become inputs; every value an importer
 # must read at import time (shapes, axes, pads, Resize scales, Clip bounds) is far smaller.
@@ -45,14 +46,14 @@ def _liftable(init: onnx.TensorProto) -> bool:
         and init.data_location != onnx.TensorProto.EXTERNAL
 
 
-def split_weights(model: onnx.ModelProto, views: Optional[dict] = None) -> tuple[onnx.ModelProto, dict]:
+def split_weights(model: onnx.ModelProto, in_file: Optional[dict] = None) -> tuple[onnx.ModelProto, dict]:
     """(a copy of `model` whose large float initializers are graph inputs, {input name: the
-    initializer, or its array}). Initializers no node reads are left out of the copy: TVM's
+    initializer, or its FileWeight}). Initializers no node reads are left out of the copy: TVM's
     importer would make a tensor of each (ResNet-50 exports with 240 such shapes, 60 us each).
-    `views`: {name: array} of initializers onnx_mapped.read_mapped left in the file; those that
-    stay initializers get their values back. The caller's model is not changed; the
+    `in_file`: {name: FileWeight} of initializers onnx_mapped.read_mapped left in the file; those
+    that stay initializers get their values back. The caller's model is not changed; the
     initializers are not copied."""
-    views = views or {}
+    in_file = in_file or {}
     graph = model.graph
     if has_subgraphs(graph):  # a body may read any initializer by name
         lifted, unused = {}, set()
@@ -63,7 +64,7 @@ def split_weights(model: onnx.ModelProto, views: Optional[dict] = None) -> tuple
     if (not lifted and not unused) or any(out.name in lifted for out in graph.output):  # a weight output stays
         unchanged = onnx.ModelProto()
         unchanged.CopyFrom(model)
-        return _with_values(unchanged, views), {}
+        return _with_values(unchanged, in_file), {}
     renamed = {name: f"{LIFTED_PREFIX}{i}" for i, name in enumerate(lifted)}
     nodes = []
     for node in graph.node:
@@ -87,14 +88,14 @@ def split_weights(model: onnx.ModelProto, views: Optional[dict] = None) -> tuple
     light.metadata_props.extend(model.metadata_props)
     light.functions.extend(model.functions)
     light.graph.CopyFrom(light_graph)
-    return _with_values(light, views), {renamed[name]: views.get(name, init) for name, init in lifted.items()}
+    return _with_values(light, in_file), {renamed[name]: in_file.get(name, init) for name, init in lifted.items()}
 
 
-def _with_values(model: onnx.ModelProto, views: dict) -> onnx.ModelProto:
+def _with_values(model: onnx.ModelProto, in_file: dict) -> onnx.ModelProto:
     """Initializers left in the file (read_mapped) that stay initializers get their values."""
     for init in model.graph.initializer:
-        if init.name in views:
-            init.raw_data = views[init.name].tobytes()
+        if init.name in in_file:
+            init.raw_data = in_file[init.name].read().tobytes()
     return model
 
 
@@ -107,11 +108,11 @@ def _array(init: onnx.TensorProto) -> np.ndarray:
 
 
 def weight_tensors(weights: dict) -> concurrent.futures.Future:
-    """{name: TVM tensor} for the lifted initializers (or their arrays over the mapped file), made
-    on a worker thread while TVM's importer reads the weightless model (each weight copied once,
-    into memory TVM shares; numpy lets go of the GIL while it copies)."""
+    """{name: TVM tensor} for the lifted initializers (TensorProtos or FileWeights), made on a
+    worker thread while TVM's importer reads the weightless model (each weight copied once, into
+    memory TVM shares, without holding the GIL)."""
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="tvm_tensorrt_weights")
-    future = pool.submit(lambda: {name: aligned_copy(w if isinstance(w, np.ndarray) else _array(w))
+    future = pool.submit(lambda: {name: shared_tensor(w.read()) if isinstance(w, FileWeight) else aligned_copy(_array(w))
                                   for name, w in weights.items()})
     pool.shutdown(wait=False)
     return future
