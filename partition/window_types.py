@@ -16,7 +16,7 @@ from typing import Optional
 import tvm
 from tvm import relax
 
-from .checks import static_shape
+from .checks import listed, static_shape
 from .graph import op_name, retyped
 
 CONVOLUTIONS = {"nn.conv1d", "nn.conv2d", "nn.conv3d"}
@@ -34,9 +34,10 @@ def _window_out(size: int, kernel: int, stride: int, dilation: int, before: int,
 
 def _spatial_out(shape: tuple, kernel, attrs, ceil: bool) -> list:
     rank = len(shape) - 2
-    pads = [int(p) for p in attrs.padding]
-    return [_window_out(shape[2 + i], int(kernel[i]), int(attrs.strides[i]), int(attrs.dilation[i]),
-                        pads[i], pads[rank + i], ceil) for i in range(rank)]
+    kernel, pads, strides, dilation = ([int(v) for v in listed(a)] for a in
+                                       (kernel, attrs.padding, attrs.strides, attrs.dilation))
+    return [_window_out(shape[2 + i], kernel[i], strides[i], dilation[i], pads[i], pads[rank + i], ceil)
+            for i in range(rank)]
 
 
 def window_type(call) -> Optional[relax.TensorType]:

@@ -7,7 +7,7 @@ import tvm
 from tvm import relax
 
 from ..errors import ConversionError
-from ..partition.checks import constant_array, dim_ast, is_constant, is_size, static_shape
+from ..partition.checks import constant_array, dim_ast, is_constant, is_size, listed, static_shape
 from ..partition.graph import op_name
 from ..partition.registry import get_rule
 from ..formats.subgraph import Subgraph, decode, encode, make_subgraph, plain
@@ -16,8 +16,9 @@ from ..formats.subgraph import Subgraph, decode, encode, make_subgraph, plain
 def _tensor_desc(ty) -> dict:
     """Shape with -1 for each symbolic dimension (TensorRT's notation), plus, when there are
     any, `dims`: every dimension as formats.dims data, so the runtime can compute shapes."""
-    if static_shape(ty) is not None:
-        return {"shape": list(static_shape(ty)), "dtype": str(ty.dtype)}
+    shape = static_shape(ty)
+    if shape is not None:
+        return {"shape": list(shape), "dtype": str(ty.dtype)}
     values = getattr(ty.shape, "values", None)
     if values is None:
         raise ConversionError(f"a tensor of unknown rank ({ty}) cannot be offloaded")
@@ -93,11 +94,11 @@ class _Writer:
         rule = get_rule(name)
         names = (rule.argument_names if rule is not None else ()) or \
             [a.name for a in tvm.ir.Op.get(call.op.name).arguments]
-        inputs, attrs = [], call_attrs(call)
-        if len(call.args) > len(names):
-            raise ConversionError(f"{len(call.args)} arguments where the operator names {len(names)}: give its rule "
+        inputs, attrs, args = [], call_attrs(call), listed(call.args)
+        if len(args) > len(names):
+            raise ConversionError(f"{len(args)} arguments where the operator names {len(names)}: give its rule "
                                   "argument_names", symbol=self.symbol, op_name=name)
-        for arg_name, arg in zip(names, call.args):
+        for arg_name, arg in zip(names, args):
             if isinstance(arg, relax.Tuple) and not all(isinstance(f.ty, relax.TensorType) for f in arg.fields):
                 attrs[arg_name] = [_argument(f) for f in arg.fields]  # strided_slice's begin/end: sizes
             elif isinstance(arg, relax.Tuple):
