@@ -8,13 +8,13 @@ with random weights (tests/model_utils.py), and tests/models. Per model: seconds
 their ratio (goal <= 1.5), and the layers of our networks (all subgraphs) against the parser's
 (goal <= 1.0x).
 
-Measured on the 2-core CI machine (2026-11-27, stop 17; best of three, each pair back to back,
-as this machine's speed drifts by 20%): layers 0.17-0.97x the parser's on every model; compile
-0.95-1.3x on the transformers (BERT 0.17 s vs 0.18, LLaMA 0.21 vs 0.19), 1.3x on the bundled
-CNN, 1.45-1.6x on ResNet-50 (0.98 s vs 0.67), 1.6x on ShuffleNet, 1.75x on SqueezeNet and
-DeepLabV3 (0.26 vs 0.15 s, 0.11 vs 0.07 s). The engine builds take what the parser's take; what remains
-is TVM's ONNX import and the partition, in Python over TVM: 0.05-0.1 s on the small CNNs,
-0.35 s on ResNet-50 (of which reading the file is 0.1, as it is for the parser).
+Measured on the 2-core CI machine (2026-11-27, stop 18; best of five pairs, back to back and
+in alternating order, as this machine's speed drifts by 20% and TensorRT-RTX builds a network
+faster right after a similar one): layers 0.17-0.97x the parser's on every model; compile
+0.67-1.06x on the transformers, 1.2x on the bundled CNN, 1.3-1.4x on ResNet-50 (0.80 s vs
+0.59), ShuffleNet and SqueezeNet, 1.49-1.53x on DeepLabV3 (0.09 s vs 0.06), the smallest. The
+engine builds take what the parser's take; what remains is TVM's ONNX import, the partition and
+the serialisation, in Python over TVM: 25-60 ms on the small CNNs, 0.25 s on ResNet-50.
 """
 
 from __future__ import annotations
