@@ -24,9 +24,8 @@ def trt_logger(trt):
     while the current thread builds or loads an engine, for the error we raise.
     """
     if id(trt) not in _LOGGERS:
-        severity = trt.ILogger.Severity
-        levels = {severity.INTERNAL_ERROR: logging.ERROR, severity.ERROR: logging.ERROR,
-                  severity.WARNING: logging.WARNING}
+        kinds = trt.ILogger.Severity
+        levels = {kinds.INTERNAL_ERROR: logging.ERROR, kinds.ERROR: logging.ERROR, kinds.WARNING: logging.WARNING}
 
         class _Bridge(trt.ILogger):
             def __init__(self):
