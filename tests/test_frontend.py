@@ -388,3 +388,17 @@ def test_convolutions_and_pools_typed_from_attributes_import_as_tvm_infers_them(
     inferred, _ = tvm_tensorrt.from_onnx(path)
     assert any("conv" in op for op in typed_here)
     assert tvm_ffi.structural_equal(typed, inferred)
+
+
+def test_a_constant_conv_bias_is_added_as_the_constant_it_folds_to():
+    """TVM's Conv importer reshapes the bias to [1, C, 1, 1] with a call the partitioner folds
+    again; ours adds the reshaped constant. Same values as onnxruntime's."""
+    model = conv_bn_gemm_model()
+    mod, _ = tvm_tensorrt.from_onnx(model)
+    calls = [b.value for block in mod["main"].body.blocks for b in block.bindings if isinstance(b.value, relax.Call)]
+    conv_index = next(i for i, c in enumerate(calls) if c.op.name == "relax.nn.conv2d")
+    bias_add = calls[conv_index + 1]
+    assert bias_add.op.name == "relax.add" and tuple(bias_add.args[1].value.shape) == (1, 16, 1, 1)
+    assert all(c.op.name != "relax.reshape" for c in calls[:conv_index + 2])
+    x = np.random.default_rng(4).standard_normal((1, 8, 8, 8)).astype(np.float32)
+    np.testing.assert_allclose(run_relax(mod, x), onnxruntime_output(model, "x", x), rtol=1e-5, atol=1e-5)
