@@ -16,7 +16,7 @@ import onnx.external_data_helper
 
 from .canonicalize import canonicalize
 from .errors import TensorRTError
-from .onnx_fold import fold_shape_arithmetic
+from .onnx_fold import fold_shape_arithmetic, may_fold
 from .onnx_ops import relax_importers
 from .onnx_mapped import read_mapped
 from .onnx_weights import LIFT_MIN_ELEMENTS, bind_weights, split_weights, weight_tensors
@@ -155,6 +155,8 @@ def import_onnx(model_or_path, shape_dict=None, simplify=None):
 
 def _shape_folded(model: onnx.ModelProto, shape_dict) -> onnx.ModelProto:
     """A copy of `model` with its shape arithmetic folded (onnx_fold.py), or `model` itself."""
+    if not may_fold(model):
+        return model
     copy = onnx.ModelProto()
     copy.CopyFrom(model)  # the weightless copy: small
     try:

@@ -168,38 +168,54 @@ def _evaluate(node: onnx.NodeProto, known: dict, shapes: dict):
     """The node's single output value, or None where it cannot (or should not) be folded."""
     if node.domain not in ("", "ai.onnx") or len(node.output) != 1:
         return None
-    attrs = _attrs(node)
     if node.op_type in ("Shape", "Size"):
         shape = shapes.get(node.input[0])
         if shape is None:
             return None
         if node.op_type == "Size":
             return np.asarray(int(np.prod(shape, dtype=np.int64)), dtype=np.int64)
+        attrs = _attrs(node)
         return np.asarray(shape[attrs.get("start", 0):attrs.get("end", len(shape))], dtype=np.int64)
     evaluate = EVALUATORS.get(node.op_type)
     if evaluate is None or not all(name == "" or name in known for name in node.input):
-        return None
+        return None  # (before reading attributes: most nodes of a model stop here)
     inputs = [known[name] if name else None for name in node.input]
     try:
         with np.errstate(all="ignore"):
-            value = np.asarray(evaluate(inputs, attrs))
+            value = np.asarray(evaluate(inputs, _attrs(node)))
     except Exception:  # a malformed node: the importer will name it
         return None
     return value if value.size <= FOLD_MAX_ELEMENTS else None
 
 
-def _fold_round(graph: onnx.GraphProto, shapes: dict, known: dict) -> int:
-    """How many nodes' values this round adds to `known` (graph outputs stay computed by their
+class _Known(dict):
+    """Values by tensor name: those folded, and the initializers, each converted to numpy when
+    first read (a CNN's hundreds of batch-norm vectors are never read)."""
+
+    def __init__(self, initializers):
+        super().__init__()
+        self._initializers = {init.name: init for init in initializers}
+
+    def __missing__(self, name):
+        value = self[name] = numpy_helper.to_array(self._initializers[name])
+        return value
+
+    def __contains__(self, name) -> bool:
+        return dict.__contains__(self, name) or name in self._initializers
+
+
+def _fold_round(graph: onnx.GraphProto, shapes: dict, known: _Known) -> list:
+    """The names of the values this round adds to `known` (graph outputs stay computed by their
     nodes: an output that is an initializer is not every consumer's idea of a model)."""
     outputs = {o.name for o in graph.output}
-    folded = 0
+    folded = []
     for node in graph.node:
         if node.output[0] in known or any(o in outputs for o in node.output):
             continue
         value = _evaluate(node, known, shapes)
         if value is not None:
             known[node.output[0]] = np.asarray(value, order="C")  # (ascontiguousarray makes 0-d 1-d)
-            folded += 1
+            folded.append(node.output[0])
     return folded
 
 
@@ -215,6 +231,16 @@ def _live_nodes(graph: onnx.GraphProto, known: dict) -> list:
     return live[::-1]
 
 
+def may_fold(model: onnx.ModelProto) -> bool:
+    """Can any node fold: a Shape or Size, or a node reading constants only? Most CNNs have
+    none, and are spared the model copy and the conversion of every initializer."""
+    graph = model.graph
+    constants = {init.name for init in graph.initializer}
+    return not has_subgraphs(graph) and any(
+        node.op_type in ("Shape", "Size") or all(name == "" or name in constants for name in node.input)
+        for node in graph.node)
+
+
 def fold_shape_arithmetic(model: onnx.ModelProto, shape_dict=None) -> tuple[onnx.ModelProto, int]:
     """(model with its shape arithmetic folded, how many nodes that removed). `model` is edited:
     callers pass their own copy; each round leaves it whole, so a failure (an exception) leaves
@@ -224,15 +250,15 @@ def fold_shape_arithmetic(model: onnx.ModelProto, shape_dict=None) -> tuple[onnx
     if has_subgraphs(graph):
         return model, 0
     count = len(graph.node)
-    known = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    known = _Known(graph.initializer)
     made = set()  # initializers this fold added
     for _ in range(_ROUNDS):
-        before = set(known)
         # shape inference (5-20 ms) only serves Shape and Size: most CNNs have neither
         shapes = _static_shapes(model, shape_dict) if any(n.op_type in ("Shape", "Size") for n in graph.node) else {}
-        if not _fold_round(graph, shapes, known):
+        folded = _fold_round(graph, shapes, known)
+        if not folded:
             break
-        new = [numpy_helper.from_array(known[name], name) for name in known if name not in before]
+        new = [numpy_helper.from_array(known[name], name) for name in folded]
         live = _live_nodes(graph, known)
         del graph.node[:]
         graph.node.extend(live)
