@@ -10,9 +10,9 @@ their ratio (goal <= 1.5), and the layers of our networks (all subgraphs) agains
 
 Measured on the 2-core CI machine (2026-11-27, stop 18; best of five pairs, back to back and
 in alternating order, as this machine's speed drifts by 20% and TensorRT-RTX builds a network
-faster right after a similar one; three runs): layers 0.17-0.97x the parser's on every model;
-compile 0.70-1.04x on the transformers, 1.17-1.21x on the bundled CNN, 1.23-1.35x on
-ShuffleNet, 1.32-1.37x on ResNet-50 (0.75 s vs 0.55), 1.36-1.46x on SqueezeNet, 1.35-1.41x on
+faster right after a similar one; four runs): layers 0.17-0.97x the parser's on every model;
+compile 0.70-1.07x on the transformers, 1.15-1.21x on the bundled CNN, 1.23-1.35x on
+ShuffleNet, 1.32-1.37x on ResNet-50 (0.75 s vs 0.55), 1.36-1.46x on SqueezeNet, 1.35-1.48x on
 DeepLabV3 (0.08 s vs 0.06), the smallest. The engine builds take what the parser's take; what
 remains is TVM's ONNX import, the partition and the serialisation, in Python over TVM: 20-50 ms
 on the small CNNs, 0.2 s on ResNet-50.
