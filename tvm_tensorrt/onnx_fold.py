@@ -232,8 +232,8 @@ def _live_nodes(graph: onnx.GraphProto, known: dict) -> list:
 
 
 def may_fold(model: onnx.ModelProto) -> bool:
-    """Can any node fold: a Shape or Size, or a node reading constants only? Most CNNs have
-    none, and are spared the model copy and the conversion of every initializer."""
+    """Can any node fold: a Shape or Size, or a node reading constants only (a Constant among
+    them)? A model with none (ResNet-50's and SqueezeNet's exports) is spared the model copy."""
     graph = model.graph
     constants = {init.name for init in graph.initializer}
     return not has_subgraphs(graph) and any(
