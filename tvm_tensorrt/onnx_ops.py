@@ -29,7 +29,7 @@ import tvm
 from tvm import relax
 from tvm.relax.frontend.onnx import onnx_frontend
 
-from .partition.checks import array_constant, is_constant
+from .partition.checks import array_constant, constant_array, is_constant
 from .partition.window_types import window_typed
 
 ONNX_PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}
@@ -120,7 +120,7 @@ class ConvTyped(onnx_frontend.Conv):
             return super()._impl_v11(_WindowTypingBuilder(bb), inputs, attr, params)
         conv = super()._impl_v11(_WindowTypingBuilder(bb), onnx_frontend.onnx_input(inputs[:2]), attr, params)
         rank = len(conv.ty.shape.values)
-        return relax.op.add(conv, array_constant(bias.value.numpy().reshape((1, -1) + (1,) * (rank - 2))))
+        return relax.op.add(conv, array_constant(constant_array(bias).reshape((1, -1) + (1,) * (rank - 2))))
 
 
 OVERRIDES = {"Einsum": EinsumAsRelax, "Pad": PadAsRelax, "Clip": ClipAsRelax, "Dropout": DropoutAsIdentity,
