@@ -5,8 +5,17 @@ from __future__ import annotations
 
 import string
 
+import numpy as np
+
 from .base import TensorRTOpConverter, register_converter
 from .helpers import lifted, tensor_of
+
+
+def stored_transposed(weight) -> bool:
+    """Is this weight a transposed view of a stored matrix (ONNX Gemm's transB, see fusion.py)?
+    Then the matmul reads the stored array with MatrixOperation.TRANSPOSE: no copy, no shuffle."""
+    return weight is not None and weight.ndim >= 2 and not weight.flags.c_contiguous \
+        and weight.swapaxes(-1, -2).flags.c_contiguous
 
 
 @register_converter("matmul")
@@ -17,10 +26,17 @@ class MatmulConverter(TensorRTOpConverter):
         trt = params.trt
         shapes = [i.shape for i in params.inputs]
         ops = [trt.MatrixOperation.VECTOR if len(s) == 1 else trt.MatrixOperation.NONE for s in shapes]
-        if len(shapes[0]) > 1 and len(shapes[1]) > 1:  # batch dims broadcast between equal ranks
-            tensors = [lifted(params, i, max(len(s) for s in shapes)) for i in range(2)]
-        else:
-            tensors = [tensor_of(params, i) for i in range(2)]
+        rank = max(len(s) for s in shapes)
+        matrices = len(shapes[0]) > 1 and len(shapes[1]) > 1
+        tensors = []
+        for i, item in enumerate(params.inputs):
+            if stored_transposed(item.weight):
+                stored = item.weight.swapaxes(-1, -2)
+                ops[i] = trt.MatrixOperation.TRANSPOSE
+                lift = rank - stored.ndim if matrices else 0  # batch dims broadcast between equal ranks
+                tensors.append(params.constant(np.reshape(stored, (1,) * lift + stored.shape)))
+            else:
+                tensors.append(lifted(params, i, rank) if matrices else tensor_of(params, i))
         layer = params.network.add_matrix_multiply(tensors[0], ops[0], tensors[1], ops[1])
         return [layer.get_output(0)]
 

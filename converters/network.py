@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import ConversionError
 from ..trt_log import captured_errors
 from .base import ConverterInput, ConverterParams, as_compute_dtype, get_converter, trt_weights
-from .fusion import conv_biases
+from .fusion import conv_biases, transposed_weights
 
 TRT_DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16", "int32": "int32",
               "int64": "int64", "bool": "bool", "int8": "int8", "uint8": "uint8"}
@@ -44,7 +44,10 @@ def populate_network(trt, network, subgraph, precision: str = "fp32") -> Network
         build.values[("input", i)] = [build.to_compute(tensor, desc["dtype"])]
     biases = conv_biases(subgraph)  # {convolution: (the add folded into it, bias weight)}
     folded = {add: conv for conv, (add, _) in biases.items()}
+    build.transposed = transposed_weights(subgraph)  # {permute_dims read as a view: its weight}
     for index, node in enumerate(subgraph.nodes):
+        if index in build.transposed:
+            continue
         if index in folded:  # this add's result is the convolution's, bias included
             build.values[("node", index)] = build.values[("node", folded[index])]
             continue
@@ -66,6 +69,7 @@ class _Build:
         self.trt, self.network, self.subgraph = trt, network, subgraph
         self.compute_dtype = compute_dtype  # None: each tensor keeps its Relax dtype
         self.values: dict = {}
+        self.transposed: dict = {}
         self.keep_alive: list = []
         self.shape_vars: dict = {}
 
@@ -98,6 +102,16 @@ class _Build:
         array = self.subgraph.weights[index]
         return as_compute_dtype(array, self.dtype_in_network(str(array.dtype)))
 
+    def weight_of(self, ref):
+        """(the stored array, the array `ref` reads) of a weight, or of a transposed weight read
+        as a view of its stored array; None when `ref` is computed."""
+        if ref[0] == "weight":
+            return self.subgraph.weights[ref[1]], self.weight(ref[1])
+        if ref[0] == "node" and ref[1] in self.transposed:
+            stored = self.subgraph.weights[self.transposed[ref[1]]]
+            return stored.swapaxes(-1, -2), self.weight(self.transposed[ref[1]]).swapaxes(-1, -2)
+        return None
+
     def lookup(self, ref, where):
         return _lookup(self, ref, where)
 
@@ -106,8 +120,9 @@ def _lookup(build, ref, where):
     kind = ref[0]
     subgraph = build.subgraph
     values = build.values
-    if kind == "weight":
-        array = build.weight(ref[1])
+    weight = build.weight_of(ref)
+    if weight is not None:
+        array = weight[1]
         return build.network.add_constant(tuple(array.shape), trt_weights(build.trt, array, build.keep_alive)
                                           ).get_output(0)
     outs = values[(kind, ref[1])]
@@ -128,12 +143,12 @@ def _convert_node(build, index, node, bias=None) -> list:
     inputs = []
     for i, ref in enumerate(node["inputs"]):
         kind = converter.input_kind(i)
-        if ref[0] == "weight":
-            array = subgraph.weights[ref[1]]
+        weight = build.weight_of(ref)
+        if weight is not None:
+            array, in_network = weight
             inputs.append(ConverterInput(tuple(array.shape), str(array.dtype), weight=array)
                           if kind == "weight" else
-                          ConverterInput(tuple(array.shape), build.dtype_in_network(str(array.dtype)),
-                                         weight=build.weight(ref[1]),
+                          ConverterInput(tuple(array.shape), build.dtype_in_network(str(array.dtype)), weight=in_network,
                                          materialize=lambda ref=ref: build.lookup(ref, op)))
             continue
         if kind == "weight":

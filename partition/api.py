@@ -15,7 +15,7 @@ from ..common import DEFAULT_WORKSPACE_SIZE
 from . import rules  # noqa: F401  (registers the built-in rules)
 from .checks import bound_vars, call_size_vars, dtype_of, output_types, shape_text, shape_vars
 from .config import make_config
-from .fold import fold_module
+from .fold import fold_module, fold_transposed_weights
 from .graph import EXTERNAL, build_block_graph, used_vars
 from .outline import CODEGEN, CONFIG_ATTR, RegionOutliner
 from .regions import form_regions
@@ -133,7 +133,7 @@ def _partition_function(func: relax.Function, fname: str, config, outliner, deci
         new_blocks.append(outliner.rewrite_block(block, graph, region_of))
         _record(graph, region_of, fname, outliner.last_symbols, decisions)
     new_body = relax.SeqExpr(new_blocks, body.body)
-    return relax.Function(func.params, new_body, func.ret_ty, func.is_pure, func.attrs)
+    return fold_transposed_weights(relax.Function(func.params, new_body, func.ret_ty, func.is_pure, func.attrs))
 
 
 def _regions(graph, config) -> dict:

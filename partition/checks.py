@@ -422,9 +422,17 @@ def is_quantized_constant(expr) -> bool:
         and is_constant(value.args[0])
 
 
+def is_transposed_constant(expr) -> bool:
+    """permute_dims of a constant, which the fold keeps for a matmul to read transposed
+    (partition/fold.py): weights too, with no batch dimension."""
+    value = _JUDGED.get().values.get(expr) if isinstance(expr, relax.Var) else None
+    return isinstance(value, relax.Call) and getattr(value.op, "name", None) == "relax.permute_dims" \
+        and is_constant(value.args[0])
+
+
 def is_weight(expr) -> bool:
     """A constant or quantized constant weights: built into the engine, no batch dimension."""
-    return is_constant(expr) or is_quantized_constant(expr)
+    return is_constant(expr) or is_quantized_constant(expr) or is_transposed_constant(expr)
 
 
 def check_constant_kernel(expr, what: str) -> Optional[str]:

@@ -38,12 +38,15 @@ def _moves_batch(perm: list, config) -> str | None:
     return None
 
 
-@register_rule("permute_dims", dtypes=ANY_DTYPES, dynamic=True, original="transpose", batch_limits="axes[0] = 0")
+@register_rule("permute_dims", dtypes=ANY_DTYPES, dynamic=True, original="transpose",
+               batch_limits="axes[0] = 0, unless it permutes a constant")
 def permute_dims_rule(call, config):
     rank = rank_of(call.args[0])
     if rank == 0:
         return "permute_dims of a scalar is not offloaded"
     axes = call.attrs.axes
+    if is_constant(call.args[0]):
+        return None  # a constant has no batch dimension to move
     perm = list(reversed(range(rank))) if axes is None else [normalise_axis(int(a), rank) for a in axes]
     return _moves_batch(perm, config)
 
