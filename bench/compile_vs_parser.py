@@ -4,7 +4,8 @@ NVIDIA's ONNX parser (TensorRT-RTX's OnnxParser, parse + build) on the same ONNX
     .venv/bin/python bench/compile_vs_parser.py [MODEL.onnx ...]
 
 Default models: the bundled CNN, the onnx package's light ResNet-50 / SqueezeNet / ShuffleNet
-with random weights (tests/model_utils.py), and tests/models. Per model: seconds for each,
+with random weights (tests/model_utils.py), the full-size classifiers of tests/cnn_models.py
+(VGG-16-BN, MobileNet-V2, EfficientNet-B0 and -V2-S), and tests/models. Per model: seconds for each,
 their ratio (goal <= 1.5), and the layers of our networks (all subgraphs) against the parser's
 (goal <= 1.0x).
 
@@ -33,6 +34,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 
 def default_models(workdir: str) -> list:
+    from cnn_models import write_cnn_set
     from model_utils import LIGHT_DIR, randomize_constant_weights
     from tvm_tensorrt.models import DEFAULT_MODEL
 
@@ -41,6 +43,7 @@ def default_models(workdir: str) -> list:
         path = os.path.join(workdir, f"{name}_random.onnx")
         onnx.save(randomize_constant_weights(onnx.load(os.path.join(LIGHT_DIR, f"light_{name}.onnx"))), path)
         models.append(path)
+    models += write_cnn_set(workdir)
     return models + sorted(str(p) for p in (ROOT / "tests" / "models").glob("*.onnx") if "dynamic" not in p.name)
 
 

@@ -33,10 +33,11 @@ tvm_tensorrt.build(partitioned, "llvm").export_library(sys.argv[2])
 
 
 def main(argv=None):
-    from model_utils import make_vgg, weight_bytes
+    from cnn_models import VGG_LAYERS, make_vgg
+    from model_utils import weight_bytes
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="vgg19", choices=["vgg11", "vgg19"])
+    parser.add_argument("--model", default="vgg19", choices=sorted(VGG_LAYERS))
     parser.add_argument("--width", type=float, default=1.0)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as workdir:

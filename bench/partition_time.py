@@ -1,7 +1,10 @@
 """Partition time per model of the project's model set: ours against TVM's own
 (BindParams + FoldConstant + partition_for_tensorrt), on the same imported module in one run.
 
-    .venv/bin/python bench/partition_time.py [--repeat 3] [--models DIR]
+    .venv/bin/python bench/partition_time.py [--repeat 3] [--models DIR] [--no-cnns]
+
+The models: tests/models (or DIR) and the full-size classifiers of tests/cnn_models.py
+(VGG-16-BN, MobileNet-V2, EfficientNet-B0 and -V2-S), written to a temporary folder.
 
 Prints per model the median seconds of each and their ratio (goal: ours <= 0.5x TVM's).
 Import (from_onnx) is outside both timings.
@@ -11,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -46,17 +51,27 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--models", type=Path, default=ROOT / "tests" / "models")
+    parser.add_argument("--no-cnns", action="store_true", help="leave out tests/cnn_models.py's classifiers")
     args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as workdir:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from cnn_models import write_cnn_set
+
+        models = sorted(args.models.glob("*.onnx")) + ([] if args.no_cnns else [Path(p) for p in write_cnn_set(workdir)])
+        compare(models, args.repeat)
+
+
+def compare(models: list, repeat: int) -> None:
     import tvm_tensorrt
 
-    ours(*tvm_tensorrt.from_onnx(str(sorted(args.models.glob("*.onnx"))[0])))  # warm up imports and TVM
+    ours(*tvm_tensorrt.from_onnx(str(models[0])))  # warm up imports and TVM
     print(f"{'model':24s} {'ours s':>8s} {'TVM s':>8s} {'ratio':>6s}")
     worst = 0.0
-    for path in sorted(args.models.glob("*.onnx")):
+    for path in models:
         mod, params = tvm_tensorrt.from_onnx(str(path))
-        mine = median_seconds(ours, mod, params, args.repeat)
+        mine = median_seconds(ours, mod, params, repeat)
         try:
-            theirs = median_seconds(tvm_own, mod, params, args.repeat)
+            theirs = median_seconds(tvm_own, mod, params, repeat)
         except Exception as err:  # TVM's partitioner fails on some models: that is a result too
             print(f"{path.stem:24s} {mine:8.3f} {'failed':>8s}   ({type(err).__name__})")
             continue

@@ -15,7 +15,7 @@ from ..common import DEFAULT_WORKSPACE_SIZE
 from . import rules  # noqa: F401  (registers the built-in rules)
 from .checks import bound_vars, call_size_vars, dtype_of, output_types, shape_text, shape_vars
 from .config import make_config
-from .fold import fold_module, fold_transposed_weights
+from .fold import fold_module, fold_transposed_weights, is_transposed_weight
 from .graph import EXTERNAL, build_block_graph, used_vars
 from .outline import CODEGEN, CONFIG_ATTR, RegionOutliner
 from .regions import form_regions
@@ -88,15 +88,22 @@ def _needs_layout_conversion(mod: tvm.IRModule) -> bool:
 def partition_for_tensorrt(mod: tvm.IRModule, params=None, version=None, use_implicit_batch=True,
                            remove_no_mac_subgraphs=False, max_workspace_size=DEFAULT_WORKSPACE_SIZE, **options):
     """Returns (partitioned module, config dict). See docs/partitioning.md."""
-    mod, config, _ = partition_with_decisions(
-        mod, params, version=version, use_implicit_batch=use_implicit_batch,
-        remove_no_mac_subgraphs=remove_no_mac_subgraphs, max_workspace_size=max_workspace_size, **options)
-    return mod, config
+    return _partition(mod, params, version, None, use_implicit_batch=use_implicit_batch,
+                      remove_no_mac_subgraphs=remove_no_mac_subgraphs, max_workspace_size=max_workspace_size, **options)
 
 
 def partition_with_decisions(mod, params=None, version=None, **options):
-    """version None: the installed TensorRT's API version (TensorRT 10's when none is installed,
-    for cross-compiling; a broken install is said once by find_backend)."""
+    """(partitioned module, config, a Decision per operator call). version None: the installed
+    TensorRT's API version (TensorRT 10's when none is installed, for cross-compiling; a broken
+    install is said once by find_backend)."""
+    decisions: list[Decision] = []
+    mod, config = _partition(mod, params, version, decisions, **options)
+    return mod, config, decisions
+
+
+def _partition(mod, params, version, decisions: Optional[list], **options):
+    """decisions: filled with a Decision per call, or None where nobody reads them (they cost
+    a tenth of the partition)."""
     backend = find_backend()
     if version is None:
         version = backend.api_version if backend is not None else DEFAULT_TENSORRT_VERSION
@@ -104,7 +111,6 @@ def partition_with_decisions(mod, params=None, version=None, **options):
     mod = prepare_module(mod, params)
     builder = relax.BlockBuilder(mod)
     outliner = RegionOutliner(builder)
-    decisions: list[Decision] = []
     for gvar, func in list(mod.functions.items()):
         if not isinstance(func, relax.Function) or func.attrs and "Codegen" in func.attrs:
             continue
@@ -113,7 +119,7 @@ def partition_with_decisions(mod, params=None, version=None, **options):
     mod = builder.get()
     for _, gvar in outliner.functions:  # the config travels with each function (RunCodegen sees only these)
         mod[gvar] = mod[gvar].with_attr(CONFIG_ATTR, json.dumps(config, sort_keys=True))
-    return relax.transform.Normalize()(mod), config, decisions
+    return relax.transform.Normalize()(mod), config
 
 
 def _partition_function(func: relax.Function, fname: str, config, outliner, decisions) -> relax.Function:
@@ -131,7 +137,8 @@ def _partition_function(func: relax.Function, fname: str, config, outliner, deci
         graph = build_block_graph(block, config, later)
         region_of = _regions(graph, config)
         new_blocks.append(outliner.rewrite_block(block, graph, region_of))
-        _record(graph, region_of, fname, outliner.last_symbols, decisions)
+        if decisions is not None:
+            _record(graph, region_of, fname, outliner.last_symbols, decisions)
     new_body = relax.SeqExpr(new_blocks, body.body)
     return fold_transposed_weights(relax.Function(func.params, new_body, func.ret_ty, func.is_pure, func.attrs))
 
@@ -210,21 +217,22 @@ def _record(graph, region_of, fname, symbols, decisions):
 
     def sources(var) -> list:
         """The calls (or function inputs) a var's value comes from, looking through the
-        tuple-field and alias bindings between calls, which are not operators of their own."""
+        tuple-field and alias bindings between calls, which are not operators of their own, and
+        through transposed weights, which are weights."""
         node = defined_by.get(var)
         if node is None:
             return [var.name]
         data = graph.nodes[node]
-        if data["op"] is not None:
+        if data["op"] is not None and not is_transposed_weight(data["binding"].value):
             return [var.name]
         return [name for v in data["reads"] for name in sources(v)]
 
     for node in sorted(n for n in graph.nodes if n != EXTERNAL):
         data = graph.nodes[node]
-        if data["op"] is None:
+        binding = data["binding"]
+        if data["op"] is None or is_transposed_weight(binding.value):  # weights, read as stored: not a call
             continue
         region = region_of.get(node)
-        binding = data["binding"]
         inputs = tuple(dict.fromkeys(name for v in data["reads"] for name in sources(v)))
         results = output_types(binding.value)
         decisions.append(Decision(fname, binding.var.name, "relax." + data["op"],

@@ -23,7 +23,7 @@ import tvm_ffi
 from tvm import relax
 
 from ..shared_tensors import aligned_empty
-from .checks import constant_array, is_constant, owned_array_constant
+from .checks import constant_array, is_constant, listed, owned_array_constant
 from .fold_batch_norm import fold_batch_norms
 from .fold_identities import identity_source, merged_reshape
 from .shape_values import ShapeValues, bind_sizes
@@ -53,15 +53,24 @@ def _read_only_at(func: relax.Function, candidates: set, consumers: dict) -> set
     if not candidates:
         return candidates
     rejected = set()
+
+    def reject_any(expr) -> None:
+        rejected.update(v for v in used_vars(expr) if v in candidates)
+
     for block in func.body.blocks:
         for binding in block.bindings:
             value = binding.value
-            allowed = consumers.get(getattr(value.op, "name", None), ()) if isinstance(value, relax.Call) else ()
-            args = list(value.args) if isinstance(value, relax.Call) else []
-            for var in used_vars(value):
-                if var in candidates and not any(i in allowed and args[i].same_as(var) for i in range(len(args))):
-                    rejected.add(var)
-    rejected.update(v for v in used_vars(func.body.body) if v in candidates)
+            if not isinstance(value, relax.Call):
+                reject_any(value)
+                continue
+            allowed = consumers.get(getattr(value.op, "name", None), ())
+            for i, arg in enumerate(listed(value.args)):
+                if isinstance(arg, relax.Var):  # the common case, checked without a free-var walk
+                    if arg in candidates and i not in allowed:
+                        rejected.add(arg)
+                elif isinstance(arg, (relax.Tuple, relax.TupleGetItem, relax.Call)):
+                    reject_any(arg)
+    reject_any(func.body.body)
     return candidates - rejected
 
 

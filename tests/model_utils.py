@@ -88,50 +88,5 @@ def decisions_summary(decisions) -> dict:
     }))
 
 
-VGG_LAYERS = {  # channels per 3x3 conv, "M" a 2x2 max pool (the VGG paper's configurations)
-    "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
-    "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
-              512, 512, 512, 512, "M"],
-}
-
-
-def make_vgg(name: str = "vgg19", width: float = 1.0, image: int = 224, hidden: int = 4096,
-             classes: int = 1000, seed: int = 0) -> onnx.ModelProto:
-    """A VGG network with random weights, written with onnx.helper (no torch needed): almost all
-    of its bytes are weights, which is what a library-size check needs. `width` scales channels."""
-    from onnx import TensorProto, helper
-
-    rng = np.random.default_rng(seed)
-    nodes, inits = [], []
-
-    def weight(name, shape):
-        fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else shape[0]
-        inits.append(numpy_helper.from_array((rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32), name))
-        return name
-
-    x, channels, size = "input", 3, image
-    for i, layer in enumerate(VGG_LAYERS[name]):
-        if layer == "M":
-            nodes.append(helper.make_node("MaxPool", [x], [f"pool{i}"], kernel_shape=[2, 2], strides=[2, 2]))
-            x, size = f"pool{i}", size // 2
-            continue
-        out = max(1, int(layer * width))
-        nodes.append(helper.make_node("Conv", [x, weight(f"conv{i}.w", [out, channels, 3, 3]), weight(f"conv{i}.b", [out])],
-                                      [f"conv{i}"], pads=[1, 1, 1, 1]))
-        nodes.append(helper.make_node("Relu", [f"conv{i}"], [f"relu{i}"]))
-        x, channels = f"relu{i}", out
-    nodes.append(helper.make_node("Flatten", [x], ["flat"]))
-    features, hidden = channels * size * size, max(1, int(hidden * width))
-    for j, (n_in, n_out) in enumerate([(features, hidden), (hidden, hidden), (hidden, classes)]):
-        out = f"fc{j}" if j < 2 else "output"
-        nodes.append(helper.make_node("Gemm", ["flat" if j == 0 else f"fc{j - 1}_relu", weight(f"fc{j}.w", [n_out, n_in]),
-                                              weight(f"fc{j}.b", [n_out])], [out], transB=1))
-        if j < 2:
-            nodes.append(helper.make_node("Relu", [out], [f"fc{j}_relu"]))
-    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, image, image])],
-                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, classes])], inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-
-
 def weight_bytes(model: onnx.ModelProto) -> int:
     return sum(numpy_helper.to_array(i).nbytes for i in model.graph.initializer)

@@ -9,7 +9,8 @@ import pytest
 import tvm_tensorrt
 from tvm_tensorrt.models import DEFAULT_MODEL
 from tvm_tensorrt.partition.api import partition_with_decisions
-from model_utils import (LIGHT_MODELS, decisions_summary, make_vgg, model_input, onnxruntime_output,
+from cnn_models import make_vgg
+from model_utils import (LIGHT_MODELS, decisions_summary, model_input, onnxruntime_output,
                          randomize_constant_weights, run_in_fresh_process, weight_bytes)
 
 
