@@ -251,10 +251,13 @@ def _evaluate(call) -> relax.Expr:
     return result if is_constant(result) else call
 
 
-def fold_constants(func: relax.Function) -> tuple:
-    """(the function with constants folded, {fresh size var: the size it is})."""
+def fold_constants(func: relax.Function, keep_transposed: bool = True) -> tuple:
+    """(the function with constants folded, {fresh size var: the size it is}). keep_transposed:
+    leave transposed weights that only matmuls read (transposed_weights) as they are."""
     folded: dict = {}
-    kept = quantized_weights(func) | transposed_weights(func)  # weights TensorRT reads as they are
+    kept = quantized_weights(func)  # weights TensorRT reads as they are
+    if keep_transposed:
+        kept |= transposed_weights(func)
     new_blocks = []
     changed = False
     normalizer = relax.BlockBuilder()
@@ -310,14 +313,15 @@ def fold_constants(func: relax.Function) -> tuple:
     return relax.Function(func.params, body, func.ret_ty, func.is_pure, func.attrs), shapes.size_bindings
 
 
-def fold_module(mod: tvm.IRModule) -> tvm.IRModule:
+def fold_module(mod: tvm.IRModule, keep_transposed: bool = True) -> tvm.IRModule:
     """Fold every function; where shape arithmetic showed a size variable to be another size,
-    bind it and fold once more (the shapes it sized are now the model's own)."""
+    bind it and fold once more (the shapes it sized are now the model's own). keep_transposed:
+    see fold_constants (calibration folds them: it quantizes the weights a matmul reads)."""
     for _ in range(2):
         updates, sizes = {}, {}
         for gv, func in mod.functions.items():
             if isinstance(func, relax.Function) and not (func.attrs and "Codegen" in func.attrs):
-                new, sizes[gv] = fold_constants(func)
+                new, sizes[gv] = fold_constants(func, keep_transposed)
                 new = fold_batch_norms(new)
                 if not new.same_as(func):
                     updates[gv] = new

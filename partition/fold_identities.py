@@ -28,6 +28,13 @@ def _same_type(a, b) -> bool:
     return tvm_ffi.structural_equal(a.ty, b.ty)
 
 
+def _keeps_axes(axes, rank: int) -> bool:
+    """Does permute_dims with these axes leave every axis in place? None reverses them."""
+    if axes is None:
+        return rank <= 1
+    return [int(a) for a in axes] == list(range(len(axes)))
+
+
 def identity_source(call) -> Optional[relax.Expr]:
     """The argument `call` returns unchanged, or None."""
     name = op_name(call)
@@ -35,8 +42,7 @@ def identity_source(call) -> Optional[relax.Expr]:
         source = call.args[0]
         if not isinstance(source.ty, relax.TensorType) or not _same_type(source, call):
             return None
-        if name == "permute_dims" and call.attrs.axes is not None and \
-                [int(a) for a in call.attrs.axes] != list(range(len(call.attrs.axes))):
+        if name == "permute_dims" and not _keeps_axes(call.attrs.axes, source.ty.ndim):
             return None  # a square transpose keeps the shape but not the data
         return source
     if name in _NEUTRAL and len(call.args) == 2:

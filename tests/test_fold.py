@@ -182,6 +182,8 @@ def test_batch_norm_stays_when_folding_would_change_another_reader(case):
 
 X = relax.Var("x", relax.TensorType((2, 3, 4), "float32"))
 SQUARE = relax.Var("x", relax.TensorType((2, 4, 4), "float32"))
+MATRIX = relax.Var("x", relax.TensorType((4, 4), "float32"))
+VECTOR = relax.Var("x", relax.TensorType((4,), "float32"))
 IDENTITIES = {  # (input, call, whether it is the input unchanged)
     "astype to its own dtype": (X, lambda x: relax.op.astype(x, "float32"), True),
     "astype to another dtype": (X, lambda x: relax.op.astype(x, "float16"), False),
@@ -190,6 +192,8 @@ IDENTITIES = {  # (input, call, whether it is the input unchanged)
     "broadcast_to a larger shape": (X, lambda x: relax.op.broadcast_to(x, (5, 2, 3, 4)), False),
     "permute_dims in order": (X, lambda x: relax.op.permute_dims(x, [0, 1, 2]), True),
     "transpose of square matrices": (SQUARE, lambda x: relax.op.permute_dims(x, [0, 2, 1]), False),
+    "a square matrix's axes reversed (axes=None)": (MATRIX, lambda x: relax.op.permute_dims(x), False),
+    "a vector's axes reversed (axes=None)": (VECTOR, lambda x: relax.op.permute_dims(x), True),
     "add zeros": (X, lambda x: relax.op.add(x, relax.const(np.zeros(4, "float32"))), True),
     "zeros add": (X, lambda x: relax.op.add(relax.const(np.zeros((3, 1), "float32")), x), True),
     "add zeros that broadcast x": (X, lambda x: relax.op.add(x, relax.const(np.zeros((5, 1, 1, 1), "float32"))),

@@ -81,6 +81,19 @@ def test_gemm_transb_reads_the_stored_weights_transposed(case, implicit_batch):
     assert report.passed, report.to_table()
 
 
+def test_transposed_weights_in_fp16(monkeypatch):
+    """FP16 engines store the weights as half: still read as stored, still the model's numbers."""
+    monkeypatch.setenv("TVM_TENSORRT_USE_FP16", "1")
+    mod, params = tvm_tensorrt.from_onnx(gemm_model("plain"))
+    partitioned, config = tvm_tensorrt.partition_for_tensorrt(mod, params)
+    function = list(offloaded_functions(partitioned).values())[0]
+    _, built, _ = build_network(subgraph_of(function, str(function.attrs["global_symbol"]), config), precision="fp16")
+    assert [layer for layer in layers(built.network, load_trt()) if layer[0] == "MATRIX_MULTIPLY"] \
+        == [("MATRIX_MULTIPLY", "NONE", "TRANSPOSE")] * 2
+    report = tvm_tensorrt.verify(mod, params)
+    assert report.precision == "fp16" and report.passed, report.to_table()
+
+
 def test_a_transpose_read_by_more_than_matmuls_is_folded():
     mod, params = tvm_tensorrt.from_onnx(gemm_model("also_added"))
     partitioned, _ = tvm_tensorrt.partition_for_tensorrt(mod, params)

@@ -50,7 +50,8 @@ def calibrate(mod: tvm.IRModule, params=None, data=None, method: str = "entropy"
         raise ConfigError(f"method={method!r}: use one of {', '.join(METHODS)}")
     if params:
         mod = relax.transform.BindParams("main", params)(mod)
-    mod = fold_module(mod)  # weights computed in the graph (a Gemm's transposed matrix) become constants
+    # weights computed in the graph (a Gemm's transposed matrix) become constants, to be quantized
+    mod = fold_module(mod, keep_transposed=False)
     batches = _batches(data)
     targets = _targets(mod["main"], set(keep))
     if not targets:
