@@ -231,6 +231,24 @@ def test_calls_that_return_their_input_unchanged_are_removed(name):
     np.testing.assert_array_equal(run_on_cpu(folded, x)[0], run_on_cpu(mod, x)[0])
 
 
+def test_an_onnx_transpose_without_perm_of_a_square_tensor_computes_the_transpose():
+    """ONNX's Transpose reverses the axes when it has no perm; TVM imports it as axes=None. On a
+    square tensor that keeps the shape, and it was once removed as an identity."""
+    from onnx import TensorProto, helper
+
+    import tvm_tensorrt
+    from model_utils import onnxruntime_output
+
+    graph = helper.make_graph([helper.make_node("Transpose", ["x"], ["t"]), helper.make_node("Relu", ["t"], ["y"])],
+                              "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    partitioned, config = tvm_tensorrt.partition_for_tensorrt(*tvm_tensorrt.from_onnx(model))
+    vm = relax.VirtualMachine(tvm_tensorrt.build(partitioned, target="llvm", config=config), tvm.cpu())
+    x = np.arange(16, dtype="float32").reshape(4, 4) - 8
+    np.testing.assert_array_equal(vm["main"](tvm.runtime.tensor(x)).numpy(), onnxruntime_output(model, "x", x))
+
+
 def test_a_reshape_of_a_reshape_is_one_reshape():
     mod = _function_of(X, [lambda x: relax.op.reshape(x, (6, 4)), lambda x: relax.op.reshape(x, (4, 6))])
     folded = fold.fold_module(mod)
