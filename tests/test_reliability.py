@@ -63,8 +63,8 @@ def test_a_library_from_another_version_of_this_package_says_rebuild(tmp_path, m
     monkeypatch.setattr(subgraph, "FORMAT_VERSION", 2)
     old = compile_library(tmp_path / "old.so", two_subgraph_module())
     monkeypatch.undo()
-    with pytest.raises(AssertionError, match="subgraph format version 2 is not 4; rebuild the library with this "
-                                             "tvm_tensorrt version"):
+    with pytest.raises(AssertionError, match=f"subgraph format version 2 is not {subgraph.FORMAT_VERSION}; rebuild "
+                                             "the library with this tvm_tensorrt version"):
         run_in_fresh_process(old, np.zeros(SHAPE, "float32"), str(tmp_path))
 
 

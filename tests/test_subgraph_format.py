@@ -22,7 +22,7 @@ def test_round_trip_keeps_nodes_weights_and_config():
     func, blob = conv_blob()
     subgraph = decode(blob)
     assert subgraph.symbol == "tensorrt_0"
-    assert subgraph.header["format"] == "tvm_tensorrt.subgraph" and subgraph.header["format_version"] == 4
+    assert subgraph.header["format"] == "tvm_tensorrt.subgraph" and subgraph.header["format_version"] == 5
     [node] = subgraph.nodes
     assert node["op"] == "nn.conv2d" and node["attrs"]["padding"] == [1, 0, 2, 1] and node["attrs"]["groups"] == 2
     assert node["inputs"] == [["input", 0], ["weight", 0]]
@@ -103,18 +103,19 @@ def test_an_attribute_the_format_cannot_carry_is_an_error_naming_it(registries):
         serialize_function(func, "tensorrt_0", config)
 
 
-def test_a_version_3_blob_still_decodes_and_verifies(monkeypatch):
-    """Version 4 only hashes the weights as two halves (on two threads); libraries written by
-    version 3 keep loading, their digests checked the way they were made."""
+@pytest.mark.parametrize("version", [3, 4])
+def test_an_older_blob_still_decodes_and_verifies(monkeypatch, version):
+    """Versions 4 and 5 only hash the weights another way (SHA-256 in two halves, then XXH3-128);
+    libraries written by versions 3 and 4 keep loading, their digests checked the way they were made."""
     from tvm_tensorrt.formats import subgraph as subgraph_format
 
     func, blob = conv_blob()
     config = decode(blob).config
-    monkeypatch.setattr(subgraph_format, "FORMAT_VERSION", 3)
+    monkeypatch.setattr(subgraph_format, "FORMAT_VERSION", version)
     old = serialize_function(func, "tensorrt_0", config)
     monkeypatch.undo()
     decoded = decode(old)
-    assert decoded.header["format_version"] == 3
+    assert decoded.header["format_version"] == version
     assert decoded.network_digest != decode(blob).network_digest  # made the other way
     damaged = bytearray(old)
     damaged[-1] ^= 1
