@@ -183,10 +183,16 @@ def _refuse_unbound_shape_vars(graph, region_of) -> bool:
     return refused
 
 
+def _is_operator(data) -> bool:
+    """An operator call of its own: not a tuple field or alias binding between calls, and not a
+    transposed weight (partition/fold.py keeps it for a matmul to read; it is weights)."""
+    return data["op"] is not None and not is_transposed_weight(data["binding"].value)
+
+
 def _drop_small_regions(graph, region_of, config):
     sizes: dict[int, int] = {}
     for node, region in region_of.items():
-        if graph.nodes[node]["op"] is not None:
+        if _is_operator(graph.nodes[node]):
             sizes[region] = sizes.get(region, 0) + 1
     keep = {r for r, size in sizes.items() if size >= config["min_subgraph_size"]}
     for node, region in region_of.items():
@@ -216,23 +222,22 @@ def _record(graph, region_of, fname, symbols, decisions):
     defined_by = {graph.nodes[n]["binding"].var: n for n in graph.nodes if n != EXTERNAL}
 
     def sources(var) -> list:
-        """The calls (or function inputs) a var's value comes from, looking through the
-        tuple-field and alias bindings between calls, which are not operators of their own, and
-        through transposed weights, which are weights."""
+        """The calls (or function inputs) a var's value comes from, looking through what is not
+        an operator of its own (_is_operator)."""
         node = defined_by.get(var)
         if node is None:
             return [var.name]
         data = graph.nodes[node]
-        if data["op"] is not None and not is_transposed_weight(data["binding"].value):
+        if _is_operator(data):
             return [var.name]
         return [name for v in data["reads"] for name in sources(v)]
 
     for node in sorted(n for n in graph.nodes if n != EXTERNAL):
         data = graph.nodes[node]
-        binding = data["binding"]
-        if data["op"] is None or is_transposed_weight(binding.value):  # weights, read as stored: not a call
+        if not _is_operator(data):
             continue
         region = region_of.get(node)
+        binding = data["binding"]
         inputs = tuple(dict.fromkeys(name for v in data["reads"] for name in sources(v)))
         results = output_types(binding.value)
         decisions.append(Decision(fname, binding.var.name, "relax." + data["op"],

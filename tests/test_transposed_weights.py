@@ -94,6 +94,20 @@ def test_transposed_weights_in_fp16(monkeypatch):
     assert report.precision == "fp16" and report.passed, report.to_table()
 
 
+def test_a_transposed_weight_is_weights_not_an_operator_call():
+    """Decisions, reports and min_subgraph_size count the model's operators: two Gemms are two
+    matmuls, an add and (between them) a relu, whatever their weights' layout."""
+    from tvm_tensorrt.partition.api import partition_with_decisions
+
+    mod, params = tvm_tensorrt.from_onnx(gemm_model("plain"))
+    _, _, decisions = partition_with_decisions(mod, params)
+    assert [d.op for d in decisions] == ["relax.matmul", "relax.add", "relax.nn.relu", "relax.matmul"]
+    assert all(d.offloaded for d in decisions)
+    assert [d.inputs for d in decisions] == [("x",)] + [(d.binding,) for d in decisions[:-1]]  # weights are no input
+    partitioned, _ = tvm_tensorrt.partition_for_tensorrt(mod, params, min_subgraph_size=5)
+    assert not offloaded_functions(partitioned)  # 4 operators: fewer than 5
+
+
 def test_a_transpose_read_by_more_than_matmuls_is_folded():
     mod, params = tvm_tensorrt.from_onnx(gemm_model("also_added"))
     partitioned, _ = tvm_tensorrt.partition_for_tensorrt(mod, params)
