@@ -61,15 +61,28 @@ def window_type(call) -> Optional[relax.TensorType]:
         if weight is None or len(weight) != len(shape) or str(attrs.data_layout) != layout \
                 or str(attrs.out_layout) != layout or str(attrs.kernel_layout) != "OI" + layout[2:]:
             return None
-        groups = int(attrs.groups)
-        if shape[1] != weight[1] * groups or weight[0] % groups or str(call.args[1].ty.dtype) != str(data.ty.dtype):
-            return None  # TVM's inference says what is wrong
-        dims = _spatial_out(shape, weight[2:], attrs, False)
-        channels = weight[0]
-        dtype = str(data.ty.dtype) if attrs.out_dtype is None else str(attrs.out_dtype)
+        ints = [[int(v) for v in listed(a)] for a in (attrs.strides, attrs.padding, attrs.dilation)]
+        return conv_type(shape, str(data.ty.dtype), weight, str(call.args[1].ty.dtype), *ints, int(attrs.groups),
+                         None if attrs.out_dtype is None else str(attrs.out_dtype))
     if min(dims) <= 0:
         return None
     return relax.TensorType([shape[0], channels, *dims], dtype)
+
+
+def conv_type(shape, dtype: str, weight, weight_dtype: str, strides, pads, dilations, groups: int,
+              out_dtype: Optional[str] = None) -> Optional[relax.TensorType]:
+    """A channels-first convolution's type from plain ints (strides, dilations: one per spatial
+    dim; pads: the begins, then the ends), or None where TVM's inference should say what is wrong."""
+    rank = len(shape) - 2
+    if len(weight) != len(shape) or len(strides) != rank or len(dilations) != rank or len(pads) != 2 * rank:
+        return None
+    if shape[1] != weight[1] * groups or weight[0] % groups or weight_dtype != dtype:
+        return None
+    dims = [_window_out(shape[2 + i], weight[2 + i], strides[i], dilations[i], pads[i], pads[rank + i], False)
+            for i in range(rank)]
+    if min(dims) <= 0:
+        return None
+    return relax.TensorType([shape[0], weight[0], *dims], dtype if out_dtype is None else out_dtype)
 
 
 def window_typed(expr):

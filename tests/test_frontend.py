@@ -374,7 +374,7 @@ def test_convolutions_and_pools_typed_from_attributes_import_as_tvm_infers_them(
     path = {"default": DEFAULT_MODEL, "deeplabv3": os.path.join(MODELS_DIR, "deeplabv3.onnx")}.get(
         name, os.path.join(LIGHT_DIR, f"{name}.onnx"))
     typed_here = []
-    window_typed = onnx_ops.window_typed
+    window_typed, typed_conv = onnx_ops.window_typed, onnx_ops._typed_conv
 
     def counted(expr):
         typed_expr = window_typed(expr)
@@ -382,11 +382,19 @@ def test_convolutions_and_pools_typed_from_attributes_import_as_tvm_infers_them(
             typed_here.append(expr.op.name)
         return typed_expr
 
+    def counted_conv(*args):
+        conv = typed_conv(*args)
+        if conv is not None:
+            typed_here.append("conv (from the ONNX attributes)")
+        return conv
+
     monkeypatch.setattr(onnx_ops, "window_typed", counted)
+    monkeypatch.setattr(onnx_ops, "_typed_conv", counted_conv)
     typed, _ = tvm_tensorrt.from_onnx(path)
     monkeypatch.setattr(onnx_ops, "window_typed", lambda expr: expr)
+    monkeypatch.setattr(onnx_ops, "_typed_conv", lambda *args: None)  # TVM's importer, TVM's inference
     inferred, _ = tvm_tensorrt.from_onnx(path)
-    assert any("conv" in op for op in typed_here)
+    assert "conv (from the ONNX attributes)" in typed_here
     assert tvm_ffi.structural_equal(typed, inferred)
 
 
