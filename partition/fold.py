@@ -121,10 +121,13 @@ def _foldable(value) -> bool:
         return False  # a quantize of constants is rare; left for TensorRT to see as written
     if not isinstance(value.ty, relax.TensorType):
         return False
-    fields = [f for a in value.args for f in (a.fields if isinstance(a, relax.Tuple) else [a])]
-    if any(isinstance(f, relax.Var) for f in fields):  # a value, or a size variable
-        return False
-    return any(is_constant(f) for f in fields) or value.op.name in MADE_FROM_SIZES
+    constant = False
+    for arg in listed(value.args):  # most calls read a var: stop at the first
+        for field in (listed(arg.fields) if isinstance(arg, relax.Tuple) else (arg,)):
+            if isinstance(field, relax.Var):  # a value, or a size variable
+                return False
+            constant = constant or is_constant(field)
+    return constant or value.op.name in MADE_FROM_SIZES
 
 
 def _constant_args(call) -> Optional[list]:

@@ -49,10 +49,12 @@ def identity_source(call) -> Optional[relax.Expr]:
         neutral, positions = _NEUTRAL[name]
         for position in positions:
             constant, source = call.args[position], call.args[1 - position]
-            if is_constant(constant) and _same_type(source, call):
-                values = constant_array(constant)
-                if values.size <= (1 << 16) and np.all(values == neutral):
-                    return source
+            if not is_constant(constant):
+                continue
+            values = constant_array(constant)  # a bias is seldom all zeros: the values first, the types last
+            if values.size and values.size <= (1 << 16) and values.flat[0] == neutral and np.all(values == neutral) \
+                    and _same_type(source, call):
+                return source
     return None
 
 
