@@ -11,12 +11,12 @@ their ratio (goal <= 1.5), and the layers of our networks (all subgraphs) agains
 
 Measured on the 2-core CI machine (2026-11-28, stop 19; best of five pairs, back to back and
 in alternating order, as this machine's speed drifts by 20% and TensorRT-RTX builds a network
-faster right after a similar one): layers 0.17-1.00x the parser's on every model; compile
-0.83-1.00x on the transformers, 1.08-1.35x on the light CNNs and DeepLabV3, 1.12-1.40x on
-VGG-16-BN (1.5 s vs 1.4: its Gemm weights are read as stored, not transposed), 1.26-1.37x on
-EfficientNet-V2-S, 1.43-1.48x on EfficientNet-B0 and 1.46-1.52x on MobileNet-V2. The engine
-builds take what the parser's take; what remains is TVM's ONNX import, the partition and the
-serialisation, in Python over TVM: about 0.1 s on MobileNet-V2, whose parse and build take 0.2 s.
+faster right after a similar one; three runs): layers 0.17-1.00x the parser's on every model;
+compile 0.79-1.11x on the transformers, 1.20-1.36x on the light CNNs and DeepLabV3, 1.07-1.12x
+on VGG-16-BN (its Gemm weights are read as stored, not transposed: 2.28x before), 1.26-1.32x on
+EfficientNet-V2-S, 1.37-1.39x on EfficientNet-B0 and 1.39x on MobileNet-V2. The engine builds
+take what the parser's take; what remains is TVM's ONNX import, the partition and the
+serialisation, in Python over TVM: about 85 ms on MobileNet-V2, whose parse and build take 0.2 s.
 """
 
 from __future__ import annotations
