@@ -11,7 +11,7 @@ their ratio (goal <= 1.5), and the layers of our networks (all subgraphs) agains
 
 Measured on the 2-core CI machine (2026-11-28, stop 19; best of five pairs, back to back and
 in alternating order, as this machine's speed drifts by 20% and TensorRT-RTX builds a network
-faster right after a similar one; three runs): layers 0.17-1.00x the parser's on every model;
+faster right after a similar one; two runs): layers 0.17-1.00x the parser's on every model;
 compile 0.79-1.11x on the transformers, 1.20-1.36x on the light CNNs and DeepLabV3, 1.07-1.12x
 on VGG-16-BN (its Gemm weights are read as stored, not transposed: 2.28x before), 1.26-1.32x on
 EfficientNet-V2-S, 1.37-1.39x on EfficientNet-B0 and 1.39x on MobileNet-V2. The engine builds
