@@ -27,7 +27,7 @@ def _populated(nbytes: int) -> np.ndarray:
     mapped = mmap.mmap(-1, nbytes)
     for advice in (getattr(mmap, "MADV_HUGEPAGE", None), MADV_POPULATE_WRITE):
         try:
-            if advice is not None:
+            if advice is not None and hasattr(mapped, "madvise"):  # no madvise on Windows
                 mapped.madvise(advice)
         except OSError:  # an older kernel, or no huge pages: faulted in on first write instead
             pass
