@@ -148,8 +148,8 @@ def _convert_node(build, index, node, bias=None) -> list:
             array, in_network = weight
             inputs.append(ConverterInput(tuple(array.shape), str(array.dtype), weight=array)
                           if kind == "weight" else
-                          ConverterInput(tuple(array.shape), build.dtype_in_network(str(array.dtype)), weight=in_network,
-                                         materialize=lambda ref=ref: build.lookup(ref, op)))
+                          ConverterInput(tuple(array.shape), build.dtype_in_network(str(array.dtype)),
+                                         weight=in_network, materialize=lambda ref=ref: build.lookup(ref, op)))
             continue
         if kind == "weight":
             raise ConversionError(f"input {i} must be a constant weight but is computed in the graph",

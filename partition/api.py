@@ -13,9 +13,9 @@ from tvm import relax
 from ..backend import DEFAULT_TENSORRT_VERSION, find_backend
 from ..common import DEFAULT_WORKSPACE_SIZE
 from . import rules  # noqa: F401  (registers the built-in rules)
-from .checks import bound_vars, call_size_vars, dtype_of, output_types, shape_text, shape_vars
+from .checks import bound_vars, call_size_vars, dtype_of, is_transposed_weight, output_types, shape_text, shape_vars
 from .config import make_config
-from .fold import fold_module, fold_transposed_weights, is_transposed_weight
+from .fold import fold_module, fold_transposed_weights
 from .graph import EXTERNAL, build_block_graph, used_vars
 from .outline import CODEGEN, CONFIG_ATTR, RegionOutliner
 from .regions import form_regions

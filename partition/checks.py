@@ -422,12 +422,20 @@ def is_quantized_constant(expr) -> bool:
         and is_constant(value.args[0])
 
 
+def is_transposed_weight(value) -> bool:
+    """permute_dims of a constant that swaps its last two axes only: what the fold keeps for a
+    matmul to read as stored (partition/fold.py, transposed_weights)."""
+    if not isinstance(value, relax.Call) or getattr(value.op, "name", None) != "relax.permute_dims" \
+            or not is_constant(value.args[0]):
+        return False
+    rank = len(value.args[0].ty.shape.values) if value.args[0].ty.shape is not None else 0
+    axes = list(reversed(range(rank))) if value.attrs.axes is None else [int(a) for a in listed(value.attrs.axes)]
+    return rank >= 2 and axes == list(range(rank - 2)) + [rank - 1, rank - 2]
+
+
 def is_transposed_constant(expr) -> bool:
-    """permute_dims of a constant, which the fold keeps for a matmul to read transposed
-    (partition/fold.py): weights too, with no batch dimension."""
-    value = _JUDGED.get().values.get(expr) if isinstance(expr, relax.Var) else None
-    return isinstance(value, relax.Call) and getattr(value.op, "name", None) == "relax.permute_dims" \
-        and is_constant(value.args[0])
+    """A var bound to a transposed weight: weights too, with no batch dimension."""
+    return isinstance(expr, relax.Var) and is_transposed_weight(_JUDGED.get().values.get(expr))
 
 
 def is_weight(expr) -> bool:

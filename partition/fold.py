@@ -23,7 +23,7 @@ import tvm_ffi
 from tvm import relax
 
 from ..shared_tensors import aligned_empty
-from .checks import constant_array, is_constant, listed, owned_array_constant
+from .checks import constant_array, is_constant, is_transposed_weight, listed, owned_array_constant
 from .fold_batch_norm import fold_batch_norms
 from .fold_identities import identity_source, merged_reshape
 from .shape_values import ShapeValues, bind_sizes
@@ -84,16 +84,6 @@ def quantized_weights(func: relax.Function) -> set:
                   if isinstance(b.value, relax.Call) and getattr(b.value.op, "name", None) == "relax.dequantize"
                   and is_constant(b.value.args[0]) and str(b.value.args[0].ty.dtype) == "int8"}
     return _read_only_at(func, candidates, INT8_CONSUMERS)
-
-
-def is_transposed_weight(value) -> bool:
-    """permute_dims of a constant that swaps its last two axes only."""
-    if not isinstance(value, relax.Call) or getattr(value.op, "name", None) != "relax.permute_dims" \
-            or not is_constant(value.args[0]):
-        return False
-    rank = len(value.args[0].ty.shape.values) if value.args[0].ty.shape is not None else 0
-    axes = None if value.attrs.axes is None else _ints(value.attrs.axes)
-    return rank >= 2 and (axes or list(reversed(range(rank)))) == list(range(rank - 2)) + [rank - 1, rank - 2]
 
 
 def transposed_weights(func: relax.Function) -> set:
