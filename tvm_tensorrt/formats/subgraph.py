@@ -140,11 +140,11 @@ def _halves(arrays: list) -> tuple[list, list]:
     return first, arrays[len(first):]
 
 
-def _sha256_of(arrays: list) -> bytes:
-    h = hashlib.sha256()
+def _fed(h, arrays: list):
+    """`h` (a hashlib or xxhash object) after reading every array's bytes in order."""
     for a in arrays:
         h.update(a.data)
-    return h.digest()
+    return h
 
 
 def network_digest(header: dict, weights: list, version: int = FORMAT_VERSION) -> str:
@@ -154,28 +154,20 @@ def network_digest(header: dict, weights: list, version: int = FORMAT_VERSION) -
     h = hashlib.sha256(json.dumps({k: header[k] for k in NETWORK_FIELDS}, sort_keys=True).encode())
     arrays = [np.asarray(w, order="C").reshape(-1).view(np.uint8) for w in weights]  # any dtype (bfloat16 too)
     if version == 3:
-        for a in arrays:
-            h.update(a.data)
-    else:
-        h.update(_sha256_halves(arrays) if version == 4 else _xxh3_of(arrays))
+        return _fed(h, arrays).hexdigest()
+    h.update(_sha256_halves(arrays) if version == 4 else _fed(xxhash.xxh3_128(), arrays).digest())
     return h.hexdigest()
 
 
 def _sha256_halves(arrays: list) -> bytes:
     """Version 4's weight hash: the two halves' SHA-256 digests, on two threads when large."""
     first, second = _halves(arrays)
+    digest = lambda half: _fed(hashlib.sha256(), half).digest()
     if sum(a.nbytes for a in arrays) < _THREADED_HASH_BYTES:
-        return _sha256_of(first) + _sha256_of(second)
+        return digest(first) + digest(second)
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        later = pool.submit(_sha256_of, second)
-        return _sha256_of(first) + later.result()
-
-
-def _xxh3_of(arrays: list) -> bytes:
-    h = xxhash.xxh3_128()
-    for a in arrays:
-        h.update(a.data)
-    return h.digest()
+        later = pool.submit(digest, second)
+        return digest(first) + later.result()
 
 
 def read_digest(blob) -> str:
