@@ -36,7 +36,7 @@ CACHE_FORMAT = 1
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not on Linux
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 
 def engine_key(fields: dict) -> str:

@@ -45,7 +45,8 @@ class EngineSpec:
     ranges: Optional[tuple] = None
 
     def covers(self, values: Optional[dict]) -> bool:
-        return self.ranges is None or all(lo <= values[name] <= hi for name, lo, _, hi in self.ranges)
+        return self.ranges is None or (values is not None and
+                                       all(lo <= values[name] <= hi for name, lo, _, hi in self.ranges))
 
     def as_list(self) -> Optional[list]:
         return [list(r) for r in self.ranges] if self.ranges else None
@@ -132,6 +133,7 @@ class EngineSet:
         self.prebuilt: dict = {}  # key -> (plan bytes, ranges) embedded at compile time
         self.plans: dict = {}  # EngineSpec -> (key, plan)
         self.builds = 0  # engines built by this process (tests and benchmarks read it)
+        self.generation = 0  # changes whenever a plan is added or replaced: callers' decisions expire
         self.dynamic = is_dynamic(subgraph)
         self.lock = threading.Lock()
         self.add_prebuilt(prebuilt or {})
@@ -153,7 +155,7 @@ class EngineSet:
         return self.subgraph.symbol
 
     def spec_for(self, values: Optional[dict], options: EngineOptions) -> EngineSpec:
-        if not self.dynamic:
+        if not self.dynamic or values is None:
             return EngineSpec()
         if options.multi_engine:
             return EngineSpec(tuple((name, v, v, v) for name, v in sorted(values.items())))
@@ -178,6 +180,7 @@ class EngineSet:
             if spec not in self.plans:
                 key = engine_key(key_fields(self.subgraph, spec, options, backend))
                 self.plans[spec] = (key, self._obtain(spec, key, options, backend))
+                self.generation += 1
                 if self.dynamic and not options.multi_engine:  # the new engine covers the smaller ones
                     for old in [s for s in self.plans if s != spec]:
                         del self.plans[old]
@@ -194,6 +197,7 @@ class EngineSet:
                 cache.store(key, plan, plan_meta(self.subgraph, spec, options, backend))
             if spec in self.plans:
                 self.plans[spec] = (key, plan)
+            self.generation += 1
             return plan
 
     def current_keys(self) -> set:

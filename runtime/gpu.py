@@ -18,6 +18,11 @@ import importlib.util
 import logging
 import os
 import threading
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:  # the bindings' signatures, for the static check of this module (tests/test_typecheck.py)
+    import tensorrt_rtx_bindings as trt_api
+    from tvm_ffi import Tensor
 
 from ..errors import TensorRTError
 from ..trt_log import captured_errors, trt_logger
@@ -31,13 +36,15 @@ class GpuExecutionError(TensorRTError, RuntimeError):
     """TensorRT could not load or run an engine on a CUDA device."""
 
 
-def is_cuda(tensor) -> bool:
+def is_cuda(tensor: Tensor) -> bool:
     return tensor.device.dlpack_device_type() == KDL_CUDA
 
 
-def bindings(names, tensors) -> list:
-    """(name, shape, address) per tensor: what the execution context is told before a run."""
-    return [(name, tuple(int(d) for d in t.shape), t.data_ptr) for name, t in zip(names, tensors)]
+def bindings(names: Sequence[str], tensors: Sequence[Tensor]) -> list[tuple[str, tuple[int, ...], int]]:
+    """(name, shape, address) per tensor: what the execution context is told before a run. The
+    address is an int (TensorRT's set_tensor_address takes nothing else): the first element's,
+    byte offset included, as DLPack reports it."""
+    return [(name, tuple(int(d) for d in t.shape), int(t.data_ptr())) for name, t in zip(names, tensors)]
 
 
 @functools.lru_cache(maxsize=None)
@@ -73,7 +80,7 @@ def cuda_device(index: int):
         cudart.cudaSetDevice(previous.value)
 
 
-def deserialize(trt, plan: bytes) -> tuple:
+def deserialize(trt, plan: bytes) -> tuple[trt_api.Runtime, trt_api.ICudaEngine]:
     """(runtime, engine) for `plan` on the current device; GpuExecutionError with TensorRT's own
     words when the plan does not fit (made by another TensorRT or for another GPU, or damaged)."""
     with captured_errors() as errors:
@@ -91,7 +98,7 @@ class CudaEngine:
             self._runtime, self.engine = deserialize(trt, plan)
         self._local = threading.local()
 
-    def _context(self):
+    def _context(self) -> trt_api.IExecutionContext:
         context = getattr(self._local, "context", None)
         if context is None:
             context = self._local.context = self.engine.create_execution_context()
@@ -99,7 +106,8 @@ class CudaEngine:
                 raise GpuExecutionError("TensorRT could not create an execution context (out of device memory?)")
         return context
 
-    def run(self, input_names, inputs, output_names, outputs) -> None:
+    def run(self, input_names: Sequence[str], inputs: Sequence[Tensor], output_names: Sequence[str],
+            outputs: Sequence[Tensor]) -> None:
         import tvm_ffi
 
         with cuda_device(self.device_index), captured_errors() as errors:
@@ -110,7 +118,8 @@ class CudaEngine:
                     raise GpuExecutionError(f"input {name} of shape {shape} is outside the engine's profile")
                 context.set_tensor_address(name, address)
             for name, shape, address in bindings(output_names, outputs):
-                expected = tuple(context.get_tensor_shape(name))
+                dims = context.get_tensor_shape(name)
+                expected = tuple(dims[i] for i in range(len(dims)))
                 if expected != shape:
                     raise GpuExecutionError(f"output {name} has shape {shape}, the engine produces {expected}")
                 context.set_tensor_address(name, address)

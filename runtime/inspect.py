@@ -44,7 +44,8 @@ def library_subgraphs(path: str) -> list:
 def _embedded_subgraphs(path: str) -> list:
     data = np.fromfile(path, dtype=np.uint8)
     raw = data.tobytes()
-    found, start = [], raw.find(MAGIC)
+    found: list = []
+    start = raw.find(MAGIC)
     while start >= 0:
         try:
             end = start + blob_length(raw[start:])

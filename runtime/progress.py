@@ -34,6 +34,7 @@ def monitor_for(trt, symbol: str):
     reporter = _REPORTER
     if reporter is None or not hasattr(trt, "IProgressMonitor"):
         return None
+    listener = reporter  # not None: what the class below calls
 
     class Monitor(trt.IProgressMonitor):
         def __init__(self):
@@ -46,7 +47,7 @@ def monitor_for(trt, symbol: str):
             if self.broken:
                 return
             try:
-                reporter(symbol, fraction, phase)
+                listener(symbol, fraction, phase)
             except Exception as err:  # noqa: BLE001 (anyone's reporter)
                 self.broken = True
                 logger.warning("%s: the build progress reporter failed (%s: %s); the build goes on without it",

@@ -17,10 +17,14 @@ from op_samples import sample_module
 
 
 def test_bindings_name_every_tensor_with_its_shape_and_address():
+    """Addresses are ints equal to what DLPack (numpy's view) reports, byte offset included: the
+    value TensorRT's set_tensor_address needs, checked independently of tvm's data_ptr."""
     a = tvm.runtime.tensor(np.zeros((2, 3), "float32"))
-    b = tvm.runtime.tensor(np.zeros((4,), "float16"))
+    b = tvm.runtime.tensor(np.arange(8, dtype="float16"))._create_view((4,), relative_byte_offset=8)
     found = gpu.bindings(["input_0", "input_1"], [a, b])
-    assert found == [("input_0", (2, 3), a.data_ptr), ("input_1", (4,), b.data_ptr)]
+    assert found == [("input_0", (2, 3), np.from_dlpack(a).ctypes.data), ("input_1", (4,), np.from_dlpack(b).ctypes.data)]
+    assert all(type(address) is int for _, _, address in found)
+    assert np.from_dlpack(b)[0] == 4  # the offset view starts at element 4: its address is not the buffer's
     assert not gpu.is_cuda(a)
 
 

@@ -22,7 +22,7 @@ from ...errors import TensorRTError
 try:  # shipped with onnx; gives numpy a bfloat16
     import ml_dtypes as _ml_dtypes
 except ImportError:  # pragma: no cover - optional
-    _ml_dtypes = None
+    _ml_dtypes = None  # type: ignore[assignment]
 
 
 class EvaluationError(TensorRTError, RuntimeError):
@@ -69,7 +69,7 @@ _LAYER_CLASSES = {
     "UNSQUEEZE": "IUnsqueezeLayer",
 }
 
-_NP_DTYPES = {
+_NP_DTYPES: dict[str, np.dtype] = {
     "FLOAT": np.dtype(np.float32),
     "HALF": np.dtype(np.float16),
     "INT8": np.dtype(np.int8),
@@ -173,7 +173,7 @@ class _Evaluator:
         self.trt = trt
         self._type_property = trt.ILayer.__dict__["type"]
         self.variant = variant
-        self._rng = np.random.default_rng(variant.seed) if variant is not None else None
+        self._rng = np.random.default_rng(variant.seed if variant is not None else 0)  # read only with a variant
 
     # ---- arithmetic variants ------------------------------------------------------------
     def summation_order(self, n: int) -> Optional[np.ndarray]:
