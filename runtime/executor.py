@@ -15,6 +15,7 @@ from is evaluated on the CPU by the evaluator (runtime/evaluator): correct, slow
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import threading
 
@@ -36,8 +37,9 @@ logger = logging.getLogger("tvm_tensorrt")
 class SubgraphRuntime:
     """One per distinct subgraph in the process: its engines and, on GPUs, their contexts."""
 
-    def __init__(self, subgraph, prebuilt: dict):
+    def __init__(self, subgraph, prebuilt: dict, embedded: bool = False):
         self.subgraph = subgraph
+        self.embedded = embedded  # a RunCodegen library's: its address says nothing of its lifetime, so kept
         self.engines = EngineSet(subgraph, prebuilt)
         self.cuda_engines: dict = {}  # (device index, key) -> gpu.CudaEngine, or None: does not fit
         self.rebuilt: set = set()  # (device index, key) rebuilt here once already
@@ -57,19 +59,22 @@ class SubgraphRuntime:
     def values_of(self, inputs):
         return self.engines.values_of([t.shape for t in inputs])
 
-    def prepare(self, inputs, fallback: str = "through TVM on the CPU") -> bool:
+    def engine_for(self, inputs, fallback: str = "through TVM on the CPU"):
+        """The CUDA engine that runs a call with these inputs, or None (the caller falls back).
+        Builds or loads the plan first, so conversion is checked even where no engine can run."""
         backend = find_backend()
         if backend is None:
             self._warn_once("No TensorRT backend is installed: subgraph %s runs %s", self.symbol, fallback)
-            return False
+            return None
         spec, key, plan = self.engines.plan_for(self.values_of(inputs), backend)
         if not inputs or not all(gpu.is_cuda(t) for t in inputs):
             self._warn_once("No CUDA device holds the inputs of %s: it runs %s (its TensorRT engine was built "
                             "and checked)", self.symbol, fallback)
-            return False
+            return None
         device = inputs[0].device.index
-        if self.cuda_engine(device, key, plan, backend) is not None:
-            return True
+        engine = self.cuda_engine(device, key, plan, backend)
+        if engine is not None:
+            return engine
         with self.lock:
             first_failure = (device, key) not in self.rebuilt
             self.rebuilt.add((device, key))
@@ -79,10 +84,10 @@ class SubgraphRuntime:
                 plan = self.engines.rebuild(spec, key, backend)
             with self.lock:
                 self.cuda_engines.pop((device, key), None)
-            return self.cuda_engine(device, key, plan, backend) is not None
+            return self.cuda_engine(device, key, plan, backend)
         self._warn_once("The TensorRT engine of %s cannot run on CUDA device %d: it runs through TVM",
                         self.symbol, device)
-        return False
+        return None
 
     def cuda_engine(self, device_index, key, plan, backend):
         """The deserialized engine, or None when the plan does not fit this device (remembered).
@@ -95,22 +100,27 @@ class SubgraphRuntime:
                 self.cuda_engines[(device_index, key)] = gpu.load_engine(backend.trt, plan, device_index, self.symbol)
             return self.cuda_engines[(device_index, key)]
 
-    def execute(self, args) -> None:
+    def execute(self, engine, args) -> None:
         n_in = len(self.subgraph.inputs)
         inputs, outputs = args[:n_in], args[n_in + self.passed_weights:]
-        backend = find_backend()
-        _, key, plan = self.engines.plan_for(self.values_of(inputs), backend)
-        engine = self.cuda_engine(inputs[0].device.index, key, plan, backend)
         if engine is None:
             raise gpu.GpuExecutionError(f"no TensorRT engine of {self.symbol} runs on this device")
-        engine.run([d["name"] for d in self.subgraph.inputs], inputs,
-                   [d["name"] for d in self.subgraph.outputs], outputs)
+        engine.run(self.input_names, inputs, self.output_names, outputs)
+
+    @functools.cached_property
+    def input_names(self) -> list:
+        return [d["name"] for d in self.subgraph.inputs]
+
+    @functools.cached_property
+    def output_names(self) -> list:
+        return [d["name"] for d in self.subgraph.outputs]
 
     def run(self, args) -> None:
         """One call of a RunCodegen library: the engine where it can run, else the CPU evaluator."""
         inputs, outputs = args[:len(self.subgraph.inputs)], args[len(self.subgraph.inputs):]
-        if self.prepare(inputs, fallback="on the CPU evaluator (slow: for checking, not for deployment)"):
-            self.execute(args)
+        engine = self.engine_for(inputs, fallback="on the CPU evaluator (slow: for checking, not for deployment)")
+        if engine is not None:
+            self.execute(engine, args)
             return
         for tensor, value in zip(outputs, self.evaluate_on_cpu(inputs)):
             tensor.copyfrom(np.asarray(value, order="C"))
@@ -149,20 +159,91 @@ def _host_bytes(tensor) -> np.ndarray:
     return tensor.numpy()
 
 
-_SEEN: dict = {}  # (device, address, size) of a blob constant -> (runtime, plans address)
+class _Binding:
+    """A library's blob constant, bound to its subgraph's runtime, with what each kind of call
+    was told: (device, shapes) -> the CUDA engine that runs it, or None (TVM's copy runs).
+
+    The binding holds the one extra reference to the blob constant, and the runtime keeps no view
+    of it (it decodes a copy: a dispatch blob has no weights, so it is small). The constant's
+    object handle therefore identifies its library for as long as the binding lives, and the
+    reference count falling back to ours says the library is gone (`release_unloaded`)."""
+
+    __slots__ = ("blob", "runtime", "n_inputs", "decided", "generation")
+
+    def __init__(self, blob, runtime: SubgraphRuntime):
+        self.blob, self.runtime = blob, runtime
+        self.n_inputs = len(runtime.subgraph.inputs)
+        self.decided: dict = {}
+        self.generation = runtime.engines.generation
+
+    def call_key(self, inputs) -> tuple:
+        device = inputs[0].device if inputs else None
+        where = (device.dlpack_device_type(), device.index) if device is not None else None
+        if not self.runtime.engines.dynamic:
+            return where,
+        return where, tuple(tuple(t.shape) for t in inputs)
+
+    def engine_for(self, inputs):
+        """The CUDA engine for this call, or None: one dict lookup once the kind of call is known."""
+        key = self.call_key(inputs)
+        if self.generation != self.runtime.engines.generation:  # a wider engine replaced the old ones
+            self.decided.clear()
+            self.generation = self.runtime.engines.generation
+        try:
+            return self.decided[key]
+        except KeyError:
+            pass
+        engine = self.runtime.engine_for(inputs)
+        if len(self.decided) >= _MAX_DECISIONS:  # many distinct dynamic shapes: forget, never grow
+            self.decided.clear()
+        self.decided[key] = engine
+        self.generation = self.runtime.engines.generation
+        return engine
 
 
-def runtime_for(blob, plans, args) -> SubgraphRuntime:
-    """The runtime of this blob; `args` are the call's arguments after the plans (inputs, the
-    weights of a weights_external blob, outputs). A blob constant lives as long as its library,
-    so its address identifies it after the first call: no per-call copy of the blob off a GPU,
-    and the weights are read once, on the first call."""
-    seen_key = (str(blob.device), blob.data_ptr, int(blob.shape[0]))
+_MAX_DECISIONS = 256
+_BOUND: dict[int, _Binding] = {}  # object handle of a blob constant -> its binding
+
+
+def _strong_references(obj) -> int:
+    """How many strong references a TVM FFI object has: the low 32 bits of the reference count
+    that leads every object (tvm/ffi/c_api.h, TVMFFIObject.combined_ref_count)."""
+    return ctypes.c_uint64.from_address(obj.__chandle__()).value & 0xFFFFFFFF
+
+
+def release_unloaded() -> int:
+    """Drop the engines and weights of every library whose blob constants are gone (only our
+    binding still references the blob: a VM that held device copies of the constants was freed);
+    returns how many subgraph bindings were released. Runs when a library is first called."""
     with _RUNTIMES_LOCK:
-        seen = _SEEN.get(seen_key)
-        if seen is not None and seen[1] == plans.data_ptr:
-            return seen[0]
-    data = _host_bytes(blob)
+        return _release([handle for handle, bound in _BOUND.items() if _strong_references(bound.blob) == 1])
+
+
+def release_blobs(blobs) -> int:
+    """Drop the bindings of these blob constants, and the engines no other binding uses: a
+    library being closed (LoadedModel.close). TVM 0.27 itself keeps a loaded library, and so its
+    constants, until the process ends, so this is how its engines and our weight views go."""
+    with _RUNTIMES_LOCK:
+        return _release([blob.__chandle__() for blob in blobs if blob.__chandle__() in _BOUND])
+
+
+def _release(handles) -> int:
+    for handle in handles:
+        del _BOUND[handle]
+    live = {id(bound.runtime) for bound in _BOUND.values()}
+    for digest in [d for d, r in _RUNTIMES.items() if id(r) not in live and not r.embedded]:
+        del _RUNTIMES[digest]
+    return len(handles)
+
+
+def binding_for(blob, plans, args) -> _Binding:
+    """The binding of this blob constant; `args` are the call's arguments after the plans (inputs,
+    the weights of a weights_external blob, outputs). After a library's first call, one lookup."""
+    bound = _BOUND.get(blob.__chandle__())
+    if bound is not None:
+        return bound
+    release_unloaded()
+    data = _host_bytes(blob).copy()  # small (no weights): the runtime must not keep the blob alive
     digest = read_digest(data)
     prebuilt = decode_plans(_host_bytes(plans))
     with _RUNTIMES_LOCK:
@@ -171,8 +252,12 @@ def runtime_for(blob, plans, args) -> SubgraphRuntime:
             runtime = _RUNTIMES[digest] = SubgraphRuntime(_decode_with_weights(data, args), prebuilt)
         else:  # the same subgraph in another library: its prebuilt plans count too
             runtime.engines.add_prebuilt(prebuilt)
-        _SEEN[seen_key] = (runtime, plans.data_ptr)
-        return runtime
+        bound = _BOUND[blob.__chandle__()] = _Binding(blob, runtime)
+        return bound
+
+
+def runtime_for(blob, plans, args) -> SubgraphRuntime:
+    return binding_for(blob, plans, args).runtime
 
 
 def _decode_with_weights(data, args):
@@ -192,7 +277,7 @@ def embedded_runtime(address: int, size: int) -> SubgraphRuntime:
     with _RUNTIMES_LOCK:
         runtime = _RUNTIMES.get(digest)
         if runtime is None:
-            runtime = _RUNTIMES[digest] = SubgraphRuntime(decode(view.copy()), {})
+            runtime = _RUNTIMES[digest] = SubgraphRuntime(decode(view.copy()), {}, embedded=True)
         return runtime
 
 
@@ -200,13 +285,23 @@ def _run_embedded(address, size, *args):
     embedded_runtime(int(address), int(size)).run(args)
 
 
+_ANSWERS: dict = {}  # True / False -> the one tensor `prepare` answers with (never one per call)
+
+
+def _answer(ready: bool):
+    if ready not in _ANSWERS:
+        _ANSWERS[ready] = tvm.runtime.tensor(np.array(ready))
+    return _ANSWERS[ready]
+
+
 def _prepare(blob, plans, *args):
-    runtime = runtime_for(blob, plans, args)
-    return tvm.runtime.tensor(np.array(runtime.prepare(args[:len(runtime.subgraph.inputs)])))
+    bound = binding_for(blob, plans, args)
+    return _answer(bound.engine_for(args[:bound.n_inputs]) is not None)
 
 
 def _execute(blob, plans, *args):
-    runtime_for(blob, plans, args).execute(args)
+    bound = binding_for(blob, plans, args)
+    bound.runtime.execute(bound.engine_for(args[:bound.n_inputs]), args)
 
 
 def _no_engine(blob, plans, *args):
@@ -221,7 +316,7 @@ def forget_runtimes() -> None:
     """Drop every engine this process holds (tests use it to act like a fresh process)."""
     with _RUNTIMES_LOCK:
         _RUNTIMES.clear()
-        _SEEN.clear()
+        _BOUND.clear()
 
 
 tvm.register_global_func(PREPARE, _prepare, override=True)
