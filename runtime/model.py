@@ -15,6 +15,7 @@ import numpy as np
 import tvm
 
 from ..errors import ConfigError, InputError, TensorRTError
+from ..library_file import check_library
 
 DEVICES = ("cpu", "cuda")
 
@@ -27,6 +28,7 @@ class LoadedModel:
             raise ConfigError(f"index must be a device number >= 0, got {index!r}")
         if not os.path.isfile(path):
             raise TensorRTError(f"compiled library {path!r} does not exist")
+        check_library(path)  # a damaged file is a CorruptLibraryError here, not a signal in TVM's loader
         self.path = path
         self.device = tvm.device(device, index)
         try:

@@ -15,8 +15,9 @@ import logging
 import tvm
 
 from .common import __version__  # noqa: E402
-from .errors import (BackendUnavailableError, ConfigError, ConversionError, InputError, RegistryError,  # noqa: E402
-                     SubgraphFormatError, TensorRTError)
+from .errors import (BackendUnavailableError, ConfigError, ConversionError, CorruptLibraryError,  # noqa: E402
+                     InputError, LibraryTooLargeError, RegistryError, SubgraphFormatError, TensorRTError)
+from .library_file import check_library, export_library  # noqa: E402
 from .runtime import executor as _executor  # noqa: E402,F401  (registers tvm_tensorrt.* packed functions)
 from .runtime.model import LoadedModel, load  # noqa: E402
 from . import verify as _verify_package  # noqa: E402,F401  (light: the evaluator, numpy only)
@@ -61,6 +62,7 @@ def _tensorrt_codegen(functions, options, constant_names):
 
 tvm.register_global_func("relax.ext.tensorrt", _tensorrt_codegen, override=True)
 
-__all__ = ["BackendUnavailableError", "ConfigError", "ConversionError", "InputError", "RegistryError", "SubgraphFormatError",
+__all__ = ["BackendUnavailableError", "ConfigError", "ConversionError", "CorruptLibraryError", "InputError",
+           "LibraryTooLargeError", "RegistryError", "SubgraphFormatError", "check_library", "export_library",
            "LoadedModel", "LowerToTensorRT", "PartitionForTensorRT", "PartitionReport", "TensorRTError",
            "VerifyReport", "build", "calibrate", "explain", "from_onnx", "load", "partition_for_tensorrt", "pipeline", "verify"]

@@ -2,6 +2,8 @@
 
 compile writes OUT.so plus OUT.so.json (inputs, config, partition summary), so `run` can make
 inputs of the right shapes without the model; the .so alone is still all the runtime needs.
+OUT.so is written to a temporary file, read back and only then renamed (library_file.py): "Wrote"
+means the library is whole, and a failed write leaves an older OUT.so as it was.
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ def compile_model(model_path, output, target="llvm", shapes=None, options=None, 
     """int8: {"data", "cache", "method"} to calibrate (tvm_tensorrt.calibrate) before partitioning."""
     from . import build
     from .frontend import import_onnx
+    from .library_file import export_library
     from .partition.api import partition_with_decisions
     from .targets import cross_compiler, make_target
     from .partition.report import PartitionReport
@@ -112,11 +115,7 @@ def compile_model(model_path, output, target="llvm", shapes=None, options=None, 
     print(report.to_table(), file=out)
     executable = build(partitioned, target=make_target(target, arch, host), config=config,
                        prebuild_engines=prebuild_engines, cpu_fallback=cpu_fallback)
-    fcompile = cross_compiler(host)
-    if fcompile is not None:
-        executable.export_library(output, fcompile=fcompile)
-    else:
-        executable.export_library(output)
+    export_library(executable, output, fcompile=cross_compiler(host))  # checked before it replaces `output`
     meta = {"model": os.path.abspath(model_path), "inputs": _model_inputs(mod),
             "target": str(make_target(target, arch, host)),
             "summary": report.summary(), "subgraphs": report.subgraphs, "config": config}

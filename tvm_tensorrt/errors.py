@@ -47,6 +47,15 @@ class InputError(TensorRTError, ValueError):
     dtype; the message names the input, what it takes and what it was given."""
 
 
+class CorruptLibraryError(TensorRTError, RuntimeError):
+    """A compiled library file is damaged (cut short by a copy, or written short by TVM's object
+    writer): refused before TVM's loader reads past its end and the process dies of a signal."""
+
+
+class LibraryTooLargeError(TensorRTError, ValueError):
+    """A model's constants are more than TVM can embed in one library; refused before compiling."""
+
+
 def _register_with_tvm_ffi() -> None:
     """Let our errors keep their type when raised inside a packed function (engine build, cache)
     and seen by the caller of a Relax VM function; otherwise they arrive as plain RuntimeError."""
@@ -55,7 +64,7 @@ def _register_with_tvm_ffi() -> None:
     except ImportError:  # pragma: no cover - tvm always brings tvm_ffi
         return
     for cls in (TensorRTError, ConfigError, BackendUnavailableError, RegistryError, ConversionError,
-                SubgraphFormatError, InputError):
+                SubgraphFormatError, InputError, CorruptLibraryError, LibraryTooLargeError):
         try:
             tvm_ffi.register_error(cls.__name__, cls)
         except Exception:  # pragma: no cover - a name already taken keeps its first class

@@ -21,6 +21,7 @@ from tvm import relax
 
 from .backend import find_backend
 from .errors import BackendUnavailableError
+from .library_file import CheckedExecutable, check_embeddable
 from .lowering.dispatch import config_of, lower_offloaded
 from .partition.api import partition_for_tensorrt
 from .runtime.engines import prebuild
@@ -56,7 +57,10 @@ def LowerToTensorRT(config=None, prebuild_engines: bool = False, prebuild_max_ba
 
 def build(mod: tvm.IRModule, target="llvm", config: dict | None = None, prebuild_engines: bool = False,
           prebuild_max_batch: int = 1, cpu_fallback: bool = True):
-    """Compile `mod` (from partition_for_tensorrt) with TVM; returns a relax VM executable.
+    """Compile `mod` (from partition_for_tensorrt) with TVM; returns a relax VM executable whose
+    `export_library` writes through a checked temporary file (library_file.py), so a library is
+    never left corrupt. A model whose constants TVM cannot embed (EMBED_LIMIT, under 4 GiB) is
+    refused with LibraryTooLargeError before any engine is built.
 
     target: a kind string ("llvm", "cuda", the classic "cuda -arch=sm_87"), TVM's JSON dict, or a
     tvm.target.Target (tvm_tensorrt.targets.make_target adds arch and a cross-compile host).
@@ -69,8 +73,12 @@ def build(mod: tvm.IRModule, target="llvm", config: dict | None = None, prebuild
     is for GPU-only deployment: a subgraph with no usable engine raises TensorRTError instead of
     running slowly.
     """
+    check_embeddable(mod)  # too large for one library: say so before engines and linking take minutes
     lower = LowerToTensorRT(config, prebuild_engines, prebuild_max_batch, cpu_fallback)
-    return tvm.compile(lower(mod), target=make_target(target))
+    lowered = lower(mod)
+    check_embeddable(lowered)  # prebuilt plans are constants too
+    executable = tvm.compile(lowered, target=make_target(target))
+    return CheckedExecutable(executable.mod) if isinstance(executable, relax.VMExecutable) else executable
 
 
 def pipeline(config=None, **lower_options) -> tvm.transform.Pass:
@@ -80,6 +88,7 @@ def pipeline(config=None, **lower_options) -> tvm.transform.Pass:
     @tvm.transform.module_pass(opt_level=0, name="TensorRTPipeline")
     def run(mod, ctx):
         mod = LowerToTensorRT(config, **lower_options)(mod)
+        check_embeddable(mod)
         target = tvm.target.Target.current(allow_none=True)
         default = relax.get_default_pipeline(target) if target is not None and "gpu" in target.keys else \
             relax.get_pipeline("default")
