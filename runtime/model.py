@@ -39,13 +39,49 @@ class LoadedModel:
                                 f"({str(err).strip().splitlines()[-1][:200]}); compile one with `tvm-tensorrt compile`") \
                 from None
         self._local = threading.local()
+        self._vms: list = []  # every thread's VM, for close()
+        self._vms_lock = threading.Lock()
         self.input_names = _param_names(self._vm())  # main's signature, read once: run() checks counts with it
 
     def _vm(self):
+        if "library" not in self.__dict__:
+            raise TensorRTError(f"{os.path.basename(self.path)} was closed; load it again with tvm_tensorrt.load")
         vm = getattr(self._local, "vm", None)
         if vm is None:
             vm = self._local.vm = tvm.relax.VirtualMachine(self.library, self.device)
+            with self._vms_lock:
+                self._vms.append(vm)
         return vm
+
+    def close(self) -> None:
+        """Let go of the library; its engines and weights go with it (unless another library still
+        uses the same subgraph). Also happens when the model is garbage-collected."""
+        from ..formats.abi import SUBGRAPHS_LISTING
+        from .executor import release_blobs
+
+        with self._vms_lock:
+            vms, self._vms = self._vms, []
+        self.__dict__.pop("_local", None)
+        if self.__dict__.pop("library", None) is None:
+            return
+        for vm in vms:  # each VM has its own device copies of the constants (the blobs included)
+            try:
+                listing = [v for v in vm[SUBGRAPHS_LISTING]()]
+            except (AttributeError, RuntimeError, KeyError):  # not a tvm_tensorrt.build library
+                continue
+            release_blobs(_blobs_of(listing))
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 (interpreter shutdown: modules may be gone)
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
     def run(self, *inputs) -> list:
         """Outputs of `main` as numpy arrays (always a list, one entry per output). NaN and inf
@@ -61,6 +97,16 @@ class LoadedModel:
         except Exception as err:  # noqa: BLE001 (TVM's signature checks raise several types)
             raise _input_error(err, arrays, self.path) or err
         return [r.numpy() for r in flatten_outputs(result)]
+
+
+def _blobs_of(listing: list) -> list:
+    """The blob constants in a library's subgraph listing: (count, blob, plans, *weights) each."""
+    blobs, i = [], 0
+    while i < len(listing):
+        count = int(listing[i].numpy())
+        blobs.append(listing[i + 1])
+        i += 3 + count
+    return blobs
 
 
 _PARAM_CHECK = re.compile(r"loc=param\[(\d+)\], param=([^,]+), annotation=(R\.Tensor\(.*?\))\)")
