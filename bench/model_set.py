@@ -5,7 +5,7 @@ operator calls they take, and the subgraph count of TVM's own TensorRT partition
 module; then, per model, the five most common reasons operator calls stayed in TVM.
 
     python bench/model_set.py                       # implicit-batch mode (the default)
-    python bench/model_set.py --explicit-batch      # partition for explicit-batch networks
+    python bench/model_set.py --implicit-batch      # the original's batch limits (default: follow the target)
     python bench/model_set.py --json out.json       # also write every row and reason as JSON
 
 The models come from tests/models/make_model_set.py (see tests/models/README.md).
@@ -53,14 +53,14 @@ def tvm_own_subgraphs(mod, params) -> int:
                if func.attrs is not None and func.attrs.get("Codegen") == "tensorrt")
 
 
-def measure(path: Path, explicit_batch: bool) -> dict:
+def measure(path: Path, implicit_batch) -> dict:
     import tvm_tensorrt
 
     row = {"model": path.stem, "onnx_nodes": len(onnx.load(str(path), load_external_data=False).graph.node)}
     start = time.perf_counter()
     mod, params = tvm_tensorrt.from_onnx(str(path))
     row["relax_ops"] = relax_op_calls(mod)
-    report = tvm_tensorrt.explain(mod, params, use_implicit_batch=not explicit_batch)
+    report = tvm_tensorrt.explain(mod, params, use_implicit_batch=implicit_batch)
     row["seconds"] = round(time.perf_counter() - start, 2)
     totals = report.totals
     row.update(subgraphs=len(report.subgraphs), ops_offloaded=totals["ops_offloaded"], ops_total=totals["ops_total"])
@@ -76,7 +76,9 @@ def measure(path: Path, explicit_batch: bool) -> dict:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--explicit-batch", action="store_true", help="partition for explicit-batch networks")
+    batch = parser.add_mutually_exclusive_group()
+    batch.add_argument("--explicit-batch", dest="implicit_batch", action="store_false", default=None)
+    batch.add_argument("--implicit-batch", dest="implicit_batch", action="store_true", default=None)
     parser.add_argument("--json", metavar="OUT", type=Path, help="also write the results to this JSON file")
     parser.add_argument("--models", type=Path, default=MODELS, help="folder of .onnx files (default tests/models)")
     args = parser.parse_args(argv)
@@ -85,14 +87,14 @@ def main(argv=None):
     if not paths:
         print(f"no .onnx files in {args.models}", file=sys.stderr)
         return 1
-    print(f"mode: {'explicit' if args.explicit_batch else 'implicit'} batch")
+    print(f"batch mode: {dict([(None, 'as the target'), (True, 'implicit'), (False, 'explicit')])[args.implicit_batch]}")
     header = f"{'model':24s} {'ONNX nodes':>10} {'Relax ops':>9} {'TRT subgraphs':>13} {'offloaded / total':>17} {'%':>5} {'TVM own':>7} {'s':>6}"
     print(header)
     print("-" * len(header))
     rows = []
     for path in paths:
         try:
-            row = measure(path, args.explicit_batch)
+            row = measure(path, args.implicit_batch)
         except Exception as err:
             row = {"model": path.stem, "error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
             first = str(err).strip().splitlines()[0] if str(err).strip() else ""
@@ -127,7 +129,7 @@ def main(argv=None):
             print(f"TVM's partitioner failed on {row['model']}: {row['tvm_error'][:300]}")
 
     if args.json:
-        args.json.write_text(json.dumps({"explicit_batch": args.explicit_batch, "models": rows}, indent=2))
+        args.json.write_text(json.dumps({"implicit_batch": args.implicit_batch, "models": rows}, indent=2))
         print(f"\nwrote {args.json}")
     return 0
 

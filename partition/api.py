@@ -85,7 +85,7 @@ def _needs_layout_conversion(mod: tvm.IRModule) -> bool:
     return False
 
 
-def partition_for_tensorrt(mod: tvm.IRModule, params=None, version=None, use_implicit_batch=True,
+def partition_for_tensorrt(mod: tvm.IRModule, params=None, version=None, use_implicit_batch=None,
                            remove_no_mac_subgraphs=False, max_workspace_size=DEFAULT_WORKSPACE_SIZE, **options):
     """Returns (partitioned module, config dict). See docs/partitioning.md."""
     return _partition(mod, params, version, None, use_implicit_batch=use_implicit_batch,

@@ -2,7 +2,8 @@
 
 Rules combine these with `first_reason` so a rejection always names the first thing that failed.
 
-Batch modes. With `use_implicit_batch=True` (the default) axis 0 of every tensor a subgraph
+Batch modes. `use_implicit_batch=None` (the default) means explicit for a TensorRT >= 10 target
+and implicit below 10 (config.resolve_batch_mode). With `use_implicit_batch=True` axis 0 of every tensor a subgraph
 reads or writes is the batch dimension: an offloaded op may not read across it, move it or
 change it, so the engine can take any batch size. Three layers enforce that:
 
@@ -36,6 +37,7 @@ import tvm
 from tvm import relax
 
 from ..common import normalise_axis  # noqa: F401  (rules import it from here with the other checks)
+from .config import IMPLICIT_BATCH_DROPPED_IN
 from ..shared_tensors import shared_tensor
 
 FLOAT_DTYPES = ("float32", "float16", "bfloat16")
@@ -43,7 +45,6 @@ INT_DTYPES = ("int32", "int64")
 NUMERIC_DTYPES = FLOAT_DTYPES + INT_DTYPES
 ANY_DTYPES = NUMERIC_DTYPES + ("bool",)
 QUANTIZED_DTYPES = ("int8",)  # only between a quantize and a dequantize (explicit quantization)
-IMPLICIT_BATCH_DROPPED_IN = (10, 0, 0)  # the TensorRT release without implicit-batch networks
 IMPLICIT_HINT = "use_implicit_batch=False offloads it"
 
 
@@ -190,10 +191,14 @@ def batch_mode_note(config: dict) -> str:
     """One line for reports: the batch mode and what it means for this target."""
     version = target_text(config)
     if not implicit_batch(config):
+        if config.get("batch_mode_chosen") == "default":
+            return (f"batch mode: explicit (TensorRT {version}): ops may read, move or change axis 0 (the default "
+                    "for TensorRT >= 10, which has no implicit batch)")
         return f"batch mode: explicit (TensorRT {version}): ops may read, move or change axis 0"
     if before_tensorrt_10(config):
+        chosen = " (the default below TensorRT 10)" if config.get("batch_mode_chosen") == "default" else ""
         return (f"batch mode: implicit (TensorRT {version}): axis 0 is the batch; ops that read, move or change "
-                "it stay in TVM")
+                f"it stay in TVM{chosen}")
     return (f"batch mode: implicit, on TensorRT {version} (no implicit batch there): its limits bind only ops on "
             "a symbolic batch")
 

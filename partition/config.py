@@ -25,7 +25,22 @@ def parse_dim_ranges(dim_ranges) -> dict:
     return ranges
 
 
-def make_config(version, use_implicit_batch=True, remove_no_mac_subgraphs=False,
+IMPLICIT_BATCH_DROPPED_IN = (10, 0, 0)  # the TensorRT release without implicit-batch networks
+
+
+def resolve_batch_mode(use_implicit_batch, version) -> bool:
+    """None (the default) follows the target: explicit batch for TensorRT >= 10, which has no
+    implicit-batch networks (a symbolic export then goes whole without a flag), implicit below
+    10, as the original integration had it. True or False is obeyed on every target."""
+    if use_implicit_batch is None:
+        return tuple(version) < IMPLICIT_BATCH_DROPPED_IN
+    if not isinstance(use_implicit_batch, bool):
+        raise ConfigError(f"use_implicit_batch must be True, False or None (follow the target), "
+                          f"got {use_implicit_batch!r}")
+    return use_implicit_batch
+
+
+def make_config(version, use_implicit_batch=None, remove_no_mac_subgraphs=False,
                 max_workspace_size=DEFAULT_WORKSPACE_SIZE, min_subgraph_size=1, ops_to_exclude=(), dim_ranges=None,
                 backend: str | None = None) -> dict:
     """version: the target TensorRT release, given by the caller (partition_for_tensorrt reads
@@ -39,7 +54,8 @@ def make_config(version, use_implicit_batch=True, remove_no_mac_subgraphs=False,
         raise ConfigError("ops_to_exclude must be a list of op names, e.g. ['nn.softmax'], not a string")
     return {
         "tensorrt_version": version,
-        "use_implicit_batch": bool(use_implicit_batch),
+        "use_implicit_batch": resolve_batch_mode(use_implicit_batch, version),
+        "batch_mode_chosen": "default" if use_implicit_batch is None else "argument",
         "remove_no_mac_subgraphs": bool(remove_no_mac_subgraphs),
         "max_workspace_size": int(max_workspace_size),
         "min_subgraph_size": int(min_subgraph_size),

@@ -102,12 +102,12 @@ def test_static_batch_is_offloaded_in_implicit_mode_on_tensorrt_10(case):
     """Nothing can vary on a static axis 0, and TensorRT 10 networks are explicit-batch anyway."""
     _, make, shapes, op, _, field = case
     mod = single_op_module(make, *shapes, field=field)
-    report = tvm_tensorrt.explain(mod)
+    report = tvm_tensorrt.explain(mod, use_implicit_batch=True)
     assert tuple(report.config["tensorrt_version"]) >= (10, 0, 0) and report.config["use_implicit_batch"]
     [decision] = [d for d in report.decisions if d.op == f"relax.{op}"]
     assert decision.offloaded, report.to_table()
     assert "its limits bind only ops on a symbolic batch" in report.to_table()
-    partitioned, config = tvm_tensorrt.partition_for_tensorrt(mod)
+    partitioned, config = tvm_tensorrt.partition_for_tensorrt(mod, use_implicit_batch=True)
     assert f"relax.{op}" not in main_ops(partitioned)
     assert_same_numbers(mod, partitioned, config)
 
@@ -124,8 +124,10 @@ SYMBOLIC_LIMITS = [
 def test_symbolic_batch_keeps_the_limits_on_tensorrt_10(case):
     _, make, shape, op, reason = case
     mod = single_op_module(make, shape)
-    [decision] = [d for d in tvm_tensorrt.explain(mod).decisions if d.op == f"relax.{op}"]
+    [decision] = [d for d in tvm_tensorrt.explain(mod, use_implicit_batch=True).decisions if d.op == f"relax.{op}"]
     assert not decision.offloaded and reason in decision.reason and "use_implicit_batch=False" in decision.reason
+    [default] = [d for d in tvm_tensorrt.explain(mod).decisions if d.op == f"relax.{op}"]
+    assert default.offloaded, default.reason  # TensorRT 10's default is explicit batch: no batch limits
 
 
 def test_symbolic_batch_ops_that_keep_axis_0_are_offloaded_on_tensorrt_10():
@@ -198,3 +200,25 @@ def test_a_region_never_mixes_batch_sizes():
     partitioned, config = tvm_tensorrt.partition_for_tensorrt(mod, use_implicit_batch=False)
     assert offloaded_ops(partitioned) == {"tensorrt_0": ["relax.nn.batch_norm", "relax.sigmoid"]}
     assert_same_numbers(mod, partitioned, config)
+
+
+def test_the_default_batch_mode_follows_the_target():
+    """use_implicit_batch=None: explicit for TensorRT >= 10 (no implicit batch there), implicit
+    below 10; an explicit True or False is obeyed on every target, and the report says which
+    mode applied and why."""
+    n = SizeVar("n", "int64")
+    mod = single_op_module(lambda x: relax.op.nn.softmax(x, axis=0), (n, 4))
+    for version, options, implicit, chosen, offloaded in [
+            (None, {}, False, "default", True),
+            (OLD_TARGET, {}, True, "default", False),
+            (None, {"use_implicit_batch": True}, True, "argument", False),
+            (OLD_TARGET, {"use_implicit_batch": False}, False, "argument", False)]:  # symbolic dims need TRT 10
+        report = tvm_tensorrt.explain(mod, version=version, **options)
+        assert report.config["use_implicit_batch"] is implicit and report.config["batch_mode_chosen"] == chosen
+        [decision] = [d for d in report.decisions if d.op == "relax.nn.softmax"]
+        assert decision.offloaded is offloaded, (version, options, decision.reason)
+        note = [line for line in report.to_table().splitlines() if line.startswith("batch mode:")][0]
+        assert note.startswith(f"batch mode: {'implicit' if implicit else 'explicit'}")
+        assert ("the default" in note) is (chosen == "default"), note
+    with pytest.raises(tvm_tensorrt.ConfigError, match="use_implicit_batch must be True, False or None"):
+        tvm_tensorrt.partition_for_tensorrt(mod, use_implicit_batch="no")

@@ -187,3 +187,14 @@ def test_a_failing_progress_reporter_neither_fails_nor_cancels_the_build(caplog)
     assert len(plan) > 1000
     assert len(calls) == 1  # told once, then left alone for the rest of the build
     assert "the build progress reporter failed (ValueError: I/O operation on closed file.)" in caplog.text
+
+
+def test_batch_mode_flags_default_to_the_target(tmp_path):
+    default = run_cli("explain", cwd=tmp_path)
+    assert default.returncode == 0, default.stderr
+    assert "batch mode: explicit (TensorRT 10" in default.stdout and "the default for TensorRT >= 10" in default.stdout
+    implicit = run_cli("explain", "--implicit-batch", cwd=tmp_path)
+    assert implicit.returncode == 0, implicit.stderr
+    assert "batch mode: implicit, on TensorRT 10" in implicit.stdout
+    both = run_cli("explain", "--implicit-batch", "--explicit-batch", cwd=tmp_path)
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr

@@ -80,7 +80,7 @@ def _version(text):
 
 
 def _partition_options(args) -> dict:
-    return {"use_implicit_batch": not args.explicit_batch, "remove_no_mac_subgraphs": args.remove_no_mac_subgraphs,
+    return {"use_implicit_batch": args.implicit_batch, "remove_no_mac_subgraphs": args.remove_no_mac_subgraphs,
             "max_workspace_size": args.max_workspace_size, "min_subgraph_size": args.min_subgraph_size,
             "ops_to_exclude": args.exclude or (), "version": args.tensorrt_version,
             "dim_ranges": dict(args.dim) if args.dim else None}
@@ -194,7 +194,12 @@ def explain_model(args, out=None) -> None:
 
 
 def _add_partition_flags(p):
-    p.add_argument("--explicit-batch", action="store_true", help="partition for explicit-batch networks")
+    batch = p.add_mutually_exclusive_group()
+    batch.add_argument("--explicit-batch", dest="implicit_batch", action="store_false", default=None,
+                       help="ops may read, move or change axis 0 (the default for TensorRT >= 10)")
+    batch.add_argument("--implicit-batch", dest="implicit_batch", action="store_true", default=None,
+                       help="axis 0 is a batch one engine serves at any size; ops that read, move or change it "
+                            "stay in TVM (the default below TensorRT 10)")
     p.add_argument("--remove-no-mac-subgraphs", action="store_true")
     p.add_argument("--max-workspace-size", type=int, default=DEFAULT_WORKSPACE_SIZE, help="builder workspace in bytes")
     p.add_argument("--min-subgraph-size", type=int, default=1, help="smaller subgraphs stay in TVM")
