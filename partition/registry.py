@@ -9,13 +9,16 @@ multiply-accumulate counter that `remove_no_mac_subgraphs` and `explain()` use.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
 from ..common import format_version, parse_version
-from ..errors import ConfigError, RegistryError, TensorRTError
+from ..errors import ConfigError, RegistryError
 from ..registry import RELAX_PREFIX, Registry  # noqa: F401  (graph.py reads the prefix from here)
 from .checks import ANY_DTYPES, FLOAT_DTYPES, QUANTIZED_DTYPES
+
+logger = logging.getLogger("tvm_tensorrt")
 
 RuleCheck = Callable[[object, dict], Optional[str]]
 MacCounter = Callable[[object], int]
@@ -122,18 +125,20 @@ def gate_reason(rule: Rule, config: dict) -> Optional[str]:
 
 
 def run_rule(rule: Rule, call, config: dict) -> Optional[str]:
-    """Apply the version gate, then the rule; a rule that crashes is a plugin bug worth naming."""
+    """Apply the version gate, then the rule. A rule never stops a partition: one that raises
+    (a case its author did not foresee, e.g. a symbolic dim where it expected a number) keeps
+    its call in TVM, with the rule and the exception as the reason; the traceback is logged."""
     reason = gate_reason(rule, config)
     if reason:
         return reason
     try:
         reason = rule.check(call, config)
-    except TensorRTError:
-        raise
-    except Exception as err:  # a user's plugin rule; keep its traceback
-        raise TensorRTError(f"the rule for {rule.op_name!r} raised {type(err).__name__}: {err}") from err
+    except Exception as err:  # noqa: BLE001 (any rule's bug, ours or a plugin's)
+        logger.warning("the rule for %r raised %s: %s; the call stays in TVM", rule.op_name, type(err).__name__, err,
+                       exc_info=logger.isEnabledFor(logging.DEBUG))
+        return f"the rule for {rule.op_name!r} raised {type(err).__name__}: {err} (a bug in the rule; please report it)"
     if reason is not None and not isinstance(reason, str):
-        raise TensorRTError(f"the rule for {rule.op_name!r} must return None or a reason string, got {reason!r}")
+        return f"the rule for {rule.op_name!r} must return None or a reason string, got {reason!r}"
     return reason
 
 
@@ -143,5 +148,6 @@ def count_macs(rule: Optional[Rule], call) -> int:
         return 0
     try:
         return int(rule.macs(call) or 0)
-    except Exception as err:
-        raise TensorRTError(f"the MAC counter for {rule.op_name!r} raised {type(err).__name__}: {err}") from err
+    except Exception as err:  # noqa: BLE001 (counts are for reports: never worth failing a partition)
+        logger.warning("the MAC counter for %r raised %s: %s; counted as 0", rule.op_name, type(err).__name__, err)
+        return 0

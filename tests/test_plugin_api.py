@@ -11,7 +11,7 @@ from tvm_tensorrt.partition import get_rule, register_rule, unregister_rule
 from tvm_tensorrt.lowering.dispatch import offloaded_functions
 from tvm_tensorrt.runtime.engine import build_plan
 from tvm_tensorrt.lowering.serialize import subgraph_of
-from op_samples import offloaded_ops, random_inputs, run_tvm, single_op_module
+from op_samples import main_ops, offloaded_ops, random_inputs, run_tvm, single_op_module
 
 
 @pytest.fixture
@@ -103,10 +103,14 @@ def test_bad_plugin_registrations_are_typed_errors():
         register_converter("trunc")(object)
 
 
-def test_crashing_rule_names_the_op(registries):
+def test_a_crashing_rule_keeps_its_call_in_tvm_with_the_exception_as_reason(registries, caplog):
     register_rule("trunc")(lambda call, config: 1 / 0)
-    with pytest.raises(tvm_tensorrt.TensorRTError, match="rule for 'trunc' raised ZeroDivisionError"):
-        tvm_tensorrt.explain(trunc_module())
+    [decision] = [d for d in tvm_tensorrt.explain(trunc_module()).decisions if d.op == "relax.trunc"]
+    assert not decision.offloaded
+    assert decision.reason.startswith("the rule for 'trunc' raised ZeroDivisionError: division by zero")
+    assert "the rule for 'trunc' raised ZeroDivisionError" in caplog.text
+    partitioned, _ = tvm_tensorrt.partition_for_tensorrt(trunc_module())
+    assert "relax.trunc" in main_ops(partitioned)
 
 
 def test_converter_building_an_invalid_network_is_a_conversion_error_with_tensorrt_words(registries):

@@ -60,7 +60,7 @@ def einsum_labels(call) -> tuple[list, str, dict]:
     terms, out = einsum_terms(str(call.attrs.subscripts), [rank_of(a) for a in operands])
     sizes: dict = {}
     for operand, term in zip(operands, terms):
-        for label, size in zip(term, dims(operand)):
+        for label, size in zip(term, dims(operand) or [-1] * len(term)):  # unknown shape: symbolic sizes
             sizes.setdefault(label, set()).add(size)
     return terms, out, sizes
 
