@@ -29,6 +29,8 @@ import tvm
 from tvm import relax
 from tvm.relax.frontend.onnx import onnx_frontend
 
+from .onnx_resize import RESIZE_OVERRIDES
+from .onnx_symbolic import SYMBOLIC_OVERRIDES
 from .partition.checks import is_constant, static_shape
 from .partition.graph import retyped
 from .partition.window_types import conv_type, window_typed
@@ -166,7 +168,7 @@ def _typed_conv(bb, data, weight, attr):
 
 
 OVERRIDES = {"Einsum": EinsumAsRelax, "Pad": PadAsRelax, "Clip": ClipAsRelax, "Dropout": DropoutAsIdentity,
-             "Conv": ConvTyped}
+             "Conv": ConvTyped, **SYMBOLIC_OVERRIDES, **RESIZE_OVERRIDES}
 _LOCK = threading.Lock()
 
 
