@@ -82,7 +82,8 @@ class ConvTransposeConverter(TensorRTOpConverter):
         return [layer.get_output(0)]
 
 
-for _nd in (1, 2, 3):
-    register_converter(f"nn.conv{_nd}d")(type(f"Conv{_nd}DConverter", (ConvConverter,), {}))
-for _nd in (2, 3):
-    register_converter(f"nn.conv{_nd}d_transpose")(type(f"Conv{_nd}DTransposeConverter", (ConvTransposeConverter,), {}))
+register_converter("nn.conv1d")(type("Conv1DConverter", (ConvConverter,), {}))
+register_converter("nn.conv2d")(type("Conv2DConverter", (ConvConverter,), {}))
+register_converter("nn.conv3d")(type("Conv3DConverter", (ConvConverter,), {}))
+register_converter("nn.conv2d_transpose")(type("Conv2DTransposeConverter", (ConvTransposeConverter,), {}))
+register_converter("nn.conv3d_transpose")(type("Conv3DTransposeConverter", (ConvTransposeConverter,), {}))

@@ -21,10 +21,10 @@ class PoolConverter(TensorRTOpConverter):
         return [layer.get_output(0)]
 
 
-for _nd in (2, 3):
-    register_converter(f"nn.max_pool{_nd}d")(type(f"MaxPool{_nd}DConverter", (PoolConverter,), {"pooling": "MAX"}))
-    register_converter(f"nn.avg_pool{_nd}d")(type(f"AvgPool{_nd}DConverter", (PoolConverter,),
-                                                  {"pooling": "AVERAGE"}))
+register_converter("nn.max_pool2d")(type("MaxPool2DConverter", (PoolConverter,), {"pooling": "MAX"}))
+register_converter("nn.avg_pool2d")(type("AvgPool2DConverter", (PoolConverter,), {"pooling": "AVERAGE"}))
+register_converter("nn.max_pool3d")(type("MaxPool3DConverter", (PoolConverter,), {"pooling": "MAX"}))
+register_converter("nn.avg_pool3d")(type("AvgPool3DConverter", (PoolConverter,), {"pooling": "AVERAGE"}))
 
 
 @register_converter("nn.adaptive_avg_pool2d")

@@ -61,13 +61,17 @@ def conv_transpose_rule(nd: int):
 
 
 CONV_LIMITS = "{} data, {} kernel, constant kernel, out_dtype = input dtype"
-for _nd, _gate in ((1, None), (2, None), (3, (6, 0, 1))):
-    _data, _oi, _io = LAYOUTS[_nd]
-    register_rule(f"nn.conv{_nd}d", min_version=_gate, original=f"nn.conv{_nd}d", macs=conv_macs,
-                  limits=CONV_LIMITS.format(_data, _oi))(conv_rule(_nd))
-for _nd, _gate in ((2, None), (3, (6, 0, 1))):
-    _data, _oi, _io = LAYOUTS[_nd]
-    register_rule(f"nn.conv{_nd}d_transpose", min_version=_gate, original=f"nn.conv{_nd}d_transpose",
-                  macs=conv_transpose_macs,
-                  limits=CONV_LIMITS.format(_data, _io) + ", dilation 1, output_padding <= end padding")(
-        conv_transpose_rule(_nd))
+TRANSPOSE_LIMITS = CONV_LIMITS + ", dilation 1, output_padding <= end padding"
+# 2-D and 3-D windows are TensorRT layers over whatever spatial size arrives (dynamic=True: an
+# export with symbolic height and width goes whole); a 1-D one is reshaped to 2-D with static sizes.
+register_rule("nn.conv1d", original="nn.conv1d", macs=conv_macs,
+              limits=CONV_LIMITS.format(*LAYOUTS[1][:2]))(conv_rule(1))
+register_rule("nn.conv2d", original="nn.conv2d", macs=conv_macs, dynamic=True,
+              limits=CONV_LIMITS.format(*LAYOUTS[2][:2]))(conv_rule(2))
+register_rule("nn.conv3d", min_version=(6, 0, 1), original="nn.conv3d", macs=conv_macs, dynamic=True,
+              limits=CONV_LIMITS.format(*LAYOUTS[3][:2]))(conv_rule(3))
+register_rule("nn.conv2d_transpose", original="nn.conv2d_transpose", macs=conv_transpose_macs, dynamic=True,
+              limits=TRANSPOSE_LIMITS.format(LAYOUTS[2][0], LAYOUTS[2][2]))(conv_transpose_rule(2))
+register_rule("nn.conv3d_transpose", min_version=(6, 0, 1), original="nn.conv3d_transpose",
+              macs=conv_transpose_macs, dynamic=True,
+              limits=TRANSPOSE_LIMITS.format(LAYOUTS[3][0], LAYOUTS[3][2]))(conv_transpose_rule(3))

@@ -12,7 +12,7 @@ from ..checks import (IMPLICIT_HINT, check_axes_avoid_batch, check_constant, che
 from ..registry import register_rule
 
 
-@register_rule("nn.batch_norm", original="nn.batch_norm", batch_limits="axis != 0",
+@register_rule("nn.batch_norm", original="nn.batch_norm", batch_limits="axis != 0", dynamic=True,
                limits="inference mode; constant gamma/beta/mean/var; rank 2-5 (rank 5 needs TensorRT >= 6.0.1)")
 def batch_norm_rule(call, config):
     attrs = call.attrs
@@ -72,13 +72,13 @@ def channel_first_reason(call, op: str):
     return None
 
 
-@register_rule("nn.group_norm", min_version=(8, 6, 0),
+@register_rule("nn.group_norm", min_version=(8, 6, 0), dynamic=True,
                limits="channel_axis 1, axes = every axis after it; center and scale True")
 def group_norm_rule(call, config):
     return affine_flags_reason(call, "group_norm") or channel_first_reason(call, "group_norm")
 
 
-@register_rule("nn.instance_norm", min_version=(8, 6, 0),
+@register_rule("nn.instance_norm", min_version=(8, 6, 0), dynamic=True,
                limits="channel_axis 1, axes = every axis after it; center and scale True")
 def instance_norm_rule(call, config):
     return affine_flags_reason(call, "instance_norm") or channel_first_reason(call, "instance_norm")

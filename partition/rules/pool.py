@@ -49,14 +49,17 @@ def pool_rule(nd: int):
     return check
 
 
-for _nd, _gate in ((2, None), (3, (6, 0, 1))):
-    for _kind in ("max", "avg"):
-        _limits = f"{LAYOUTS[_nd]}; dilation 1; padding < window; ceil_mode needs TensorRT >= 5.1.5 and no " \
-                  "dropped last window"
-        if _kind == "avg":
-            _limits += "; count_include_pad with asymmetric padding needs TensorRT >= 10.0.0"
-        register_rule(f"nn.{_kind}_pool{_nd}d", min_version=_gate, original=f"nn.{_kind}_pool{_nd}d",
-                      limits=_limits)(pool_rule(_nd))
+POOL_LIMITS = "{}; dilation 1; padding < window; ceil_mode needs TensorRT >= 5.1.5 and no dropped last window"
+AVG_LIMITS = POOL_LIMITS + "; count_include_pad with asymmetric padding needs TensorRT >= 10.0.0"
+# TensorRT's pooling layer takes any spatial size (dynamic=True), as its convolution does.
+register_rule("nn.max_pool2d", original="nn.max_pool2d", dynamic=True,
+              limits=POOL_LIMITS.format(LAYOUTS[2]))(pool_rule(2))
+register_rule("nn.avg_pool2d", original="nn.avg_pool2d", dynamic=True,
+              limits=AVG_LIMITS.format(LAYOUTS[2]))(pool_rule(2))
+register_rule("nn.max_pool3d", min_version=(6, 0, 1), original="nn.max_pool3d", dynamic=True,
+              limits=POOL_LIMITS.format(LAYOUTS[3]))(pool_rule(3))
+register_rule("nn.avg_pool3d", min_version=(6, 0, 1), original="nn.avg_pool3d", dynamic=True,
+              limits=AVG_LIMITS.format(LAYOUTS[3]))(pool_rule(3))
 
 
 @register_rule("nn.adaptive_avg_pool2d", original=("nn.adaptive_avg_pool2d", "nn.global_avg_pool2d"),

@@ -1,0 +1,57 @@
+"""Window ops and norms over symbolic spatial dims (an image model exported with named height and
+width): each is offloaded in the default mode, builds an engine over a profile, and its network
+computes what TVM computes at sizes the sample never had, two of them from one network.
+
+Without this, every convolution of such an export stayed in TVM (`this op's converter needs
+static shapes`), and each run of elementwise ops between them became its own subgraph that
+could not learn the sizes it uses (convnextv2: 5 subgraphs, 21 of 106 ops)."""
+
+import numpy as np
+import pytest
+import tvm
+from tvm import relax
+from tvm.ir.prim.expr import Var as SizeVar
+
+import tvm_tensorrt
+from tvm_tensorrt.backend import load_backend
+from tvm_tensorrt.lowering.dispatch import offloaded_functions
+from tvm_tensorrt.lowering.serialize import subgraph_of
+from tvm_tensorrt.runtime.engine import add_profile, build_network
+from tvm_tensorrt.verify import evaluate_network
+from op_samples import random_array, sample, single_op_module
+
+SPATIAL = ["nn.conv2d", "nn.conv3d", "nn.conv2d_transpose", "nn.max_pool2d", "nn.avg_pool2d", "nn.max_pool3d",
+           "nn.batch_norm", "nn.group_norm", "nn.instance_norm"]
+SIZES = {"h": (5, 9), "w": (7, 6), "d": (6, 8)}  # two runs; each at least the sample's window
+
+
+def spatial_sample(op_name):
+    make, [shape], field, dtype = sample(op_name)
+    names = ["d", "h", "w"][-(len(shape) - 2):]
+    symbolic = (SizeVar("n", "int64"), shape[1]) + tuple(SizeVar(n, "int64") for n in names)
+    return single_op_module(make, symbolic, dtype=dtype, field=field), shape, names
+
+
+@pytest.mark.parametrize("op_name", SPATIAL)
+def test_symbolic_height_and_width_are_offloaded_built_and_exact(op_name):
+    mod, shape, names = spatial_sample(op_name)
+    report = tvm_tensorrt.explain(mod)
+    assert all(d.offloaded for d in report.decisions), report.to_table()
+    partitioned, config = tvm_tensorrt.partition_for_tensorrt(mod)
+    [func] = offloaded_functions(partitioned).values()
+    subgraph = subgraph_of(func, "tensorrt_0", config)
+    backend = load_backend()
+    builder, built, _ = build_network(subgraph, backend)
+    builder_config = builder.create_builder_config()
+    ranges = (("n", 1, 2, 3),) + tuple((n, 3, SIZES[n][0], max(SIZES[n])) for n in names)
+    add_profile(builder, builder_config, built.network, subgraph, ranges)
+    assert builder.build_serialized_network(built.network, builder_config) is not None
+
+    vm = relax.VirtualMachine(tvm.compile(mod, target="llvm"), tvm.cpu())
+    rng = np.random.default_rng(1)
+    for run in range(2):
+        x = random_array(rng, (2, shape[1]) + tuple(SIZES[n][run] for n in names), str(mod["main"].params[0].ty.dtype))
+        expected = vm["main"](tvm.runtime.tensor(x))
+        expected = (expected if hasattr(expected, "numpy") else expected[0]).numpy()
+        got = evaluate_network(built.network, backend.trt, {subgraph.inputs[0]["name"]: x})
+        np.testing.assert_allclose(got[subgraph.outputs[0]["name"]], expected, rtol=1e-5, atol=1e-5)
