@@ -1,7 +1,7 @@
 """Reductions: TensorRT's reduce layer over an axis bitmask (axis=None: every axis)."""
 
 from .base import TensorRTOpConverter, register_converter
-from .helpers import axes_mask, tensor_of
+from .helpers import axes_mask, elementwise, tensor_of
 
 
 class ReduceConverter(TensorRTOpConverter):
@@ -17,5 +17,24 @@ class ReduceConverter(TensorRTOpConverter):
         return [layer.get_output(0)]
 
 
-for _name, _operation in (("sum", "SUM"), ("prod", "PROD"), ("max", "MAX"), ("min", "MIN"), ("mean", "AVG")):
-    register_converter(_name)(type(f"{_name.title()}Converter", (ReduceConverter,), {"operation": _operation}))
+register_converter("sum")(type("SumConverter", (ReduceConverter,), {"operation": "SUM"}))
+register_converter("prod")(type("ProdConverter", (ReduceConverter,), {"operation": "PROD"}))
+register_converter("max")(type("MaxConverter", (ReduceConverter,), {"operation": "MAX"}))
+register_converter("min")(type("MinConverter", (ReduceConverter,), {"operation": "MIN"}))
+register_converter("mean")(type("MeanConverter", (ReduceConverter,), {"operation": "AVG"}))
+
+
+@register_converter("variance")
+class VarianceConverter(TensorRTOpConverter):
+    """mean((x - mean(x))^2) over the axes: TensorRT has no variance layer, and the two-pass form
+    is what TVM computes (no cancellation as in mean(x^2) - mean(x)^2)."""
+
+    def convert(self, params):
+        rank = len(params.inputs[0].shape)
+        axes = params.attrs.get("axis")
+        mask = axes_mask(range(rank) if axes is None else axes, rank)
+        x, avg = tensor_of(params, 0), params.trt.ReduceOperation.AVG
+        mean = params.network.add_reduce(x, avg, mask, True).get_output(0)
+        centred = elementwise(params, x, mean, "SUB")
+        squares = elementwise(params, centred, centred, "PROD")
+        return [params.network.add_reduce(squares, avg, mask, bool(params.attrs.get("keepdims", False))).get_output(0)]

@@ -123,6 +123,7 @@ SAMPLES = {
     "max": (lambda x: relax.op.max(x, axis=[2, 3], keepdims=True), [(1, 3, 4, 5)], None),
     "min": (lambda x: relax.op.min(x, axis=[-1, 1], keepdims=False), [(2, 3, 4)], None),
     "mean": (lambda x: relax.op.mean(x, axis=[2, 3], keepdims=True), [(1, 3, 4, 5)], None),
+    "variance": (lambda x: relax.op.variance(x, axis=[2, 3], keepdims=True), [(1, 3, 4, 5)], None),
     # selection, comparison, cast and element-wise ops
     "where": (lambda c, x, y: relax.op.where(c, x, y), [(2, 3, 4), (2, 3, 4), (2, 1, 4)], None,
               ("bool", "float32", "float32")),

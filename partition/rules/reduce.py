@@ -22,11 +22,16 @@ def reduce_rule(call, config):
     return check_axes_avoid_batch(axes, rank, config, f"{call.op.name.removeprefix('relax.')} axis")
 
 
-for _name, _original in (("sum", "sum"), ("prod", "prod"),
-                         ("max", ("max", "nn.global_max_pool2d", "nn.adaptive_max_pool2d")), ("min", "min"),
-                         ("mean", ("mean", "nn.global_avg_pool2d"))):
-    _limits = "global pooling: spatial axes with keepdims" if _name in ("max", "mean") else ""
-    if _name == "max":
-        _limits += " (Relax has no adaptive_max_pool2d; its global (1, 1) form is this)"
-    register_rule(_name, original=_original, macs=reduce_macs, dynamic=True,
-                  batch_limits="axis given and without 0", limits=_limits)(reduce_rule)
+BATCH_LIMITS = "axis given and without 0"
+GLOBAL_POOL = "global pooling: spatial axes with keepdims"
+register_rule("sum", original="sum", macs=reduce_macs, dynamic=True, batch_limits=BATCH_LIMITS)(reduce_rule)
+register_rule("prod", original="prod", macs=reduce_macs, dynamic=True, batch_limits=BATCH_LIMITS)(reduce_rule)
+register_rule("max", original=("max", "nn.global_max_pool2d", "nn.adaptive_max_pool2d"), macs=reduce_macs,
+              dynamic=True, batch_limits=BATCH_LIMITS,
+              limits=GLOBAL_POOL + " (Relax has no adaptive_max_pool2d; its global (1, 1) form is this)")(reduce_rule)
+register_rule("min", original="min", macs=reduce_macs, dynamic=True, batch_limits=BATCH_LIMITS)(reduce_rule)
+register_rule("mean", original=("mean", "nn.global_avg_pool2d"), macs=reduce_macs, dynamic=True,
+              batch_limits=BATCH_LIMITS, limits=GLOBAL_POOL)(reduce_rule)
+# GroupNorm and weight standardisation as exporters write them (reshape -> mean / variance ->
+# normalise): TensorRT has no variance layer, the converter computes it as two reductions.
+register_rule("variance", macs=reduce_macs, dynamic=True, batch_limits=BATCH_LIMITS)(reduce_rule)
