@@ -15,7 +15,7 @@ from fractions import Fraction
 from typing import Optional
 
 from .base import TensorRTOpConverter, register_converter
-from .helpers import runtime_size, tensor_of
+from .helpers import runtime_size, shape_tensor, tensor_of
 
 TRANSFORMS = {"half_pixel": "HALF_PIXEL", "pytorch_half_pixel": "HALF_PIXEL", "align_corners": "ALIGN_CORNERS",
               "asymmetric": "ASYMMETRIC"}
@@ -76,7 +76,9 @@ class Resize2dConverter(TensorRTOpConverter):
         x = tensor_of(params, 0)
         in_shape, out_shape = params.inputs[0].shape, params.output_shapes[0]
         layer = params.network.add_resize(x)
-        if any(d < 0 for d in out_shape):  # a symbolic batch: the size comes from x at run time
+        if any(d < 0 for d in out_shape[1:]):  # symbolic sizes (height * 2): computed from the shape variables
+            layer.set_input(1, shape_tensor(params, params.output_dims[0]))
+        elif out_shape[0] < 0:  # a symbolic batch only: the size comes from x at run time
             layer.set_input(1, runtime_size(params, x, out_shape))
         else:
             layer.shape = tuple(out_shape)

@@ -21,18 +21,27 @@ from tvm_tensorrt.verify import evaluate_network
 from op_samples import random_array, sample, single_op_module
 
 SPATIAL = ["nn.conv2d", "nn.conv3d", "nn.conv2d_transpose", "nn.max_pool2d", "nn.avg_pool2d", "nn.max_pool3d",
-           "nn.batch_norm", "nn.group_norm", "nn.instance_norm"]
+           "nn.batch_norm", "nn.group_norm", "nn.instance_norm", "image.resize2d"]
+H, W = SizeVar("h", "int64"), SizeVar("w", "int64")
+DOUBLED = {  # an upsampling neck's resize: the output size an expression of the input's
+    "nearest": lambda x: relax.op.image.resize2d(x, (H * 2, W * 2), method="nearest_neighbor",
+                                                 rounding_method="round_prefer_floor",
+                                                 coordinate_transformation_mode="asymmetric"),
+    "linear": lambda x: relax.op.image.resize2d(x, (H * 2, W * 2), method="linear"),
+}
 SIZES = {"h": (5, 9), "w": (7, 6), "d": (6, 8)}  # two runs; each at least the sample's window
 
 
 def spatial_sample(op_name):
+    if op_name in DOUBLED:
+        return single_op_module(DOUBLED[op_name], (SizeVar("n", "int64"), 2, H, W)), (1, 2, 4, 4), ["h", "w"]
     make, [shape], field, dtype = sample(op_name)
     names = ["d", "h", "w"][-(len(shape) - 2):]
     symbolic = (SizeVar("n", "int64"), shape[1]) + tuple(SizeVar(n, "int64") for n in names)
     return single_op_module(make, symbolic, dtype=dtype, field=field), shape, names
 
 
-@pytest.mark.parametrize("op_name", SPATIAL)
+@pytest.mark.parametrize("op_name", SPATIAL + sorted(DOUBLED))
 def test_symbolic_height_and_width_are_offloaded_built_and_exact(op_name):
     mod, shape, names = spatial_sample(op_name)
     report = tvm_tensorrt.explain(mod)
@@ -55,3 +64,11 @@ def test_symbolic_height_and_width_are_offloaded_built_and_exact(op_name):
         expected = (expected if hasattr(expected, "numpy") else expected[0]).numpy()
         got = evaluate_network(built.network, backend.trt, {subgraph.inputs[0]["name"]: x})
         np.testing.assert_allclose(got[subgraph.outputs[0]["name"]], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_nearest_rounding_halves_to_even_stays_in_tvm_on_symbolic_sizes():
+    """Which of TensorRT's HALF_UP / HALF_DOWN matches 'round' depends on the sizes: unknown here."""
+    mod = single_op_module(lambda x: relax.op.image.resize2d(x, (H * 2, W * 2), method="nearest_neighbor",
+                                                             rounding_method="round"), (1, 2, H, W))
+    [decision] = tvm_tensorrt.explain(mod).decisions
+    assert not decision.offloaded and "'round' (halves to even) on symbolic sizes" in decision.reason

@@ -12,7 +12,7 @@ def _attrs(call) -> dict:
             "rounding_method": str(a.rounding_method), "method": str(a.method)}
 
 
-@register_rule("image.resize2d", min_version=(8, 0, 0),
+@register_rule("image.resize2d", min_version=(8, 0, 0), dynamic=True,
                limits="NCHW; coordinate modes half_pixel, pytorch_half_pixel, align_corners (output size > 1), "
                       "asymmetric; nearest_neighbor (every rounding method; `round`, half to even, only where "
                       "HALF_UP or HALF_DOWN agree with it), linear, cubic; out_dtype = input dtype")
@@ -37,6 +37,9 @@ def resize2d_rule(call, config):
         rounding = rounding_method(attrs)
         if rounding not in ("round", "round_prefer_floor", "round_prefer_ceil", "floor", "ceil"):
             return f"resize2d rounding_method {rounding} is not one TVM defines"
+        if rounding == "round" and any(d < 0 for d in list(in_hw) + list(out_hw)):
+            return ("resize2d nearest rounding 'round' (halves to even) on symbolic sizes: whether TensorRT's HALF_UP "
+                    "or HALF_DOWN agrees depends on the sizes (rounding_method='round_prefer_floor' is offloaded)")
         if nearest_round_mode(attrs, in_hw, out_hw) is None:
             return (f"resize2d nearest rounding 'round' rounds halves to even, and output coordinates of "
                     f"{tuple(in_hw)} -> {tuple(out_hw)} ({transform}) include halves that go down and halves that go "
