@@ -24,7 +24,7 @@ from tvm import relax
 
 from ..shared_tensors import aligned_empty
 from .checks import constant_array, is_constant, is_transposed_weight, listed, owned_array_constant
-from .fold_batch_norm import fold_batch_norms
+from .fold_batch_norm import fold_batch_norms, standardised
 from .fold_identities import identity_source, merged_reshape
 from .shape_values import ShapeValues, bind_sizes
 from .graph import retyped, substitute, used_vars
@@ -278,6 +278,10 @@ def fold_constants(func: relax.Function, keep_transposed: bool = True) -> tuple:
                 folded[binding.var] = shape_value
                 changed = changed or not shape_value.same_as(value)
                 value = shape_value
+            elif isinstance(value, relax.TupleGetItem) and value.index == 0 and \
+                    (weight := standardised(values.get(value.tuple_value))) is not None:
+                folded[binding.var] = value = weight  # the batch norm itself is then dead code
+                changed = True
             elif isinstance(binding, relax.VarBinding) and binding.var not in kept and _foldable(value):
                 result = _evaluate(value)
                 if is_constant(result):

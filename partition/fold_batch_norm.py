@@ -88,6 +88,28 @@ class _Chain:
         return retyped(conv, self.conv.ty), array_constant(new_bias.reshape((1, -1) + (1,) * (rank - 2)))
 
 
+def standardised(bn) -> Optional[relax.Expr]:
+    """Field 0 of a training-mode batch norm of constants, as a constant, or None.
+
+    Weight standardisation (NFNet, BiT: `F.batch_norm(w.reshape(1, O, -1), None, None,
+    training=True)`) exports as a training-mode BatchNormalization of a weight: all constant, but
+    TVM's FoldConstant keeps tuple-valued calls, so the convolution read a computed weight and
+    stayed in TVM. The batch statistics are the population mean and variance over every axis
+    but `axis`, in float64, rounded once to the weight's dtype."""
+    if op_name(bn) != "nn.batch_norm" or not bool(bn.attrs.training) or not all(is_constant(a) for a in bn.args):
+        return None
+    x, gamma, beta = (constant_array(a).astype(np.float64) for a in bn.args[:3])
+    axis = int(bn.attrs.axis) % x.ndim
+    others = tuple(k for k in range(x.ndim) if k != axis)
+    along = [1] * x.ndim
+    along[axis] = -1
+    mean, var = x.mean(axis=others, keepdims=True), x.var(axis=others, keepdims=True)
+    scale = gamma.reshape(along) if bool(bn.attrs.scale) else 1.0
+    shift = beta.reshape(along) if bool(bn.attrs.center) else 0.0
+    value = (x - mean) / np.sqrt(var + float(bn.attrs.epsilon)) * scale + shift
+    return owned_array_constant(value.astype(str(bn.args[0].ty.dtype)))
+
+
 def _scaled(weight, gamma, beta, mean, var, bias, epsilon) -> tuple:
     """(weight * s, (bias - mean) * s + beta), s = gamma / sqrt(var + eps): numpy only, so that
     two run at once (numpy lets go of the GIL). The per-channel factors in float64, the weight

@@ -293,3 +293,28 @@ def test_a_large_folded_transpose_is_shared_not_copied_again(monkeypatch):
     folded = constant_array(fold._numpy_fold(normalised(lambda: relax.op.permute_dims(ODD))))
     assert len(made) == 1 and np.shares_memory(folded, made[0])
     np.testing.assert_array_equal(folded, constant_array(ODD).T)
+
+
+def test_weight_standardisation_folds_to_a_constant_kernel():
+    """NFNet / BiT: a training-mode batch norm of the weight (all constants) feeds the conv.
+    Folded, the conv reads a constant kernel and goes to TensorRT; the numbers are TVM's."""
+    import tvm_tensorrt
+    from op_samples import main_ops, run_tvm
+
+    rng = np.random.default_rng(3)
+    weight = relax.const(rng.standard_normal((1, 4, 27)).astype("float32"))
+    gamma, beta = relax.const(np.ones(4, "float32")), relax.const(np.zeros(4, "float32"))
+    stats = relax.const(np.zeros(4, "float32")), relax.const(np.ones(4, "float32"))
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType((1, 3, 6, 6), "float32"))
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            bn = bb.emit(relax.op.nn.batch_norm(weight, gamma, beta, *stats, axis=1, epsilon=1e-5, training=True))
+            kernel = bb.emit(relax.op.reshape(relax.TupleGetItem(bn, 0), (4, 3, 3, 3)))
+            out = bb.emit_output(relax.op.nn.conv2d(x, kernel, padding=1))
+        bb.emit_func_output(out)
+    mod = bb.get()
+    partitioned, _ = tvm_tensorrt.partition_for_tensorrt(mod)
+    assert main_ops(partitioned) == []  # nothing left in TVM: the batch norm folded, the conv offloaded
+    value = rng.standard_normal((1, 3, 6, 6)).astype("float32")
+    np.testing.assert_allclose(run_tvm(partitioned, [value])[0], run_tvm(mod, [value])[0], rtol=1e-5, atol=1e-5)

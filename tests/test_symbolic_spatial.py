@@ -72,3 +72,29 @@ def test_nearest_rounding_halves_to_even_stays_in_tvm_on_symbolic_sizes():
                                                              rounding_method="round"), (1, 2, H, W))
     [decision] = tvm_tensorrt.explain(mod).decisions
     assert not decision.offloaded and "'round' (halves to even) on symbolic sizes" in decision.reason
+
+
+@pytest.mark.parametrize("window, stride, pad, offloaded", [(2, 2, 0, True), (3, 2, 1, True), (2, 3, 0, False)])
+def test_ceil_mode_pooling_on_symbolic_sizes(window, stride, pad, offloaded):
+    """Offloaded where no size can make Relax drop a last window (stride + end padding <= window):
+    then TensorRT's round-up gives Relax's sizes, checked at two sizes against TVM."""
+    def make(x):
+        return relax.op.nn.avg_pool2d(x, (window, window), strides=(stride, stride), padding=(pad,) * 4,
+                                      ceil_mode=True, count_include_pad=False)
+    mod = single_op_module(make, (1, 2, H, W))
+    [decision] = tvm_tensorrt.explain(mod).decisions
+    assert decision.offloaded is offloaded, decision.reason
+    if not offloaded:
+        assert "depends on the size" in decision.reason or "cannot evaluate" in decision.reason
+        return
+    partitioned, config = tvm_tensorrt.partition_for_tensorrt(mod)
+    [func] = offloaded_functions(partitioned).values()
+    subgraph = subgraph_of(func, "tensorrt_0", config)
+    backend = load_backend()
+    _, built, _ = build_network(subgraph, backend)
+    vm = relax.VirtualMachine(tvm.compile(mod, target="llvm"), tvm.cpu())
+    for h, w in ((7, 8), (9, 5)):
+        x = np.random.default_rng(h).standard_normal((1, 2, h, w)).astype("float32")
+        got = evaluate_network(built.network, backend.trt, {subgraph.inputs[0]["name"]: x})
+        np.testing.assert_allclose(got[subgraph.outputs[0]["name"]], vm["main"](tvm.runtime.tensor(x)).numpy(),
+                                   rtol=1e-5, atol=1e-6)

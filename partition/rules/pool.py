@@ -26,6 +26,11 @@ def _window_reason(call, nd: int, config):
         spatial = dims(call.args[0])[2:]
         out = dims(call.ty)[2:]
         for size, w, s, b, a, o in zip(spatial, window, strides, pre, post, out):
+            if size < 0 or o < 0:  # a symbolic size: decide for every size
+                reason = _symbolic_ceil_reason(name, w, s, a, "avg" in name and attrs.count_include_pad)
+                if reason:
+                    return reason
+                continue
             rounded_up = -(-(size + b + a - w) // s) + 1  # TensorRT's EXPLICIT_ROUND_UP
             if o != rounded_up:
                 return (f"{name} ceil_mode: Relax drops a last window that would start past the input "
@@ -33,6 +38,20 @@ def _window_reason(call, nd: int, config):
             if "avg" in name and attrs.count_include_pad and (o - 1) * s + w > size + b + a:
                 return (f"{name} ceil_mode with count_include_pad: the last window runs past the padding, "
                         "where TVM and TensorRT count differently")
+    return None
+
+
+def _symbolic_ceil_reason(name, window, stride, end_pad, counts_padding):
+    """ceil_mode on a symbolic size. Relax drops a last window that would start past the input
+    (at (o-1)*s >= size + pre); rounding up makes (o-1)*s < size + pre + post - window + stride,
+    so with stride + end padding <= window no size drops one and TensorRT's round-up agrees.
+    Counting padding, where the last window ends depends on the size."""
+    if counts_padding:
+        return (f"{name} ceil_mode with count_include_pad on a symbolic size: whether the last window runs past the "
+                "padding (where TVM and TensorRT count differently) depends on the size")
+    if stride + end_pad > window:
+        return (f"{name} ceil_mode on a symbolic size with stride {stride} + end padding {end_pad} > window {window}: "
+                "whether Relax drops a last window depends on the size")
     return None
 
 
