@@ -220,6 +220,20 @@ _DIM_OPS = {"Add": "add", "Sub": "sub", "Mul": "mul", "FloorDiv": "floordiv", "F
             "Max": "max", "Min": "min"}
 
 
+_ANALYZER = contextvars.ContextVar("tvm_tensorrt_analyzer", default=None)
+
+
+def _simplified(dim):
+    """TVM's simplification of a dimension (one analyzer per thread: it is not thread-safe)."""
+    from tvm.sym.analyzer import Analyzer
+
+    analyzer = _ANALYZER.get()
+    if analyzer is None:
+        analyzer = Analyzer()
+        _ANALYZER.set(analyzer)
+    return analyzer.simplify(dim)
+
+
 def dim_ast(dim):
     """A TIR dimension as formats.dims data (int, variable name, [op, a, b]); None when it uses
     something the runtime cannot evaluate."""
@@ -228,6 +242,9 @@ def dim_ast(dim):
     if isinstance(dim, tvm.ir.prim.expr.Var):
         return str(dim.name)
     op = _DIM_OPS.get(type(dim).__name__)
+    if op is None and type(dim).__name__ == "Div":  # C division: `batch * 4 / 4` (SAM's windows) is batch
+        simpler = _simplified(dim)
+        return None if type(simpler).__name__ == "Div" else dim_ast(simpler)
     if op is None:
         return None
     a, b = dim_ast(dim.a), dim_ast(dim.b)

@@ -71,3 +71,20 @@ def test_rule_never_raises_on_symbolic_shapes(op_name, choices, caplog):
     for implicit in (None, True):
         assert crashes(mod, use_implicit_batch=implicit) == [], (op_name, choices)
     assert "raised" not in caplog.text, caplog.text
+
+
+def test_a_c_division_of_sizes_that_simplifies_is_a_size_the_runtime_evaluates():
+    """SAM's window partition reshapes to `batch * 4 / 4` (TIR's truncating Div): it is batch."""
+    import tvm
+
+    n = SizeVar("n", "int64")
+    quotient = tvm.tirx.Div(n * 4, tvm.tirx.const(4, "int64"))
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType((n, 6), "float32"))
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            y = bb.emit(relax.op.reshape(relax.op.nn.relu(x), (quotient, 2, 3)))
+            out = bb.emit_output(relax.op.nn.relu(y))
+        bb.emit_func_output(out)
+    report = tvm_tensorrt.explain(bb.get())
+    assert all(d.offloaded for d in report.decisions), report.to_table()
