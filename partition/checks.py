@@ -44,7 +44,7 @@ FLOAT_DTYPES = ("float32", "float16", "bfloat16")
 INT_DTYPES = ("int32", "int64")
 NUMERIC_DTYPES = FLOAT_DTYPES + INT_DTYPES
 ANY_DTYPES = NUMERIC_DTYPES + ("bool",)
-QUANTIZED_DTYPES = ("int8",)  # only between a quantize and a dequantize (explicit quantization)
+QUANTIZED_DTYPES = ("int8", "uint8")  # only between a quantize and a dequantize (explicit quantization)
 IMPLICIT_HINT = "use_implicit_batch=False offloads it"
 
 

@@ -409,3 +409,17 @@ def main_ops(mod: tvm.IRModule) -> list:
         mod["main"], lambda e: ops.append(e.op.name) if isinstance(e, relax.Call) and isinstance(e.op, tvm.ir.Op)
         else None)
     return ops
+
+
+# Asymmetric quantization (a zero point other than 0, uint8): dequantized in float by the engine
+# (tests/test_asymmetric_qdq.py has the quantize side, which needs its partner dequantize).
+EXTRA_SAMPLES.update({
+    "dequantize of uint8 with zero points, per channel": (
+        "dequantize", lambda x: relax.op.dequantize(x, relax.const(np.array([0.02, 0.5, 0.1], "float32")),
+                                                    relax.const(np.array([128, 3, 250], "uint8"), "uint8"), axis=1),
+        [(2, 3, 4)], None, {}, "uint8"),
+    "dequantize of int8 weights with zero points (folded to float weights)": (
+        "dequantize", lambda x: relax.op.matmul(x, relax.op.dequantize(
+            ints(RNG.integers(-128, 128, (5, 3)), "int8"), relax.const(np.array([0.02, 0.03, 0.05], "float32")),
+            relax.const(np.array([1, -7, 0], "int8"), "int8"), axis=1)), [(2, 4, 5)], None, {}),
+})
