@@ -90,3 +90,26 @@ def decisions_summary(decisions) -> dict:
 
 def weight_bytes(model: onnx.ModelProto) -> int:
     return sum(numpy_helper.to_array(i).nbytes for i in model.graph.initializer)
+
+
+def manifest_inputs(entry: dict, k: int, seed: int = 0) -> dict:
+    """Valid inputs for test size k (0: small, 1: larger) of a model in
+    tests/models/exports/manifest.json, by the rules it states: token ids in range, masks of
+    ones, EmbeddingBag offsets from 0 increasing, sizes derived from others (`past + sequence`)."""
+    rng = np.random.default_rng(seed + k)
+    dims = {axis: v[k] for axis, v in entry["sizes"].items() if isinstance(v, list)}
+    dims.update({axis: int(eval(v, {}, dict(dims))) for axis, v in entry["sizes"].items() if isinstance(v, str)})
+    feeds = {}
+    for name, spec in entry["inputs"].items():
+        shape = [d if isinstance(d, int) else dims[d] for d in spec["shape"]]
+        if spec.get("values") == "ones":
+            feeds[name] = np.ones(shape, dtype=spec["dtype"])
+        elif spec.get("values") == "offsets":  # 0 first, increasing, each < the length of the indices
+            rest = np.sort(rng.choice(np.arange(1, dims[spec["of_length"]]), size=shape[0] - 1, replace=False))
+            feeds[name] = np.concatenate([[0], rest]).astype(spec["dtype"])
+        elif "range" in spec:
+            lo, hi = (int(eval(str(b), {}, dict(dims))) for b in spec["range"])
+            feeds[name] = rng.integers(lo, hi + 1, size=shape).astype(spec["dtype"])
+        else:
+            feeds[name] = rng.standard_normal(shape).astype(spec["dtype"])
+    return feeds

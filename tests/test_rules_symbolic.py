@@ -88,3 +88,26 @@ def test_a_c_division_of_sizes_that_simplifies_is_a_size_the_runtime_evaluates()
         bb.emit_func_output(out)
     report = tvm_tensorrt.explain(bb.get())
     assert all(d.offloaded for d in report.decisions), report.to_table()
+
+
+def test_a_size_added_to_a_tensor_is_offloaded():
+    """A decode step's position ids: arange(sequence) + past_sequence, the size a bare TIR value
+    (it crashed the rule for add once). The importer's form, canonicalized: one subgraph."""
+    from tvm_tensorrt.canonicalize import canonicalize
+
+    seq, past = SizeVar("sequence", "int64"), SizeVar("past", "int64")
+    bb = relax.BlockBuilder()
+    ids = relax.Var("ids", relax.TensorType((1, seq), "int64"))
+    cache = relax.Var("cache", relax.TensorType((1, past, 4), "float32"))
+    with bb.function("main", [ids, cache]):
+        with bb.dataflow():
+            positions = bb.emit(relax.op.add(relax.op.arange(0, seq, 1, "int64"), past))
+            total = bb.emit(relax.op.sum(relax.op.astype(relax.op.add(ids, positions), "float32"), axis=[1],
+                                         keepdims=True))
+            out = bb.emit_output(relax.op.add(cache, relax.op.expand_dims(total, [2])))  # cache: what past is
+        bb.emit_func_output(out)
+    raw = bb.get()
+    [add] = [d for d in tvm_tensorrt.explain(raw).decisions if d.op == "relax.add"][:1]
+    assert " raised " not in (add.reason or "")
+    report = tvm_tensorrt.explain(canonicalize(raw))
+    assert all(d.offloaded for d in report.decisions) and len(report.subgraphs) == 1, report.to_table()

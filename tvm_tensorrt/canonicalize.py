@@ -57,11 +57,37 @@ class _StackReduceToPairwise(relax.PyExprMutator):
     with it)."""
 
     def visit_call_(self, original):
-        call = relax.Call(original.op, [self.visit_expr(a) for a in original.args], original.attrs,
-                          original.ty_args)
+        args = [self.visit_expr(a) for a in original.args]
+        if isinstance(original.op, tvm.ir.Op) and original.op.name in _ELEMENTWISE:
+            args = _sizes_as_tensors(args, self.builder_.emit)
+        call = relax.Call(original.op, args, original.attrs, original.ty_args)
         normalize = self.builder_.normalize
         pairwise = _pairwise(call, original.ty, self.lookup_binding, normalize, normalize)
         return call if pairwise is None else pairwise
+
+
+# Binary element-wise ops and comparisons: numpy broadcasting of a 0-d operand is what they mean.
+_ELEMENTWISE = frozenset(f"relax.{name}" for name in (
+    "add", "subtract", "multiply", "divide", "floor_divide", "power", "maximum", "minimum", "floor_mod",
+    "equal", "not_equal", "less", "less_equal", "greater", "greater_equal"))
+
+
+def _sizes_as_tensors(args: list, emit: Callable) -> list:
+    """A size read as a value (a decode step's position ids: arange(sequence) + past_sequence)
+    reaches an element-wise op as a bare TIR expression. As a 0-d tensor made from the shape
+    (shape_to_tensor, which TensorRT computes from the shape variables) it is an operand rules
+    and converters know; left bare, no rule could judge the op."""
+    tensors = [a for a in args if isinstance(a.ty, relax.TensorType)]
+    if not tensors or len(tensors) == len(args):
+        return args
+    dtype = str(tensors[0].ty.dtype)
+    out = []
+    for arg in args:
+        if isinstance(arg.ty, tvm.ir.PrimType) and str(arg.ty.dtype).startswith("int"):
+            size = emit(relax.op.reshape(relax.op.shape_to_tensor(relax.ShapeExpr([arg])), ()))
+            arg = size if dtype == "int64" else emit(relax.op.astype(size, dtype))
+        out.append(arg)
+    return out
 
 
 def _symbolic(func: relax.Function) -> bool:

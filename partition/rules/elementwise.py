@@ -20,6 +20,9 @@ BATCH_LIMITS = ("computed operands of the output's rank; constants of that rank 
 def broadcast_reason(call, config):
     """For any number of operands (where takes three)."""
     shapes = [dims(a) for a in call.args]
+    for i, (arg, shape) in enumerate(zip(call.args, shapes)):
+        if shape is None:  # a bare size (canonicalize makes these tensors) or a tensor of unknown rank
+            return f"operand {i} is {arg.ty}, not a tensor of known rank"
     for sizes in zip_longest(*(reversed(s) for s in shapes), fillvalue=1):
         if len(set(sizes) - {1}) > 1:
             return f"shapes {' and '.join(map(str, shapes))} do not broadcast"
