@@ -57,9 +57,9 @@ class ArgReduceConverter(TensorRTOpConverter):
         x, shape = tensor_of(params, 0), params.inputs[0].shape
         axis = params.attrs.get("axis")
         if axis is None:  # over every element: a top-1 of the flattened data
-            x, shape, axis = reshape(params, x, (1, -1)), (1, int(np.prod(shape))), 1
+            x, shape, axis = reshape(params, x, (1, -1)), (1, -1), 1
         _, indices = top_k(params, x, shape, normalise_axis(axis, len(shape)), 1, self.largest)
-        indices = reshape(params, indices, params.output_shapes[0])  # drops the axis unless keepdims
+        indices = reshape(params, indices, params.output_dims[0])  # drops the axis unless keepdims
         return [cast_to(params, indices, params.output_dtypes[0])]
 
 

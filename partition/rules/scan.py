@@ -63,7 +63,10 @@ def arg_reduce_rule(call, config):
     return data_reason(call, op) or axis_reason(call, op, config)
 
 
-for _name in ("argmax", "argmin"):
-    register_rule(_name, min_version=TENSORRT_10, dtypes=TOPK_DATA_DTYPES + ("int64",),
-                  batch_limits="axis given and != 0",
-                  limits=f"data {'/'.join(TOPK_DATA_DTYPES)} (int64 output: TensorRT >= 10)")(arg_reduce_rule)
+ARG_REDUCE_LIMITS = f"data {'/'.join(TOPK_DATA_DTYPES)} (int64 output: TensorRT >= 10)"
+# A top-1 along the axis, whatever its length (dynamic=True): CLIP's text pooling takes the argmax
+# of token ids over a symbolic sequence.
+register_rule("argmax", min_version=TENSORRT_10, dtypes=TOPK_DATA_DTYPES + ("int64",), dynamic=True,
+              batch_limits="axis given and != 0", limits=ARG_REDUCE_LIMITS)(arg_reduce_rule)
+register_rule("argmin", min_version=TENSORRT_10, dtypes=TOPK_DATA_DTYPES + ("int64",), dynamic=True,
+              batch_limits="axis given and != 0", limits=ARG_REDUCE_LIMITS)(arg_reduce_rule)
