@@ -234,6 +234,10 @@ def _simplified(dim):
     return analyzer.simplify(dim)
 
 
+def _prim_dtype(expr) -> str:
+    return str(getattr(expr, "dtype", None) or expr.ty)
+
+
 def dim_ast(dim):
     """A TIR dimension as formats.dims data (int, variable name, [op, a, b]); None when it uses
     something the runtime cannot evaluate."""
@@ -242,6 +246,14 @@ def dim_ast(dim):
     if isinstance(dim, tvm.ir.prim.expr.Var):
         return str(dim.name)
     op = _DIM_OPS.get(type(dim).__name__)
+    if op is None and type(dim).__name__ == "Cast":  # a size through float and back (a detector's grid)
+        inner = dim.value
+        if not _prim_dtype(dim).startswith("int"):
+            return None
+        if type(inner).__name__ == "Cast" and _prim_dtype(inner) in ("float32", "float64") \
+                and _prim_dtype(inner.value).startswith("int"):
+            return dim_ast(inner.value)  # int -> float -> int is exact for any size below 2**24
+        return dim_ast(inner) if _prim_dtype(inner).startswith("int") else None
     if op is None and type(dim).__name__ == "Div":  # C division: `batch * 4 / 4` (SAM's windows) is batch
         simpler = _simplified(dim)
         return None if type(simpler).__name__ == "Div" else dim_ast(simpler)

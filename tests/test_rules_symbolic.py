@@ -111,3 +111,19 @@ def test_a_size_added_to_a_tensor_is_offloaded():
     assert " raised " not in (add.reason or "")
     report = tvm_tensorrt.explain(canonicalize(raw))
     assert all(d.offloaded for d in report.decisions) and len(report.subgraphs) == 1, report.to_table()
+
+
+def test_a_size_through_float_and_back_is_the_size():
+    """A detector head's grid: torch casts a feature-map size to float and back to int64."""
+    import tvm
+
+    n = SizeVar("n", "int64")
+    roundtrip = tvm.tirx.Cast("int64", tvm.tirx.Cast("float32", n * 2))
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType((n, 6), "float32"))
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            out = bb.emit_output(relax.op.nn.relu(relax.op.reshape(relax.op.nn.relu(x), (roundtrip, 3))))
+        bb.emit_func_output(out)
+    report = tvm_tensorrt.explain(bb.get())
+    assert all(d.offloaded for d in report.decisions), report.to_table()
