@@ -109,8 +109,11 @@ def slice_layer(params, tensor, start, size, stride, mode=None, out_dims=None):
     A -1 in `size` is a symbolic dim: its size is `out_dims`' (the output's formats.dims) when
     given, else that dim of `tensor`'s runtime shape (an axis the slice keeps whole)."""
     size = [int(v) for v in size]
-    layer = params.network.add_slice(tensor, tuple(int(v) for v in start), tuple(max(v, 0) for v in size),
-                                     tuple(int(v) for v in stride))
+    symbolic_start = any(not isinstance(v, int) for v in start)  # formats.dims data: computed at run time
+    layer = params.network.add_slice(tensor, tuple(0 if symbolic_start else int(v) for v in start),
+                                     tuple(max(v, 0) for v in size), tuple(int(v) for v in stride))
+    if symbolic_start:
+        layer.set_input(1, shape_tensor(params, start))
     if any(v < 0 for v in size):
         layer.set_input(2, shape_tensor(params, out_dims) if out_dims else runtime_size(params, tensor, size))
     if mode is not None:

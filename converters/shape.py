@@ -82,8 +82,9 @@ class StridedSliceConverter(TensorRTOpConverter):
         start, size, step = [0] * rank, list(shape), [1] * rank
         for axis, b, e, s in zip(axes, begin, end, strides):
             axis = normalise_axis(int(axis), rank)
-            if shape[axis] < 0 or not isinstance(e, int):  # sized by the output (the rule makes sure)
-                start[axis] = int(b)
+            if shape[axis] < 0 or not isinstance(e, int) or not isinstance(b, int):  # sized by the output
+                start[axis] = int(b) if isinstance(b, int) else b  # a symbolic begin (x[:, -1:]): dims data
+                size[axis] = params.output_shapes[0][axis]
                 continue
             selected = range(shape[axis])[slice(int(b), int(e), int(s))]
             start[axis], size[axis], step[axis] = selected.start, len(selected), int(s)

@@ -98,3 +98,29 @@ def test_ceil_mode_pooling_on_symbolic_sizes(window, stride, pad, offloaded):
         got = evaluate_network(built.network, backend.trt, {subgraph.inputs[0]["name"]: x})
         np.testing.assert_allclose(got[subgraph.outputs[0]["name"]], vm["main"](tvm.runtime.tensor(x)).numpy(),
                                    rtol=1e-5, atol=1e-6)
+
+
+def test_slice_from_a_symbolic_begin():
+    """DETR's position embedding reads x[:, -1:] of a cumulative sum: begin `h - 1` on a symbolic
+    axis, imported as a size expression. The slice starts there at run time."""
+    def make(x):
+        rows, cols = x.ty.shape.values[1], x.ty.shape.values[2]
+        return relax.op.strided_slice(relax.op.cumsum(x, axis=1), axes=[1, 2], begin=[rows - 1, cols - 1],
+                                      end=[rows, cols], assume_inbound=True)
+    mod = single_op_module(make, (1, H, W))
+    report = tvm_tensorrt.explain(mod)
+    assert all(d.offloaded for d in report.decisions), report.to_table()
+    partitioned, config = tvm_tensorrt.partition_for_tensorrt(mod)
+    [func] = offloaded_functions(partitioned).values()
+    subgraph = subgraph_of(func, "tensorrt_0", config)
+    backend = load_backend()
+    builder, built, _ = build_network(subgraph, backend)
+    builder_config = builder.create_builder_config()
+    add_profile(builder, builder_config, built.network, subgraph, (("h", 1, 4, 9), ("w", 1, 4, 9)))
+    assert builder.build_serialized_network(built.network, builder_config) is not None
+    vm = relax.VirtualMachine(tvm.compile(mod, target="llvm"), tvm.cpu())
+    for h, w in ((3, 4), (7, 2)):
+        x = np.random.default_rng(h).standard_normal((1, h, w)).astype("float32")
+        got = evaluate_network(built.network, backend.trt, {subgraph.inputs[0]["name"]: x})
+        np.testing.assert_allclose(got[subgraph.outputs[0]["name"]], vm["main"](tvm.runtime.tensor(x)).numpy(),
+                                   rtol=1e-5, atol=1e-5)

@@ -168,9 +168,9 @@ def strided_slice_rule(call, config):
         if stride == 0:
             return f"strided_slice stride 0 on axis {axis}"
         if not (isinstance(begin, int) and isinstance(end, int)):
-            if stride != 1 or not isinstance(begin, int) or begin < 0:
-                return (f"strided_slice to a symbolic length on axis {axis} needs stride 1 and a constant begin "
-                        ">= 0")
+            if stride != 1 or (isinstance(begin, int) and begin < 0):
+                return (f"strided_slice to a symbolic length on axis {axis} needs stride 1 and a begin >= 0 "
+                        "(a constant or a size)")
             continue  # Relax sized the output (its assume_inbound contract); the engine reads that size
         if axis == 0 and implicit_batch(config) and (begin != 0 or stride != 1 or (shape[0] < 0 or end < shape[0])):
             return f"strided_slice cuts axis 0, the batch dimension ({IMPLICIT_HINT})"
