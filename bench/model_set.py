@@ -1,14 +1,18 @@
-"""How well the transformer-family model set (tests/models/*.onnx) partitions.
+"""How well the model set partitions: the architectures (tests/models/*.onnx) and today's
+exports with named symbolic axes (tests/models/exports/*.onnx), each file as it is.
 
-For each model: ONNX nodes, Relax operator calls after import, our TensorRT subgraphs and the
-operator calls they take, and the subgraph count of TVM's own TensorRT partitioner on the same
-module; then, per model, the five most common reasons operator calls stayed in TVM.
+For each model: whether it imports, ONNX nodes, Relax operator calls after import, our TensorRT
+subgraphs and the operator calls they take, whether NVIDIA's ONNX parser (TensorRT-RTX's
+OnnxParser) takes the whole file, and the subgraph count of TVM's own TensorRT partitioner on the
+same module; then the totals (models whole in one engine: ours, NVIDIA's parser) and, per model,
+the five most common reasons operator calls stayed in TVM.
 
-    python bench/model_set.py                       # implicit-batch mode (the default)
+    python bench/model_set.py                       # batch mode as the target has it (the default)
     python bench/model_set.py --implicit-batch      # the original's batch limits (default: follow the target)
     python bench/model_set.py --json out.json       # also write every row and reason as JSON
 
-The models come from tests/models/make_model_set.py (see tests/models/README.md).
+The models come from tests/models/make_model_set.py and tests/models/make_exports.py (see
+tests/models/README.md).
 """
 
 import argparse
@@ -24,6 +28,7 @@ from tvm import relax
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "tests" / "models"
+EXPORTS = MODELS / "exports"
 
 
 def relax_op_calls(mod) -> int:
@@ -80,32 +85,50 @@ def main(argv=None):
     batch.add_argument("--explicit-batch", dest="implicit_batch", action="store_false", default=None)
     batch.add_argument("--implicit-batch", dest="implicit_batch", action="store_true", default=None)
     parser.add_argument("--json", metavar="OUT", type=Path, help="also write the results to this JSON file")
-    parser.add_argument("--models", type=Path, default=MODELS, help="folder of .onnx files (default tests/models)")
+    parser.add_argument("--models", type=Path, nargs="+", default=[MODELS, EXPORTS],
+                        help="folders of .onnx files (default tests/models and tests/models/exports)")
     args = parser.parse_args(argv)
+    from exports_triage import nvidia_parser  # bench/: the same check the triage makes
 
-    paths = sorted(args.models.glob("*.onnx"))
+    paths = sorted(p for folder in args.models for p in folder.glob("*.onnx"))
     if not paths:
-        print(f"no .onnx files in {args.models}", file=sys.stderr)
+        print(f"no .onnx files in {', '.join(map(str, args.models))}", file=sys.stderr)
         return 1
     print(f"batch mode: {dict([(None, 'as the target'), (True, 'implicit'), (False, 'explicit')])[args.implicit_batch]}")
-    header = f"{'model':24s} {'ONNX nodes':>10} {'Relax ops':>9} {'TRT subgraphs':>13} {'offloaded / total':>17} {'%':>5} {'TVM own':>7} {'s':>6}"
+    header = (f"{'model':24s} {'import':>6} {'ONNX nodes':>10} {'Relax ops':>9} {'TRT subgraphs':>13} "
+              f"{'offloaded / total':>17} {'%':>5} {'NVIDIA parser':>13} {'TVM own':>7} {'s':>6}")
     print(header)
     print("-" * len(header))
     rows = []
     for path in paths:
         try:
+            parsed = nvidia_parser(path)
+        except Exception as err:  # noqa: BLE001 (the parser failing is a result too)
+            parsed = f"{type(err).__name__}: {err}"
+        try:
             row = measure(path, args.implicit_batch)
         except Exception as err:
             row = {"model": path.stem, "error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
             first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-            print(f"{path.stem:24s} FAILED: {type(err).__name__}: {first[:200]}", flush=True)
-            rows.append(row)
+            print(f"{path.stem:24s} {'FAIL':>6} {type(err).__name__}: {first[:150]}  (NVIDIA parser: "
+                  f"{'whole' if parsed == 'whole' else 'no'})", flush=True)
+            rows.append({**row, "parser": parsed})
             continue
+        row["parser"] = parsed
         rows.append(row)
         share = 100.0 * row["ops_offloaded"] / row["ops_total"] if row["ops_total"] else 0.0
         tvm = "err" if row["tvm_subgraphs"] is None else str(row["tvm_subgraphs"])
-        print(f"{row['model']:24s} {row['onnx_nodes']:10d} {row['relax_ops']:9d} {row['subgraphs']:13d} "
-              f"{row['ops_offloaded']:>8d} / {row['ops_total']:<6d} {share:5.1f} {tvm:>7} {row['seconds']:6.1f}", flush=True)
+        print(f"{row['model']:24s} {'ok':>6} {row['onnx_nodes']:10d} {row['relax_ops']:9d} {row['subgraphs']:13d} "
+              f"{row['ops_offloaded']:>8d} / {row['ops_total']:<6d} {share:5.1f} "
+              f"{'whole' if parsed == 'whole' else 'no':>13} {tvm:>7} {row['seconds']:6.1f}", flush=True)
+
+    whole = sum(1 for r in rows if "error" not in r and r["subgraphs"] == 1 and r["ops_offloaded"] == r["ops_total"])
+    print(f"\nwhole in one TensorRT engine, as exported: ours {whole} / {len(rows)}, NVIDIA's parser parses "
+          f"{sum(1 for r in rows if r['parser'] == 'whole')} / {len(rows)} whole, TVM's own partitioner "
+          f"{sum(1 for r in rows if r.get('tvm_subgraphs') == 1)} / {len(rows)} in one subgraph")
+    for row in rows:
+        if row["parser"] != "whole":
+            print(f"NVIDIA's parser on {row['model']}: {row['parser'][:200]}")
 
     ok = [r for r in rows if "error" not in r]
     if ok:
