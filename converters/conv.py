@@ -2,7 +2,7 @@
 
 from ..errors import ConversionError
 from .base import TensorRTOpConverter, register_converter
-from .helpers import add_spatial_dims, pairs, reshape, tensor_of, weight_of
+from .helpers import pairs, tensor_of, weight_of
 
 
 def bias_weights(params):
@@ -11,9 +11,18 @@ def bias_weights(params):
 
 
 def _as_2d(params, x, kernel, strides, dilation, pre, post):
-    """TensorRT convolves 2-D and 3-D windows only: give a 1-D problem a unit second axis."""
-    x = add_spatial_dims(params, x, params.inputs[0].shape, 1)
-    return x, kernel[..., None], strides + [1], dilation + [1], pre + (0,), post + (0,)
+    """TensorRT convolves 2-D and 3-D windows only: give a 1-D problem a unit second axis. The
+    shuffles copy the other dims (0 is "as the input has it"), so any length works (wav2vec2's
+    feature encoder runs over a symbolic audio length)."""
+    layer = params.network.add_shuffle(x)
+    layer.reshape_dims = (0, 0, 0, 1)
+    return layer.get_output(0), kernel[..., None], strides + [1], dilation + [1], pre + (0,), post + (0,)
+
+
+def _drop_unit_axis(params, out):
+    layer = params.network.add_shuffle(out)
+    layer.reshape_dims = (0, 0, 0)
+    return layer.get_output(0)
 
 
 class ConvConverter(TensorRTOpConverter):
@@ -40,7 +49,7 @@ class ConvConverter(TensorRTOpConverter):
         layer.num_groups = int(attrs["groups"])
         layer.pre_padding, layer.post_padding = pre, post
         out = layer.get_output(0)
-        return [reshape(params, out, params.output_shapes[0]) if nd == 1 else out]
+        return [_drop_unit_axis(params, out) if nd == 1 else out]
 
     def quantized(self, params):
         """The kernel is a tensor, the output of a dequantize layer on int8 constants: TensorRT

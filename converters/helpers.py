@@ -132,11 +132,6 @@ def runtime_size(params, tensor, size):
     return network.add_elementwise(taken, fixed, trt.ElementWiseOperation.SUM).get_output(0)
 
 
-def add_spatial_dims(params, tensor, shape, count: int):
-    """(N, C, W) -> (N, C, W, 1): TensorRT convolves 2-D and 3-D windows only."""
-    return reshape(params, tensor, tuple(shape) + (1,) * count)
-
-
 def lifted_inputs(params) -> list:
     """Every input at the highest input rank: element-wise and select layers broadcast only
     between equal ranks, where numpy prepends unit dims."""

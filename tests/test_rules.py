@@ -219,9 +219,9 @@ def test_dynamic_shape_is_rejected_with_reason():
     from tvm.ir.prim.expr import Var as SizeVar
 
     n = SizeVar("n", "int64")
-    mod = single_op_module(lambda x: relax.op.nn.conv1d(x, const(4, 3, 3), padding=1), (1, 3, n))
-    reason = decision_for(mod, "relax.nn.conv1d").reason  # run as a 2-D window: reshapes with static sizes
-    assert "dynamic shape (1, 3, n)" in reason and "converter needs static shapes" in reason
+    mod = single_op_module(lambda x: relax.op.nn.adaptive_avg_pool2d(x, (2, 2)), (1, 3, n, 8))
+    reason = decision_for(mod, "relax.nn.adaptive_avg_pool2d").reason  # its window comes from the sizes
+    assert "dynamic shape (1, 3, n, 8)" in reason and "converter needs static shapes" in reason
 
 
 def test_symbolic_batch_passes_in_both_modes():

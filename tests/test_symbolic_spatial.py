@@ -20,7 +20,7 @@ from tvm_tensorrt.runtime.engine import add_profile, build_network
 from tvm_tensorrt.verify import evaluate_network
 from op_samples import random_array, sample, single_op_module
 
-SPATIAL = ["nn.conv2d", "nn.conv3d", "nn.conv2d_transpose", "nn.max_pool2d", "nn.avg_pool2d", "nn.max_pool3d",
+SPATIAL = ["nn.conv1d", "nn.conv2d", "nn.conv3d", "nn.conv2d_transpose", "nn.max_pool2d", "nn.avg_pool2d", "nn.max_pool3d",
            "nn.batch_norm", "nn.group_norm", "nn.instance_norm", "image.resize2d"]
 H, W = SizeVar("h", "int64"), SizeVar("w", "int64")
 DOUBLED = {  # an upsampling neck's resize: the output size an expression of the input's

@@ -62,9 +62,9 @@ def conv_transpose_rule(nd: int):
 
 CONV_LIMITS = "{} data, {} kernel, constant kernel, out_dtype = input dtype"
 TRANSPOSE_LIMITS = CONV_LIMITS + ", dilation 1, output_padding <= end padding"
-# 2-D and 3-D windows are TensorRT layers over whatever spatial size arrives (dynamic=True: an
-# export with symbolic height and width goes whole); a 1-D one is reshaped to 2-D with static sizes.
-register_rule("nn.conv1d", original="nn.conv1d", macs=conv_macs,
+# TensorRT's convolution takes whatever spatial size arrives (dynamic=True: an export with symbolic
+# height and width, or a symbolic audio length, goes whole); 1-D runs as 2-D with a unit axis.
+register_rule("nn.conv1d", original="nn.conv1d", macs=conv_macs, dynamic=True,
               limits=CONV_LIMITS.format(*LAYOUTS[1][:2]))(conv_rule(1))
 register_rule("nn.conv2d", original="nn.conv2d", macs=conv_macs, dynamic=True,
               limits=CONV_LIMITS.format(*LAYOUTS[2][:2]))(conv_rule(2))
