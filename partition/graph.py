@@ -108,6 +108,12 @@ def _add_binding(graph: nx.DiGraph, index: int, binding, reads: list, defined_at
             attrs["macs"] = count_macs(get_rule(attrs["op"]), value)
         if implicit_batch(config) and limits_apply(value, config):  # one batch size per subgraph
             attrs["batch"] = batch_key(output_types(value)[0])
+    elif isinstance(binding, relax.MatchCast) and isinstance(value, relax.Var) \
+            and isinstance(binding.ty, relax.TensorType) and isinstance(value.ty, relax.TensorType):
+        # The importer's check that two sizes it cannot prove equal are (a U-Net's skip concat):
+        # an alias inside a subgraph, so it does not cut the graph in two. TensorRT computes the
+        # real sizes (its concat refuses unequal ones), TVM's copy of the subgraph keeps the check.
+        attrs["reason"] = None
     elif isinstance(binding, relax.VarBinding) and isinstance(value, relax.TupleGetItem) \
             and value.tuple_value in defined_at:
         attrs["follows"] = defined_at[value.tuple_value]

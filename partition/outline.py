@@ -80,7 +80,10 @@ class RegionOutliner:
         new = []
         for b in region_bindings:
             var = relax.DataflowVar(b.var.name, b.var.ty)
-            new.append(relax.VarBinding(var, retyped(substitute(b.value, mapping), b.value.ty)))  # vars for vars
+            if isinstance(b, relax.MatchCast):  # a check of sizes (graph.py): kept as it is
+                new.append(relax.MatchCast(var, substitute(b.value, mapping), b.ty))
+            else:
+                new.append(relax.VarBinding(var, retyped(substitute(b.value, mapping), b.value.ty)))  # vars for vars
             mapping[b.var] = var
         results = [mapping[v] for v in outputs]
         ret = results[0] if len(results) == 1 else relax.Tuple(results)

@@ -3,6 +3,7 @@
 from collections import Counter
 
 import numpy as np
+import pytest
 import tvm
 from tvm import relax
 
@@ -128,3 +129,34 @@ def test_static_blocks_are_judged_as_the_full_checks_judge_them(monkeypatch):
             fast = decisions(mod, implicit, recorded)
             assert flags and all(flag == expect_static for flag in flags)
             assert fast == decisions(mod, implicit, lambda values, static: real_judging(values, False))
+
+
+def test_a_size_check_is_inside_the_subgraph_and_still_checked_by_tvm():
+    """The importer match_casts a skip connection to sizes it cannot prove equal (a U-Net's
+    `(h - 1) // 2 * 2 + 2` beside `h`): an alias inside the subgraph, not a cut; TVM's copy of
+    the subgraph still checks it."""
+    import tvm
+    from tvm.ir.prim.expr import Var as SizeVar
+
+    import tvm_tensorrt
+    from op_samples import main_ops, run_tvm
+
+    h, k = SizeVar("h", "int64"), SizeVar("k", "int64")
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType((1, h), "float32"))
+    y = relax.Var("y", relax.TensorType((1, k), "float32"))
+    with bb.function("main", [x, y]):
+        with bb.dataflow():
+            skip = bb.emit(relax.op.nn.relu(y))
+            same = bb.match_cast(skip, relax.TensorType((1, h), "float32"))
+            out = bb.emit_output(relax.op.concat([relax.op.nn.relu(x), same], axis=0))
+        bb.emit_func_output(out)
+    mod = bb.get()
+    report = tvm_tensorrt.explain(mod)
+    assert all(d.offloaded for d in report.decisions) and len(report.subgraphs) == 1, report.to_table()
+    partitioned, _ = tvm_tensorrt.partition_for_tensorrt(mod)
+    assert main_ops(partitioned) == []
+    a, b = np.ones((1, 3), "float32"), np.full((1, 3), 2.0, "float32")
+    np.testing.assert_array_equal(run_tvm(partitioned, [a, b])[0], run_tvm(mod, [a, b])[0])
+    with pytest.raises(Exception, match="match_cast|MatchCast|shape|h"):
+        run_tvm(partitioned, [a, np.ones((1, 4), "float32")])
