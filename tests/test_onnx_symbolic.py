@@ -208,3 +208,20 @@ def test_fixed_exports_import_with_named_axes(name):
     for shape in _out_shapes(mod):
         assert all(d.isdigit() or any(c.isalpha() for c in d) for d in shape)
         assert not any("range_len" in d or "tile_dim" in d for d in shape), shape
+
+
+def test_a_float_range_over_a_size_has_the_size_as_its_length():
+    """A detector's anchor grid: Range(0.0, float(w), 1.0) with w read from a feature map."""
+    model = _model(
+        [helper.make_node("Shape", ["x"], ["s"]), _const("one", 1),
+         helper.make_node("Gather", ["s", "one"], ["w"], axis=0),
+         helper.make_node("Cast", ["w"], ["wf"], to=TensorProto.FLOAT),
+         helper.make_node("Constant", [], ["zero"], value=numpy_helper.from_array(np.array(0.0, np.float32))),
+         helper.make_node("Constant", [], ["step"], value=numpy_helper.from_array(np.array(1.0, np.float32))),
+         helper.make_node("Range", ["zero", "wf", "step"], ["grid"]),
+         helper.make_node("Add", ["x", "grid"], ["y"])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "width"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "width"])])
+    mod = _import(model)
+    assert _out_shapes(mod) == [["batch", "width"]]
+    _run_both(model, mod, [{"x": _x(1, 3)}, {"x": _x(2, 7)}])

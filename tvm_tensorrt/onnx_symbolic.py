@@ -41,6 +41,19 @@ def _int_scalar(x):
     return None
 
 
+def _whole_scalar(x):
+    """_int_scalar, and also a float that is a whole number: a constant (0.0, 1.0) or a size cast
+    to float (exact below 2**24, any real size); None otherwise."""
+    if isinstance(x, tvm.ir.GenericConst):
+        value = x.value.numpy()
+        if value.size == 1 and value.dtype.kind == "f" and float(value.item()).is_integer():
+            return int(value.item())
+    if tvm.ir.is_prim_expr(x) and type(x).__name__ == "Cast" and _dtype(x).startswith("float") \
+            and _dtype(x.value).startswith(("int", "uint")):
+        return x.value
+    return _int_scalar(x)
+
+
 def _int_list(x):
     """A 1-D int constant, ShapeExpr or PrimExpr as a list of ints / PrimExprs; None otherwise."""
     if isinstance(x, tvm.ir.GenericConst):
@@ -92,11 +105,13 @@ class RangeOfExpressions(onnx_frontend.Range):
     as a tensor and makes it a fresh variable `range_len_0`, so rotary embeddings' `positions *
     inv_freq` no longer broadcast with `sequence` and a later Shape -> Gather fails.
     `relax.op.arange` with PrimExpr bounds is typed with the length as an expression (arange(0,
-    n, 1) has length n). The dtype is the start's, as ONNX says all three share it."""
+    n, 1) has length n). The dtype is the start's, as ONNX says all three share it. A float Range
+    over whole numbers (a detector's grid: `arange(float(w))`) is the int one cast: the same
+    values, with a length TVM can name."""
 
     @classmethod
     def _impl_v11(cls, bb, inputs, attr, params):
-        scalars = [_int_scalar(get_constant(x, params)) for x in inputs[:3]]
+        scalars = [_whole_scalar(get_constant(x, params)) for x in inputs[:3]]
         if any(s is None for s in scalars) or all(isinstance(s, int) for s in scalars) \
                 or not isinstance(scalars[2], int) or scalars[2] == 0:
             return super()._impl_v12(bb, inputs, attr, params)  # constants, tensors, a computed step
