@@ -16,10 +16,10 @@ import onnx.external_data_helper
 
 from .canonicalize import canonicalize
 from .errors import TensorRTError
-from .onnx_fold import fold_shape_arithmetic, may_fold
+from .onnx_fold import fold_shape_arithmetic, inline_constant_ifs, may_fold
 from .onnx_ops import relax_importers
 from .onnx_mapped import read_mapped
-from .onnx_weights import LIFT_MIN_ELEMENTS, bind_weights, split_weights, weight_tensors
+from .onnx_weights import LIFT_MIN_ELEMENTS, bind_weights, has_subgraphs, split_weights, weight_tensors
 
 logger = logging.getLogger("tvm_tensorrt")
 
@@ -128,11 +128,20 @@ def import_onnx(model_or_path, shape_dict=None, simplify=None):
     """(mod, node_of): node_of maps a binding name of main to the ONNX node it computes (not
     every node has one: onnxslim and the importer fold some away, some calls are helpers)."""
     model, weights = split_weights(*load_leaving_weights_in_file(model_or_path))  # a copy: the caller's model is not edited
+    auto = simplify is None
+    if auto and has_subgraphs(model.graph):
+        # Ifs of a constant condition inlined (onnx_fold.py), before onnxslim and our folding both:
+        # neither folds them, and TVM's importer makes them a relax.If of unknown rank. With no
+        # body left, the weights can be split off as for any model.
+        try:
+            if inline_constant_ifs(model, shape_dict) and not has_subgraphs(model.graph):
+                model, weights = split_weights(model)
+        except Exception as err:  # an optimisation: the model is edited only once all is known
+            logger.warning("inlining the model's constant Ifs failed (%s: %s)", type(err).__name__, err)
     tensors = weight_tensors(weights)  # on a second core, while the importer runs
     for node, name in zip(model.graph.node, node_names(model)):  # every node findable by name
         node.name = name
     producers = {out: node.name for node in model.graph.node for out in node.output}
-    auto = simplify is None
     if auto:
         folded = _shape_folded(model, shape_dict)
         simplify = any(node.op_type in SLIM_FOR for node in folded.graph.node)

@@ -12,6 +12,13 @@ before.
 Only values computed from shapes and small initializers are folded (large weights were lifted to
 graph inputs by onnx_weights.py, so they are never read here), and nothing larger than
 FOLD_MAX_ELEMENTS is made.
+
+An If whose condition is a constant once the static dims are known is replaced by its taken
+branch (inline_constant_ifs): torch exports `t.squeeze(1)` as `If(Shape(t)[1] == 1, Squeeze,
+Identity)` even where that dim is statically 1, and TVM's importer makes such an If a relax.If
+whose branches differ in rank, so the next Unsqueeze fails ("requires a statically known input
+rank"); onnxslim leaves it too. The condition reads only the static dims of shapes that stay
+partly symbolic, so it is evaluated over shapes with unknown dims (None) kept as such.
 """
 
 from __future__ import annotations
@@ -134,8 +141,9 @@ EVALUATORS: dict[str, Callable] = {
 EVALUATORS.update({op: (lambda fn: lambda inputs, attrs: fn(*inputs))(fn) for op, fn in _ELEMENTWISE.items()})
 
 
-def _static_shapes(model: onnx.ModelProto, shape_dict) -> dict:
-    """Every tensor's shape that ONNX's shape inference finds fully static: name -> tuple."""
+def _static_shapes(model: onnx.ModelProto, shape_dict, partial: bool = False) -> dict:
+    """Every tensor's shape that ONNX's shape inference finds fully static: name -> tuple.
+    partial: every shape of a known rank, with None for each dim not static."""
     graph = model.graph
     if shape_dict:
         model = _with_input_shapes(model, shape_dict)
@@ -146,8 +154,8 @@ def _static_shapes(model: onnx.ModelProto, shape_dict) -> dict:
     shapes = {}
     for info in (*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output):
         tensor = info.type.tensor_type
-        if tensor.HasField("shape") and all(d.HasField("dim_value") for d in tensor.shape.dim):
-            shapes[info.name] = tuple(d.dim_value for d in tensor.shape.dim)
+        if tensor.HasField("shape") and (partial or all(d.HasField("dim_value") for d in tensor.shape.dim)):
+            shapes[info.name] = tuple(d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim)
     shapes.update((init.name, tuple(init.dims)) for init in graph.initializer)
     return shapes
 
@@ -244,10 +252,10 @@ def may_fold(model: onnx.ModelProto) -> bool:
 def fold_shape_arithmetic(model: onnx.ModelProto, shape_dict=None) -> tuple[onnx.ModelProto, int]:
     """(model with its shape arithmetic folded, how many nodes that removed). `model` is edited:
     callers pass their own copy; each round leaves it whole, so a failure (an exception) leaves
-    a valid model. Models with If/Loop/Scan bodies are returned as they are (a body may read any
-    outer value by name)."""
+    a valid model. Ifs of a constant condition are inlined first (inline_constant_ifs); models
+    with If/Loop/Scan bodies left are returned so (a body may read any outer value by name)."""
     graph = model.graph
-    if has_subgraphs(graph):
+    if has_subgraphs(graph) and (not inline_constant_ifs(model, shape_dict) or has_subgraphs(graph)):
         return model, 0
     count = len(graph.node)
     known = _Known(graph.initializer)
@@ -271,3 +279,98 @@ def fold_shape_arithmetic(model: onnx.ModelProto, shape_dict=None) -> tuple[onnx
     del graph.initializer[:]
     graph.initializer.extend(kept)
     return model, count - len(graph.node)
+
+
+# Ops that move the values of a shape without computing on them: they may carry unknown dims.
+_STRUCTURAL = {"Identity", "Gather", "Slice", "Squeeze", "Unsqueeze", "Concat", "Reshape"}
+
+
+def _condition(name: str, producers: dict, shapes: dict, known: _Known, memo: dict):
+    """The value of tensor `name` where it is computed from static dims and constants only: an
+    array, of dtype object with None for each unknown dim where it is part of a Shape; or None."""
+    if name in memo:
+        return memo[name]
+    memo[name] = None  # (a cycle in a malformed model ends here)
+    node = producers.get(name)
+    if name in known:
+        value = known[name] if known[name].size <= FOLD_MAX_ELEMENTS else None
+    elif node is None or node.domain not in ("", "ai.onnx") or len(node.output) != 1:
+        value = None
+    elif node.op_type == "Shape":
+        shape = shapes.get(node.input[0])
+        attrs = _attrs(node)
+        value = None if shape is None else np.array(
+            shape[attrs.get("start", 0):attrs.get("end", len(shape))], dtype=object)
+    else:
+        inputs = [_condition(i, producers, shapes, known, memo) if i else None for i in node.input]
+        partial = [v is not None and v.dtype == object for v in inputs]
+        value = None
+        if all(v is not None or not i for v, i in zip(inputs, node.input)) and \
+                (node.op_type in _STRUCTURAL or not any(partial)) and node.op_type in EVALUATORS:
+            try:
+                value = np.asarray(EVALUATORS[node.op_type](inputs, _attrs(node)))
+            except Exception:
+                value = None
+    if value is not None and value.dtype == object and all(v is not None for v in value.flat):
+        value = value.astype(np.int64)  # every dim known: only Shape makes object arrays
+    memo[name] = value
+    return value
+
+
+def _inlined(node: onnx.NodeProto, branch: onnx.GraphProto, taken: set) -> Optional[list]:
+    """The nodes that replace If `node` by its `branch`: the branch's nodes, its initializers as
+    Constants, then an Identity per output (the branch output may be an outer value). Names the
+    branch defines are suffixed where they are already taken; None where a node of the branch
+    has a body of its own (its reads would need renaming too)."""
+    if has_subgraphs(branch):
+        return None
+    renamed = {}
+    for name in [init.name for init in branch.initializer] + [o for n in branch.node for o in n.output if o]:
+        new, i = name, 0
+        while new in taken:
+            i += 1
+            new = f"{name}_inlined{i}"
+        taken.add(new)
+        renamed[name] = new
+    nodes = [helper.make_node("Constant", [], [renamed[init.name]], value=init) for init in branch.initializer]
+    for inner in branch.node:
+        copy = onnx.NodeProto()
+        copy.CopyFrom(inner)
+        copy.input[:] = [renamed.get(i, i) for i in inner.input]  # outer names are read as they are
+        copy.output[:] = [renamed.get(o, o) for o in inner.output]
+        nodes.append(copy)
+    nodes += [helper.make_node("Identity", [renamed.get(out.name, out.name)], [result])
+              for out, result in zip(branch.output, node.output)]
+    for i, new in enumerate(nodes):
+        new.name = f"{node.name}/{new.name or new.op_type}_{i}"
+    return nodes
+
+
+def inline_constant_ifs(model: onnx.ModelProto, shape_dict=None) -> int:
+    """Replaces each If of the main graph whose condition is constant given the static dims by
+    the nodes of its taken branch, in place; returns how many. Shape inference keeps the
+    symbolic dims (unknown here) and gives the static ones."""
+    graph = model.graph
+    if not any(node.op_type == "If" for node in graph.node):
+        return 0
+    shapes = _static_shapes(model, shape_dict, partial=True)
+    producers = {out: node for node in graph.node for out in node.output}
+    known, memo = _Known(graph.initializer), {}
+    taken = {name for node in graph.node for name in (*node.input, *node.output, node.name)}
+    taken.update(v.name for v in (*graph.input, *graph.output, *graph.initializer, *graph.value_info))
+    nodes, count = [], 0
+    for node in graph.node:
+        if node.op_type == "If" and node.domain in ("", "ai.onnx"):
+            cond = _condition(node.input[0], producers, shapes, known, memo)
+            if cond is not None and cond.size == 1:
+                attrs = {a.name: a.g for a in node.attribute}
+                inlined = _inlined(node, attrs["then_branch" if bool(cond.reshape(-1)[0]) else "else_branch"], taken)
+                if inlined is not None:
+                    nodes.extend(inlined)
+                    count += 1
+                    continue
+        nodes.append(node)
+    if count:
+        del graph.node[:]
+        graph.node.extend(nodes)
+    return count
