@@ -63,3 +63,15 @@ class GatherNdConverter(TensorRTOpConverter):
         layer = params.network.add_gather_v2(tensor_of(params, 0), tensor_of(params, 1), params.trt.GatherMode.ND)
         layer.num_elementwise_dims = int(params.attrs.get("batch_dims", 0))
         return [layer.get_output(0)]
+
+
+@register_converter("scatter_nd")
+class ScatterNdConverter(TensorRTOpConverter):
+    """The updates replace data at each index tuple (the last indices axis indexes the leading dims)."""
+
+    input_types = ("tensor", "tensor", "tensor")
+
+    def convert(self, params):
+        layer = params.network.add_scatter(tensor_of(params, 0), tensor_of(params, 1), tensor_of(params, 2),
+                                           params.trt.ScatterMode.ND)
+        return [layer.get_output(0)]

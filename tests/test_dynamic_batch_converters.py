@@ -25,6 +25,10 @@ BATCH_AGNOSTIC = {"reshape": lambda x: relax.op.reshape(x, (x.ty.shape.values[0]
                   # the gather samples read constant indices of batch 2; here the indices are computed (in range)
                   "gather_elements": lambda x: relax.op.gather_elements(x, relax.op.argmax(x, axis=2, keepdims=True),
                                                                         axis=2),
+                  # the updates (3, 5) do not follow the batch: computed from x's first three rows instead
+                  "scatter_nd": lambda x, u: relax.op.scatter_nd(
+                      x, relax.const(np.array([[1, 0], [0, 2], [2, 3]], "int64")),
+                      relax.op.sum(relax.op.take(x, relax.const(np.array([0, 1, 2], "int64")), axis=0), axis=[1])),
                   "gather_nd": lambda x: relax.op.gather_nd(
                       x, relax.op.permute_dims(relax.op.argmax(x, axis=1, keepdims=True), [0, 2, 1]), batch_dims=1)}
 

@@ -224,6 +224,9 @@ SUPPORTED_NODE_CASES = (
     + _cases("data", "test_gather_0 test_gather_1 test_gather_2d_indices test_gather_negative_indices "
                      "test_gather_elements_0 test_gather_elements_1 test_gather_elements_negative_indices "
                      "test_gathernd_example_float32 test_gathernd_example_int32_batch_dim1")
+    # SCATTER (ND, ELEMENT)
+    + _cases("data", "test_scatternd test_scatter_elements_with_axis test_scatter_elements_without_axis "
+                     "test_scatter_elements_with_negative_indices")
     # SHAPE, TOPK, CUMULATIVE, FILL, RESIZE
     + _cases("data", "test_shape test_shape_start_1 test_shape_end_negative_1 test_size test_top_k "
                      "test_top_k_smallest test_argmax_keepdims_random test_argmin_no_keepdims_example "
@@ -261,7 +264,6 @@ UNSUPPORTED_NODE_CASES = {
     "test_gridsample": ("data", "evaluator", "GRID_SAMPLE layers"),
     "test_hardmax_example": ("data", "evaluator", "ONE_HOT layers"),
     "test_nonmaxsuppression_single_box": ("data", "evaluator", "NMS layers"),
-    "test_scatter_elements_with_axis": ("data", "evaluator", "SCATTER layers"),
     "test_reversesequence_time": ("data", "evaluator", "REVERSE_SEQUENCE layers"),
     "test_lstm_defaults": ("data", "evaluator", "loops (TRIP_LIMIT/RECURRENCE/ITERATOR/LOOP_OUTPUT)"),
     "test_if": ("data", "evaluator", "conditionals (CONDITION layers)"),

@@ -12,7 +12,7 @@ read out of bounds while TensorRT wrapped it.
 
 import numpy as np
 
-from ..checks import (ANY_DTYPES, IMPLICIT_HINT, INT_DTYPES, check_axes_avoid_batch, dims, dtype_of, first_reason,
+from ..checks import (ANY_DTYPES, IMPLICIT_HINT, INT_DTYPES, NUMERIC_DTYPES, check_axes_avoid_batch, dims, dtype_of, first_reason,
                       implicit_batch, is_constant, normalise_axis, rank_of)
 from ..registry import register_rule
 
@@ -92,3 +92,23 @@ def gather_nd_rule(call, config):
         return f"gather_nd with batch_dims=0 indexes into axis 0, the batch dimension ({IMPLICIT_HINT})"
     depth = dims(indices)[-1]
     return constant_out_of_range(indices, dims(data)[batch_dims:batch_dims + depth], "gather_nd")
+
+
+@register_rule("scatter_nd", dynamic=True, min_version=(8, 2, 0), dtypes=NUMERIC_DTYPES,
+               limits=f"reduction update (none); int32/int64 indices; constant indices within the data's extents "
+                      f"({IN_RANGE_NOTE}); duplicate indices: one of the updates, as ONNX leaves it")
+def scatter_nd_rule(call, config):
+    """TensorRT's scatter layer in ND mode. BEiT builds its relative-position index with
+    ScatterND over the grid size; a reduction (add, mul, ...) has no TensorRT scatter mode."""
+    data, indices, _ = call.args
+    reduction = str(call.attrs.reduction)
+    if reduction != "update":
+        return f"scatter_nd with reduction {reduction!r}: TensorRT's scatter layer only replaces values"
+    reason = indices_reason(indices, "scatter_nd")
+    if reason:
+        return reason
+    if rank_of(indices) == 0:
+        return "scatter_nd with scalar indices is not offloaded"
+    if implicit_batch(config):
+        return f"scatter_nd indexes into axis 0, the batch dimension ({IMPLICIT_HINT})"
+    return constant_out_of_range(indices, dims(data)[:dims(indices)[-1]], "scatter_nd")

@@ -6,7 +6,7 @@ counted reductions as compute-intensive for remove_no_mac_subgraphs; we keep tha
 accumulation per input element.
 """
 
-from ..checks import check_axes_avoid_batch, dims, numel, rank_of
+from ..checks import FLOAT_DTYPES, INT_DTYPES, check_axes_avoid_batch, dims, numel, rank_of
 from ..registry import register_rule
 
 
@@ -24,12 +24,17 @@ def reduce_rule(call, config):
 
 BATCH_LIMITS = "axis given and without 0"
 GLOBAL_POOL = "global pooling: spatial axes with keepdims"
-register_rule("sum", original="sum", macs=reduce_macs, dynamic=True, batch_limits=BATCH_LIMITS)(reduce_rule)
-register_rule("prod", original="prod", macs=reduce_macs, dynamic=True, batch_limits=BATCH_LIMITS)(reduce_rule)
+# Integer sums, products, maxima and minima are exact in TensorRT's reduce layer (BEiT sums an
+# int64 relative-position index); a mean of integers would not round as TVM does.
+register_rule("sum", original="sum", macs=reduce_macs, dynamic=True, batch_limits=BATCH_LIMITS,
+              dtypes=FLOAT_DTYPES + INT_DTYPES)(reduce_rule)
+register_rule("prod", original="prod", macs=reduce_macs, dynamic=True, batch_limits=BATCH_LIMITS,
+              dtypes=FLOAT_DTYPES + INT_DTYPES)(reduce_rule)
 register_rule("max", original=("max", "nn.global_max_pool2d", "nn.adaptive_max_pool2d"), macs=reduce_macs,
-              dynamic=True, batch_limits=BATCH_LIMITS,
+              dynamic=True, batch_limits=BATCH_LIMITS, dtypes=FLOAT_DTYPES + INT_DTYPES,
               limits=GLOBAL_POOL + " (Relax has no adaptive_max_pool2d; its global (1, 1) form is this)")(reduce_rule)
-register_rule("min", original="min", macs=reduce_macs, dynamic=True, batch_limits=BATCH_LIMITS)(reduce_rule)
+register_rule("min", original="min", macs=reduce_macs, dynamic=True, batch_limits=BATCH_LIMITS,
+              dtypes=FLOAT_DTYPES + INT_DTYPES)(reduce_rule)
 register_rule("mean", original=("mean", "nn.global_avg_pool2d"), macs=reduce_macs, dynamic=True,
               batch_limits=BATCH_LIMITS, limits=GLOBAL_POOL)(reduce_rule)
 # GroupNorm and weight standardisation as exporters write them (reshape -> mean / variance ->

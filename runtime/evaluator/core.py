@@ -58,6 +58,7 @@ _LAYER_CLASSES = {
     "REDUCE": "IReduceLayer",
     "RESIZE": "IResizeLayer",
     "SCALE": "IScaleLayer",
+    "SCATTER": "IScatterLayer",
     "SELECT": "ISelectLayer",
     "SHAPE": "IShapeLayer",
     "SHUFFLE": "IShuffleLayer",

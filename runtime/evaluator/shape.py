@@ -233,6 +233,29 @@ def _gather(ev, layer, ins, dtypes):
     raise _unsupported(f"gather mode {mode}")
 
 
+@_handler("SCATTER")
+def _scatter(ev, layer, ins, dtypes):
+    """ND mode: each index tuple (the last indices axis) names a slice of data's leading dims that
+    the matching updates replace; ELEMENT mode: along `axis`, as ONNX ScatterElements."""
+    data, indices, updates = ins
+    if indices.dtype.kind not in "iu":
+        raise _LayerFailure(f"indices are {indices.dtype}")
+    mode, out = _enum_name(layer.mode), data.copy()
+    if mode == "ND":
+        depth = indices.shape[-1]
+        if depth > data.ndim or updates.shape != indices.shape[:-1] + data.shape[depth:]:
+            raise _LayerFailure(f"ND scatter of updates {updates.shape} at indices {indices.shape} into {data.shape}")
+        q = indices.reshape(-1, depth)
+        coords = tuple(_wrap_indices(q[:, j], data.shape[j], "scatter") for j in range(depth))
+        out[coords] = updates.reshape((-1,) + data.shape[depth:])
+        return [out]
+    if mode == "ELEMENT":
+        axis = int(layer.axis)
+        np.put_along_axis(out, _wrap_indices(indices, data.shape[axis], "scatter"), updates, axis=axis)
+        return [out]
+    raise _unsupported(f"scatter mode {mode}")
+
+
 @_handler("SQUEEZE")
 def _squeeze(ev, layer, ins, dtypes):
     x = ins[0]
