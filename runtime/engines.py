@@ -161,15 +161,19 @@ class EngineSet:
             return EngineSpec(tuple((name, v, v, v) for name, v in sorted(values.items())))
         configured = self.subgraph.config.get("dim_ranges") or {}
         known = [s.ranges for s in self.plans] + [r for _, r in self.prebuilt.values() if r]
+        batch = batch_variables(self.subgraph)
         ranges = []
         for name, value in sorted(values.items()):
-            seen = [hi for r in known for n, lo, _, hi in r if n == name and lo == 1]
+            seen = [(lo, hi) for r in known for n, lo, _, hi in r if n == name]
             if name in configured:
                 lo, opt, hi = configured[name]
-                ranges.append((name, min(lo, value), opt, max([hi, value] + seen)))
-            else:  # a prebuilt 1..8 engine serves 4
-                top = max(seen + [value])
-                ranges.append((name, 1, top, top))
+                ranges.append((name, min(lo, value), opt, max([hi, value] + [h for _, h in seen])))
+                continue
+            top = max([h for _, h in seen] + [value])  # a prebuilt 1..8 engine serves 4
+            # A batch of 1 is always valid; a height or a length of 1 may not be (BEiT's grid of
+            # `height // 8 * 2 - 1` is negative there, and no engine builds): from the smallest seen.
+            bottom = 1 if name in batch else min([lo for lo, _ in seen] + [value])
+            ranges.append((name, bottom, top, top))
         return EngineSpec(tuple(ranges))
 
     def plan_for(self, values: Optional[dict], backend: Backend) -> tuple:
