@@ -7,6 +7,11 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 
+def pytest_addoption(parser):
+    parser.addoption("--all-exports", action="store_true",
+                     help="compile and verify every model of tests/models/exports (tests/test_exports.py)")
+
+
 @pytest.fixture
 def trt_log(caplog):
     """The "tvm_tensorrt" logger's INFO messages."""
