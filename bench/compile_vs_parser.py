@@ -50,7 +50,7 @@ def default_models(workdir: str) -> list:
 def ours(path: str) -> tuple[float, int]:
     import tvm_tensorrt
     from tvm_tensorrt.lowering.dispatch import offloaded_functions
-    from tvm_tensorrt.runtime.engine import build_network, build_plan
+    from tvm_tensorrt.runtime.plan_builder import build_network, build_plan
     from tvm_tensorrt.lowering.serialize import subgraph_of
 
     start = time.perf_counter()

@@ -27,7 +27,7 @@ def main(argv=None):
     from tvm_tensorrt.backend import load_backend
     from tvm_tensorrt.lowering.dispatch import offloaded_functions
     from tvm_tensorrt.lowering.serialize import subgraph_of
-    from tvm_tensorrt.runtime.engine import build_network
+    from tvm_tensorrt.runtime.plan_builder import build_network
     from tvm_tensorrt.runtime.evaluator import evaluate_network
 
     argv = sys.argv[1:] if argv is None else argv

@@ -28,7 +28,7 @@ from ..formats.abi import EXECUTE, NO_ENGINE, PREPARE, RUN_EMBEDDED
 from ..formats.plans import decode_plans
 from ..formats.subgraph import decode, decode_header, read_digest
 from . import gpu
-from .engines import EngineSet
+from .engine_set import EngineSet
 
 logger = logging.getLogger("tvm_tensorrt")
 
@@ -127,7 +127,7 @@ class SubgraphRuntime:
 
     def evaluate_on_cpu(self, inputs) -> list:
         from .evaluator import evaluate_network  # only this fallback needs it
-        from .engine import build_network
+        from .plan_builder import build_network
         from .options import engine_options
 
         backend = find_backend()

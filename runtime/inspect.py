@@ -61,7 +61,7 @@ def _embedded_subgraphs(path: str) -> list:
 
 def describe_network(subgraph, backend, precision: str = "fp32") -> list:
     """One row per layer: name, type, output dtypes, output shapes."""
-    from .engine import build_network
+    from .plan_builder import build_network
 
     network = build_network(subgraph, backend, precision)[1].network
     rows = []

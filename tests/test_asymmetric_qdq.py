@@ -18,7 +18,7 @@ from tvm_tensorrt.lowering.dispatch import offloaded_functions
 from tvm_tensorrt.lowering.serialize import subgraph_of
 from tvm_tensorrt.partition.checks import constant_array
 from tvm_tensorrt.partition.rules.quantize import requantize_symmetric, symmetric_scale
-from tvm_tensorrt.runtime.engine import build_network, build_plan
+from tvm_tensorrt.runtime.plan_builder import build_network, build_plan
 from tvm_tensorrt.runtime.evaluator import evaluate_network
 
 IMAGE = (1, 3, 32, 32)

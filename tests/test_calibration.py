@@ -16,7 +16,7 @@ from tvm_tensorrt.lowering.dispatch import offloaded_functions
 from tvm_tensorrt.lowering.serialize import subgraph_of
 from tvm_tensorrt.models import DEFAULT_MODEL
 from tvm_tensorrt.partition.api import partition_with_decisions
-from tvm_tensorrt.runtime.engine import build_network, build_plan
+from tvm_tensorrt.runtime.plan_builder import build_network, build_plan
 
 SHAPE = (1, 3, 32, 32)
 

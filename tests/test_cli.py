@@ -166,7 +166,7 @@ def test_a_failing_progress_reporter_neither_fails_nor_cancels_the_build(caplog)
     from tvm_tensorrt.lowering.dispatch import offloaded_functions
     from tvm_tensorrt.lowering.serialize import subgraph_of
     from tvm_tensorrt.models import DEFAULT_MODEL
-    from tvm_tensorrt.runtime.engine import build_plan
+    from tvm_tensorrt.runtime.plan_builder import build_plan
     from tvm_tensorrt.runtime.progress import report_builds
 
     calls = []

@@ -9,7 +9,7 @@ from tvm_tensorrt.converters import registered_converter_names
 from tvm_tensorrt.partition import registered_rule_names
 from tvm_tensorrt.backend import load_backend
 from tvm_tensorrt.lowering.dispatch import offloaded_functions
-from tvm_tensorrt.runtime.engine import build_network, build_plan
+from tvm_tensorrt.runtime.plan_builder import build_network, build_plan
 from tvm_tensorrt.lowering.serialize import subgraph_of
 from op_samples import EXTRA_SAMPLES, PARTNERED, SAMPLES, extra_sample_module, sample_module
 

@@ -6,8 +6,8 @@ from tvm import relax
 from tvm.ir.prim.expr import Var as SizeVar
 
 from tvm_tensorrt.backend import load_backend
-from tvm_tensorrt.runtime.engine import add_profile, build_network
-from tvm_tensorrt.runtime.engines import EngineSet
+from tvm_tensorrt.runtime.plan_builder import add_profile, build_network
+from tvm_tensorrt.runtime.engine_set import EngineSet
 from tvm_tensorrt.lowering.serialize import subgraph_of
 
 
@@ -55,7 +55,7 @@ def test_batches_1_2_4_2(multi_engine, builds, kept, monkeypatch):
 
 
 def test_prebuilt_dynamic_engine_serves_smaller_batches(monkeypatch):
-    from tvm_tensorrt.runtime.engines import prebuild
+    from tvm_tensorrt.runtime.engine_set import prebuild
 
     subgraph = dynamic_batch_subgraph()
     plans = prebuild(subgraph, max_batch=8)

@@ -11,7 +11,7 @@ from tvm.ir.prim.expr import Var as SizeVar
 import tvm_tensorrt
 from tvm_tensorrt.backend import load_backend
 from tvm_tensorrt.lowering.dispatch import offloaded_functions
-from tvm_tensorrt.runtime.engine import add_profile, build_network
+from tvm_tensorrt.runtime.plan_builder import add_profile, build_network
 from tvm_tensorrt.lowering.serialize import subgraph_of
 from op_samples import SAMPLES, random_array, sample, single_op_module
 

@@ -814,7 +814,7 @@ def converter_layer_types() -> set:
     import tvm_tensorrt
     from op_samples import EXTRA_SAMPLES, SAMPLES, extra_sample_module, sample_module
     from tvm_tensorrt.lowering.dispatch import offloaded_functions
-    from tvm_tensorrt.runtime.engine import build_network
+    from tvm_tensorrt.runtime.plan_builder import build_network
     from tvm_tensorrt.lowering.serialize import subgraph_of
 
     cases = [(sample_module(name), {}) for name in SAMPLES]

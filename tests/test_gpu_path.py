@@ -11,7 +11,7 @@ import tvm_tensorrt
 from tvm_tensorrt.runtime import gpu
 from tvm_tensorrt.backend import load_backend
 from tvm_tensorrt.lowering.dispatch import offloaded_functions
-from tvm_tensorrt.runtime.engine import build_plan
+from tvm_tensorrt.runtime.plan_builder import build_plan
 from tvm_tensorrt.lowering.serialize import subgraph_of
 from op_samples import sample_module
 

@@ -14,7 +14,7 @@ from tvm_tensorrt.lowering.dispatch import offloaded_functions
 from tvm_tensorrt.lowering.serialize import subgraph_of
 from tvm_tensorrt.models import DEFAULT_MODEL
 from tvm_tensorrt.partition.api import partition_with_decisions
-from tvm_tensorrt.runtime.engine import build_network, build_plan
+from tvm_tensorrt.runtime.plan_builder import build_network, build_plan
 from model_utils import run_in_fresh_process
 
 MODELS = os.path.join(os.path.dirname(__file__), "models")

@@ -17,10 +17,11 @@ LAYERS = [
     ("leaf: errors, shared facts, registries, TensorRT discovery and its log bridge",
      ["tvm_tensorrt.errors", "tvm_tensorrt.common", "tvm_tensorrt.registry", "tvm_tensorrt.backend",
       "tvm_tensorrt.trt_log", "tvm_tensorrt.shared_tensors"]),
-    ("formats: what a library carries", ["tvm_tensorrt.formats"]),
+    ("formats: what a library carries, and its file checked", ["tvm_tensorrt.formats", "tvm_tensorrt.library_file"]),
     ("partition and converters (and the ONNX frontend, targets)",
      ["tvm_tensorrt.partition", "tvm_tensorrt.converters", "tvm_tensorrt.frontend", "tvm_tensorrt.canonicalize",
-      "tvm_tensorrt.onnx_ops", "tvm_tensorrt.onnx_weights", "tvm_tensorrt.onnx_fold", "tvm_tensorrt.onnx_mapped",
+      "tvm_tensorrt.onnx_ops", "tvm_tensorrt.onnx_symbolic", "tvm_tensorrt.onnx_resize", "tvm_tensorrt.onnx_weights",
+      "tvm_tensorrt.onnx_fold", "tvm_tensorrt.onnx_mapped",
       "tvm_tensorrt.onnx_explain", "tvm_tensorrt.targets", "tvm_tensorrt.models",
       "tvm_tensorrt.calibration"]),
     ("compile-time lowering: Relax -> serialised subgraphs", ["tvm_tensorrt.lowering"]),
@@ -92,7 +93,7 @@ def test_imports_only_go_down(name, is_package, path):
 def test_the_contract_catches_a_back_import(tmp_path):
     """The checker itself: a partition module that imports the runtime is reported."""
     bad = tmp_path / "bad.py"
-    bad.write_text("def f():\n    from ..runtime.engines import prebuild\n")
+    bad.write_text("def f():\n    from ..runtime.engine_set import prebuild\n")
     found = [t for _, t in imports_of("tvm_tensorrt.partition.bad", False, bad)]
-    assert found == ["tvm_tensorrt.runtime.engines"]
+    assert found == ["tvm_tensorrt.runtime.engine_set"]
     assert layer_of(found[0]) > layer_of("tvm_tensorrt.partition.bad")

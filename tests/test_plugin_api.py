@@ -9,7 +9,7 @@ import tvm_tensorrt
 from tvm_tensorrt.converters import TensorRTOpConverter, register_converter
 from tvm_tensorrt.partition import get_rule, register_rule, unregister_rule
 from tvm_tensorrt.lowering.dispatch import offloaded_functions
-from tvm_tensorrt.runtime.engine import build_plan
+from tvm_tensorrt.runtime.plan_builder import build_plan
 from tvm_tensorrt.lowering.serialize import subgraph_of
 from op_samples import main_ops, offloaded_ops, random_inputs, run_tvm, single_op_module
 

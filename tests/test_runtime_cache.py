@@ -280,7 +280,7 @@ def relu_subgraph_key():
     from tvm_tensorrt.backend import load_backend
     from tvm_tensorrt.lowering.dispatch import offloaded_functions
     from tvm_tensorrt.lowering.serialize import subgraph_of
-    from tvm_tensorrt.runtime.engines import EngineSpec, engine_key, key_fields
+    from tvm_tensorrt.runtime.engine_set import EngineSpec, engine_key, key_fields
     from tvm_tensorrt.runtime.options import engine_options
 
     partitioned, config = tvm_tensorrt.partition_for_tensorrt(two_subgraph_module())
@@ -328,7 +328,7 @@ def test_editing_a_converter_s_source_changes_the_engine_key(tmp_path, monkeypat
 
 def test_the_network_builder_s_code_is_in_the_engine_key(monkeypatch):
     """fusion.py and network.py decide the network as much as a converter does."""
-    from tvm_tensorrt.runtime import engines
+    from tvm_tensorrt.runtime import engine_set as engines
 
     key = relu_subgraph_key()
     before = key()
@@ -345,7 +345,7 @@ def test_overriding_a_converter_changes_the_engine_key(registries):
     from tvm_tensorrt.converters import get_converter, register_converter
     from tvm_tensorrt.backend import load_backend
     from tvm_tensorrt.lowering.dispatch import offloaded_functions
-    from tvm_tensorrt.runtime.engines import EngineSpec, engine_key, key_fields
+    from tvm_tensorrt.runtime.engine_set import EngineSpec, engine_key, key_fields
     from tvm_tensorrt.runtime.options import engine_options
     from tvm_tensorrt.lowering.serialize import subgraph_of
 

@@ -11,7 +11,7 @@ from tvm.ir.prim.expr import Var as SizeVar
 import tvm_tensorrt
 from tvm_tensorrt.backend import load_backend
 from tvm_tensorrt.lowering.dispatch import offloaded_functions
-from tvm_tensorrt.runtime.engine import build_network, build_plan
+from tvm_tensorrt.runtime.plan_builder import build_network, build_plan
 from tvm_tensorrt.lowering.serialize import subgraph_of
 from tvm_tensorrt.verify import evaluate_network
 from op_samples import const, ints, single_op_module

@@ -16,7 +16,7 @@ import tvm_tensorrt
 from tvm_tensorrt.backend import load_backend
 from tvm_tensorrt.lowering.dispatch import offloaded_functions
 from tvm_tensorrt.lowering.serialize import subgraph_of
-from tvm_tensorrt.runtime.engine import add_profile, build_network
+from tvm_tensorrt.runtime.plan_builder import add_profile, build_network
 from tvm_tensorrt.verify import evaluate_network
 from op_samples import random_array, sample, single_op_module
 

@@ -11,7 +11,7 @@ from tvm import relax
 import tvm_tensorrt
 from tvm_tensorrt.lowering.dispatch import offloaded_functions
 from tvm_tensorrt.lowering.serialize import subgraph_of
-from tvm_tensorrt.runtime.engine import build_network
+from tvm_tensorrt.runtime.plan_builder import build_network
 from model_utils import onnxruntime_output
 
 

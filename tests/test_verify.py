@@ -7,7 +7,7 @@ from tvm import relax
 import tvm_tensorrt
 from tvm_tensorrt.converters import TensorRTOpConverter, register_converter
 from tvm_tensorrt.lowering.dispatch import offloaded_functions
-from tvm_tensorrt.runtime.engine import build_network
+from tvm_tensorrt.runtime.plan_builder import build_network
 from tvm_tensorrt.lowering.serialize import subgraph_of
 from op_samples import SAMPLES, const, ints, random_inputs, sample, sample_module, single_op_module
 

@@ -24,7 +24,7 @@ from .errors import BackendUnavailableError
 from .library_file import CheckedExecutable, check_embeddable
 from .lowering.dispatch import config_of, lower_offloaded
 from .partition.api import partition_for_tensorrt
-from .runtime.engines import prebuild
+from .runtime.engine_set import prebuild
 from .targets import make_target
 
 

@@ -30,7 +30,7 @@ from ..errors import TensorRTError
 from ..partition.api import partition_with_decisions
 from ..backend import load_backend
 from ..lowering.dispatch import offloaded_functions
-from ..runtime.engine import build_network
+from ..runtime.plan_builder import build_network
 from ..runtime.model import flatten_outputs
 from ..runtime.options import engine_options
 from ..lowering.serialize import subgraph_of

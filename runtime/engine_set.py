@@ -27,7 +27,7 @@ from ..errors import ConversionError
 from ..formats import dims
 from ..backend import Backend, find_backend
 from .cache import engine_key, open_cache
-from .engine import build_plan
+from .plan_builder import build_plan
 from .options import EngineOptions, engine_options
 
 logger = logging.getLogger("tvm_tensorrt")
