@@ -4,8 +4,6 @@ the model imports with a known rank; an If of an unknown condition stays one."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import re
 import sys
@@ -16,12 +14,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-import tvm_tensorrt
 from tvm_tensorrt.onnx_fold import inline_constant_ifs
-
-ort = pytest.importorskip("onnxruntime")
-tvm = pytest.importorskip("tvm")
-from tvm import relax  # noqa: E402
+from test_onnx_symbolic import _import, _out_shapes, _run_both
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPORTS = ROOT / "tests" / "models" / "exports"
@@ -67,32 +61,6 @@ def _if_model(dim1, cond_axis=1):
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model
-
-
-def _import(model):
-    with contextlib.redirect_stdout(io.StringIO()):
-        mod, _ = tvm_tensorrt.from_onnx(model)
-    return mod
-
-
-def _out_shapes(mod):
-    ret = mod["main"].ret_ty
-    types = ret.fields if isinstance(ret, relax.TupleType) else [ret]
-    return [[re.sub(r"T\.int64\((-?\d+)\)", r"\1", str(d)) for d in t.shape.values] for t in types]
-
-
-def _run_both(model, mod, feeds_list):
-    vm = relax.VirtualMachine(tvm.compile(mod, target="llvm"), tvm.cpu())
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    names = [p.name for p in mod["main"].params]
-    for feeds in feeds_list:
-        want = sess.run(None, feeds)
-        got = vm["main"](*[tvm.runtime.tensor(feeds[n]) for n in names])
-        got = [got] if hasattr(got, "numpy") else list(got)
-        assert len(got) == len(want)
-        for w, g in zip(want, got):
-            assert g.numpy().shape == w.shape
-            np.testing.assert_allclose(g.numpy(), w, atol=1e-4, rtol=1e-3)
 
 
 def _x(*shape):

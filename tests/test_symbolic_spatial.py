@@ -41,9 +41,9 @@ def spatial_sample(op_name):
     return single_op_module(make, symbolic, dtype=dtype, field=field), shape, names
 
 
-@pytest.mark.parametrize("op_name", SPATIAL + sorted(DOUBLED))
-def test_symbolic_height_and_width_are_offloaded_built_and_exact(op_name):
-    mod, shape, names = spatial_sample(op_name)
+def whole_and_built(mod, ranges) -> tuple:
+    """(subgraph, backend, network build) of a module that goes to TensorRT whole, after checking
+    a real engine builds over the profile `ranges` ((name, min, opt, max), ...)."""
     report = tvm_tensorrt.explain(mod)
     assert all(d.offloaded for d in report.decisions), report.to_table()
     partitioned, config = tvm_tensorrt.partition_for_tensorrt(mod)
@@ -52,9 +52,16 @@ def test_symbolic_height_and_width_are_offloaded_built_and_exact(op_name):
     backend = load_backend()
     builder, built, _ = build_network(subgraph, backend)
     builder_config = builder.create_builder_config()
-    ranges = (("n", 1, 2, 3),) + tuple((n, 3, SIZES[n][0], max(SIZES[n])) for n in names)
     add_profile(builder, builder_config, built.network, subgraph, ranges)
     assert builder.build_serialized_network(built.network, builder_config) is not None
+    return subgraph, backend, built
+
+
+@pytest.mark.parametrize("op_name", SPATIAL + sorted(DOUBLED))
+def test_symbolic_height_and_width_are_offloaded_built_and_exact(op_name):
+    mod, shape, names = spatial_sample(op_name)
+    ranges = (("n", 1, 2, 3),) + tuple((n, 3, SIZES[n][0], max(SIZES[n])) for n in names)
+    subgraph, backend, built = whole_and_built(mod, ranges)
 
     vm = relax.VirtualMachine(tvm.compile(mod, target="llvm"), tvm.cpu())
     rng = np.random.default_rng(1)
@@ -108,16 +115,7 @@ def test_slice_from_a_symbolic_begin():
         return relax.op.strided_slice(relax.op.cumsum(x, axis=1), axes=[1, 2], begin=[rows - 1, cols - 1],
                                       end=[rows, cols], assume_inbound=True)
     mod = single_op_module(make, (1, H, W))
-    report = tvm_tensorrt.explain(mod)
-    assert all(d.offloaded for d in report.decisions), report.to_table()
-    partitioned, config = tvm_tensorrt.partition_for_tensorrt(mod)
-    [func] = offloaded_functions(partitioned).values()
-    subgraph = subgraph_of(func, "tensorrt_0", config)
-    backend = load_backend()
-    builder, built, _ = build_network(subgraph, backend)
-    builder_config = builder.create_builder_config()
-    add_profile(builder, builder_config, built.network, subgraph, (("h", 1, 4, 9), ("w", 1, 4, 9)))
-    assert builder.build_serialized_network(built.network, builder_config) is not None
+    subgraph, backend, built = whole_and_built(mod, (("h", 1, 4, 9), ("w", 1, 4, 9)))
     vm = relax.VirtualMachine(tvm.compile(mod, target="llvm"), tvm.cpu())
     for h, w in ((3, 4), (7, 2)):
         x = np.random.default_rng(h).standard_normal((1, h, w)).astype("float32")
