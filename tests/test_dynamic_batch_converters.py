@@ -57,7 +57,7 @@ def test_symbolic_batch_is_offloaded_built_and_exact(op_name):
     add_profile(builder, builder_config, built.network, subgraph, (("n", 1, 2, 4),))
     assert builder.build_serialized_network(built.network, builder_config) is not None
 
-    from tvm_tensorrt.verify import evaluate_network
+    from tvm_tensorrt.verification import evaluate_network
 
     rng = np.random.default_rng(4)
     inputs = [random_array(rng, (BATCH,) + tuple(s[1:]), str(p.ty.dtype)) for s, p in zip(shapes, mod["main"].params)]

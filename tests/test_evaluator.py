@@ -1,4 +1,4 @@
-"""The CPU evaluator of TensorRT network definitions (tvm_tensorrt.verify), checked independently.
+"""The CPU evaluator of TensorRT network definitions (tvm_tensorrt.verification), checked independently.
 
 The evaluator must not agree with our converters by accident, so it is checked on networks that
 NVIDIA's own ONNX parser (shipped with TensorRT-RTX) builds from ONNX models whose outputs are
@@ -32,7 +32,7 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from tvm_tensorrt.errors import TensorRTError  # noqa: E402
 from tvm_tensorrt.backend import load_backend  # noqa: E402
-from tvm_tensorrt.verify import (EvaluationError, UnsupportedLayerError, evaluate_network,  # noqa: E402
+from tvm_tensorrt.verification import (EvaluationError, UnsupportedLayerError, evaluate_network,  # noqa: E402
                                  supported_layer_types)
 
 BACKEND = load_backend()  # a missing backend fails loudly: these tests need the real builder

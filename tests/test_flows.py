@@ -106,7 +106,7 @@ LIGHT_RUNNER = textwrap.dedent("""
     print(json.dumps(sorted(sys.modules)))
 """)
 COMPILE_TIME_MODULES = ["onnx", "onnxslim", "networkx", "onnxruntime", "tvm_tensorrt.frontend",
-                        "tvm_tensorrt.partition", "tvm_tensorrt.verify.api", "tvm_tensorrt.lowering.serialize"]
+                        "tvm_tensorrt.partition", "tvm_tensorrt.verification.api", "tvm_tensorrt.lowering.serialize"]
 
 
 @pytest.mark.parametrize("flow", ["build", "RunCodegen"])

@@ -1,6 +1,6 @@
 """The layer contract (docs/architecture.md): imports run one way, from a higher layer to a
 lower one or within a layer. A back-import (the partitioner reaching into the runtime, the
-runtime into verify) fails here, wherever it sits: module level or inside a function."""
+runtime into verification) fails here, wherever it sits: module level or inside a function."""
 
 import ast
 from pathlib import Path
@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # folder in the repository -> the package it installs as (pyproject.toml's package-dir)
 FOLDERS = {"tvm_tensorrt": "tvm_tensorrt", "partition": "tvm_tensorrt.partition",
-           "converters": "tvm_tensorrt.converters", "runtime": "tvm_tensorrt.runtime", "verify": "tvm_tensorrt.verify"}
+           "converters": "tvm_tensorrt.converters", "runtime": "tvm_tensorrt.runtime", "verification": "tvm_tensorrt.verification"}
 
 # lowest first; a module belongs to the longest prefix listed
 LAYERS = [
@@ -26,8 +26,8 @@ LAYERS = [
       "tvm_tensorrt.calibration"]),
     ("compile-time lowering: Relax -> serialised subgraphs", ["tvm_tensorrt.lowering"]),
     ("runtime: engines, cache, execution, the CPU evaluator", ["tvm_tensorrt.runtime"]),
-    ("verify, flows (build), CLI, the package face",
-     ["tvm_tensorrt.verify", "tvm_tensorrt.flows", "tvm_tensorrt.cli", "tvm_tensorrt"]),
+    ("verification, flows (build), CLI, the package face",
+     ["tvm_tensorrt.verification", "tvm_tensorrt.flows", "tvm_tensorrt.cli", "tvm_tensorrt"]),
 ]
 
 

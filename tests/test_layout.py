@@ -1,4 +1,4 @@
-"""The card's layout: partition/, converters/, runtime/ (and verify/) are top-level folders,
+"""The card's layout: partition/, converters/, runtime/ (and verification/) are top-level folders,
 installed as tvm_tensorrt.partition etc., from an editable install and from a wheel."""
 
 import glob
@@ -11,7 +11,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUBPACKAGES = {"tvm_tensorrt.partition": "partition", "tvm_tensorrt.partition.rules": "partition/rules",
                "tvm_tensorrt.converters": "converters", "tvm_tensorrt.runtime": "runtime",
-               "tvm_tensorrt.verify": "verify", "tvm_tensorrt.runtime.evaluator": "runtime/evaluator",
+               "tvm_tensorrt.verification": "verification", "tvm_tensorrt.runtime.evaluator": "runtime/evaluator",
                "tvm_tensorrt.formats": "tvm_tensorrt/formats", "tvm_tensorrt.lowering": "tvm_tensorrt/lowering"}
 IMPORT_ALL = ("import importlib, json; print(json.dumps({m: importlib.import_module(m).__file__ for m in "
               "['tvm_tensorrt', 'tvm_tensorrt.models'] + %r}))")

@@ -13,7 +13,7 @@ from tvm_tensorrt.backend import load_backend
 from tvm_tensorrt.lowering.dispatch import offloaded_functions
 from tvm_tensorrt.runtime.plan_builder import build_network, build_plan
 from tvm_tensorrt.lowering.serialize import subgraph_of
-from tvm_tensorrt.verify import evaluate_network
+from tvm_tensorrt.verification import evaluate_network
 from op_samples import SIZE_SAMPLES, main_ops, offloaded_ops, single_op_module
 
 EXPLICIT = {"use_implicit_batch": False}

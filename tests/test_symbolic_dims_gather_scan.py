@@ -13,7 +13,7 @@ from tvm_tensorrt.backend import load_backend
 from tvm_tensorrt.lowering.dispatch import offloaded_functions
 from tvm_tensorrt.runtime.plan_builder import build_network, build_plan
 from tvm_tensorrt.lowering.serialize import subgraph_of
-from tvm_tensorrt.verify import evaluate_network
+from tvm_tensorrt.verification import evaluate_network
 from op_samples import const, ints, single_op_module
 
 B, S = SizeVar("b", "int64"), SizeVar("s", "int64")

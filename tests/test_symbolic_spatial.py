@@ -17,7 +17,7 @@ from tvm_tensorrt.backend import load_backend
 from tvm_tensorrt.lowering.dispatch import offloaded_functions
 from tvm_tensorrt.lowering.serialize import subgraph_of
 from tvm_tensorrt.runtime.plan_builder import add_profile, build_network
-from tvm_tensorrt.verify import evaluate_network
+from tvm_tensorrt.verification import evaluate_network
 from op_samples import random_array, sample, single_op_module
 
 SPATIAL = ["nn.conv1d", "nn.conv2d", "nn.conv3d", "nn.conv2d_transpose", "nn.max_pool2d", "nn.avg_pool2d", "nn.max_pool3d",

@@ -16,7 +16,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The card's layout: runtime/, partition/, ... are installed as tvm_tensorrt.<name> (pyproject's
 # package-dir); mypy reads sources, so a tree of links gives it the installed package's shape.
-SUBPACKAGES = ("runtime", "partition", "converters", "verify")
+SUBPACKAGES = ("runtime", "partition", "converters", "verification")
 CONFIG = """[mypy]
 ignore_missing_imports = True
 follow_imports = silent

@@ -203,7 +203,7 @@ def test_report_json_and_malformed_fp16_variable(monkeypatch):
 
 
 def test_comparison_handles_nan_inf_and_missing_outputs():
-    from tvm_tensorrt.verify.api import _compare
+    from tvm_tensorrt.verification.api import _compare
 
     nan, inf = float("nan"), float("inf")
     assert _compare([np.array([nan, 0.0, inf])], [np.array([nan, 0.0, inf])], 1e-3, 1e-4) == (0.0, 0.0, True)

@@ -7,7 +7,7 @@ import pytest
 
 import tvm_tensorrt
 from tvm_tensorrt.models import DEFAULT_MODEL
-from tvm_tensorrt.verify import ArithmeticVariant
+from tvm_tensorrt.verification import ArithmeticVariant
 from model_utils import LIGHT_MODELS, randomize_constant_weights
 
 

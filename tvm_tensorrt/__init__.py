@@ -20,10 +20,7 @@ from .errors import (BackendUnavailableError, ConfigError, ConversionError, Corr
 from .library_file import check_library, export_library  # noqa: E402
 from .runtime import executor as _executor  # noqa: E402,F401  (registers tvm_tensorrt.* packed functions)
 from .runtime.model import LoadedModel, load  # noqa: E402
-from . import verify as _verify_package  # noqa: E402,F401  (light: the evaluator, numpy only)
-
-# Importing the subpackage bound its name here; `tvm_tensorrt.verify` is the function (__getattr__).
-del verify  # noqa: F821
+from . import verification as _verification  # noqa: E402,F401  (light: the evaluator, numpy only)
 
 logger = logging.getLogger("tvm_tensorrt")
 
@@ -40,8 +37,8 @@ _COMPILE_TIME = {
     "LowerToTensorRT": ".flows",
     "PartitionForTensorRT": ".flows",
     "pipeline": ".flows",
-    "VerifyReport": ".verify.api",
-    "verify": ".verify.api",
+    "VerifyReport": ".verification.api",
+    "verify": ".verification.api",
 }
 
 

@@ -16,7 +16,7 @@ def __getattr__(name):
         value = getattr(importlib.import_module(".api", __name__), name)
         globals()[name] = value
         return value
-    raise AttributeError(f"module 'tvm_tensorrt.verify' has no attribute {name!r}")
+    raise AttributeError(f"module 'tvm_tensorrt.verification' has no attribute {name!r}")
 
 
 __all__ = ["ArithmeticVariant", "DEFAULT_TOLERANCES", "EvaluationError", "SubgraphCheck", "UnsupportedLayerError",
