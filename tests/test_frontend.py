@@ -273,7 +273,7 @@ def test_a_model_tvm_cannot_import_as_it_is_goes_through_onnxslim(slim_calls, ca
     from tvm_tensorrt import from_onnx
 
     model = _relu_model([helper.make_node("Det", ["x"], ["unused"])])
-    with pytest.raises(TensorRTError, match="TVM's ONNX importer failed"):
+    with pytest.raises(TensorRTError, match="TVM.s ONNX importer has no converter for Det"):
         from_onnx(model, simplify=False)
     capsys.readouterr()
     mod, _ = from_onnx(model)
@@ -410,3 +410,26 @@ def test_a_constant_conv_bias_is_added_as_the_constant_it_folds_to():
     assert all(c.op.name != "relax.reshape" for c in calls[:conv_index + 2])
     x = np.random.default_rng(4).standard_normal((1, 8, 8, 8)).astype(np.float32)
     np.testing.assert_allclose(run_relax(mod, x), onnxruntime_output(model, "x", x), rtol=1e-5, atol=1e-5)
+
+
+def test_an_op_tvm_has_no_converter_for_is_a_typed_error_naming_the_node():
+    from tvm_tensorrt.errors import ModelImportError
+
+    model = one_node_model(helper.make_node("Det", ["x"], ["y"], name="my_det"), [2, 2])
+    with pytest.raises(ModelImportError) as info:
+        tvm_tensorrt.from_onnx(model)
+    message = str(info.value)
+    assert "Det (node 'my_det')" in message and "\n" not in message
+
+
+def test_a_node_tvm_s_importer_fails_on_is_named_with_its_op_and_tvm_s_reason(capsys):
+    from tvm_tensorrt.errors import ModelImportError
+
+    axes = numpy_helper.from_array(np.array([0], np.int64), "axes")
+    model = one_node_model(helper.make_node("Squeeze", ["x", "axes"], ["y"], name="my_squeeze"), ["n", 3], [axes])
+    with pytest.raises(ModelImportError) as info:
+        tvm_tensorrt.from_onnx(model)
+    message = str(info.value)
+    assert message.startswith("ONNX node 'my_squeeze' (Squeeze): ") and "symbolic extent" in message
+    assert "Traceback" not in message and "\n" not in message
+    assert "Error converting operator" not in capsys.readouterr().out  # TVM's print stays out of ours

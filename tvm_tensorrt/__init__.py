@@ -16,7 +16,8 @@ import tvm
 
 from .common import __version__  # noqa: E402
 from .errors import (BackendUnavailableError, ConfigError, ConversionError, CorruptLibraryError,  # noqa: E402
-                     InputError, LibraryTooLargeError, RegistryError, SubgraphFormatError, TensorRTError)
+                     InputError, LibraryTooLargeError, ModelImportError, RegistryError, SubgraphFormatError,
+                     TensorRTError, WeightsFileError)
 from .library_file import check_library, export_library  # noqa: E402
 from .runtime import executor as _executor  # noqa: E402,F401  (registers tvm_tensorrt.* packed functions)
 from .runtime.model import LoadedModel, load  # noqa: E402

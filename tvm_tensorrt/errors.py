@@ -52,8 +52,19 @@ class CorruptLibraryError(TensorRTError, RuntimeError):
     writer): refused before TVM's loader reads past its end and the process dies of a signal."""
 
 
+class ModelImportError(TensorRTError, ValueError):
+    """A model TVM's ONNX importer cannot bring into Relax. Names the ONNX node and its op where
+    one is to blame, so a user knows what to change in the export, and never carries TVM's
+    traceback."""
+
+
 class LibraryTooLargeError(TensorRTError, ValueError):
     """A model's constants are more than TVM can embed in one library; refused before compiling."""
+
+
+class WeightsFileError(TensorRTError, RuntimeError):
+    """A library built with external weights cannot use its `.weights` file: missing, from another
+    build, cut short or damaged. Says which file and what to copy or rebuild."""
 
 
 def _register_with_tvm_ffi() -> None:
@@ -64,7 +75,7 @@ def _register_with_tvm_ffi() -> None:
     except ImportError:  # pragma: no cover - tvm always brings tvm_ffi
         return
     for cls in (TensorRTError, ConfigError, BackendUnavailableError, RegistryError, ConversionError,
-                SubgraphFormatError, InputError, CorruptLibraryError, LibraryTooLargeError):
+                SubgraphFormatError, InputError, CorruptLibraryError, LibraryTooLargeError, WeightsFileError):
         try:
             tvm_ffi.register_error(cls.__name__, cls)
         except Exception:  # pragma: no cover - a name already taken keeps its first class

@@ -15,9 +15,9 @@ import onnx
 import onnx.external_data_helper
 
 from .canonicalize import canonicalize
-from .errors import TensorRTError
+from .errors import ModelImportError, TensorRTError
 from .onnx_fold import fold_shape_arithmetic, inline_constant_ifs, may_fold
-from .onnx_ops import relax_importers
+from .onnx_ops import error_line, relax_importers
 from .onnx_mapped import read_mapped
 from .onnx_weights import LIFT_MIN_ELEMENTS, bind_weights, has_subgraphs, split_weights, weight_tensors
 
@@ -187,14 +187,36 @@ def _slimmed(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def _relax_import(model: onnx.ModelProto, shape_dict):
+    from tvm.error import OpNotImplemented
     from tvm.relax.frontend.onnx import from_onnx as relax_from_onnx
 
     try:
-        with relax_importers() as node_of:
+        # stdout: TVM's importer prints a failing node's inputs before re-raising; our error names it
+        with relax_importers() as node_of, contextlib.redirect_stdout(io.StringIO()):
             mod = relax_from_onnx(model, shape_dict=shape_dict, keep_params_in_input=False)
+    except TensorRTError:
+        raise
+    except OpNotImplemented as err:
+        raise ModelImportError(_unsupported_ops(model)) from err
     except Exception as err:
-        raise TensorRTError(f"TVM's ONNX importer failed: {err}") from err
+        raise ModelImportError(f"TVM's ONNX importer failed: {error_line(err)}") from err
     return mod, node_of
+
+
+def _unsupported_ops(model: onnx.ModelProto) -> str:
+    """Which nodes use ops TVM's importer has no converter for: the first few by name, so a user
+    can find them in the export."""
+    from tvm.relax.frontend.onnx.onnx_frontend import _get_convert_map
+
+    known = set(_get_convert_map()) | {"If", "Constant"}
+    missing: dict[str, list] = {}
+    for node in model.graph.node:
+        if node.op_type not in known:
+            missing.setdefault(node.op_type, []).append(node.name or node.output[0])
+    parts = [f"{op} (node {', '.join(repr(n) for n in nodes[:3])}{', ...' if len(nodes) > 3 else ''})"
+             for op, nodes in sorted(missing.items())]
+    return ("TVM's ONNX importer has no converter for " + "; ".join(parts) +
+            ": export without these ops (another opset, or the op written out in supported ones)")
 
 
 def _user_nodes(node_of: dict, imported: onnx.ModelProto, producers: dict) -> dict:

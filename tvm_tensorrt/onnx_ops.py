@@ -29,6 +29,8 @@ import tvm
 from tvm import relax
 from tvm.relax.frontend.onnx import onnx_frontend
 
+from .errors import ModelImportError, TensorRTError
+
 from .onnx_resize import RESIZE_OVERRIDES
 from .onnx_symbolic import SYMBOLIC_OVERRIDES
 from .partition.checks import is_constant, static_shape
@@ -172,6 +174,14 @@ OVERRIDES = {"Einsum": EinsumAsRelax, "Pad": PadAsRelax, "Clip": ClipAsRelax, "D
 _LOCK = threading.Lock()
 
 
+def error_line(err: BaseException) -> str:
+    """The one line of an importer's exception that says why: TVM's errors carry a traceback and
+    the C++ check that failed; the reason is the message's last line."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith(("File ", "Traceback", "^"))] or [type(err).__name__]
+    return lines[-1][:300]
+
+
 @contextlib.contextmanager
 def relax_importers():
     """TVM's ONNX importer, with the importers above in its converter map. Yields a dict that
@@ -188,8 +198,14 @@ def relax_importers():
         return merged
 
     def named_convert_operator(self, op_name, inputs, attrs, opset):
-        result = window_typed(convert_operator(self, op_name, inputs, attrs, opset))  # a pool's type
         name = attrs.get("tvm_custom", {}).get("name")
+        try:
+            result = window_typed(convert_operator(self, op_name, inputs, attrs, opset))  # a pool's type
+        except TensorRTError:
+            raise
+        except Exception as err:  # TVM's converter for this node: name the node, keep TVM's reason
+            raise ModelImportError(f"ONNX node {name!r} ({op_name}): TVM's ONNX importer cannot convert it: "
+                                   f"{error_line(err)}") from err
         if not name or branch_depth[0]:
             return result
         if isinstance(result, relax.Call):

@@ -26,12 +26,12 @@ from tvm import tirx as tir
 from tvm.relax.frontend.onnx import onnx_frontend
 from tvm.relax.frontend.onnx.onnx_frontend import get_constant
 
-from .errors import TensorRTError
+from .errors import ModelImportError
 
 _IMAGE_RESIZES = ("relax.image.resize2d", "relax.image.resize3d")
 
 
-class UnsupportedLoopError(TensorRTError, NotImplementedError):
+class UnsupportedLoopError(ModelImportError, NotImplementedError):
     """An ONNX Loop that is not a form we import (only the EmbeddingBag loop is); names the node."""
 
 
@@ -197,16 +197,16 @@ def _upsample(bb, x, scales, attr):
     if isinstance(scales, tvm.ir.GenericConst):
         scales = scales.value.numpy().reshape(-1).tolist()
     if not isinstance(scales, (list, tuple)) or not isinstance(x.ty, relax.TensorType) or x.ty.shape is None:
-        raise TensorRTError(f"Upsample {attr['tvm_custom']['name']!r}: scales must be constant")
+        raise ModelImportError(f"Upsample {attr['tvm_custom']['name']!r}: scales must be constant")
     shape = list(x.ty.shape.values)
     rank = len(shape)
     if len(scales) != rank or rank not in (3, 4, 5) or scales[0] != 1 or scales[1] != 1:
-        raise TensorRTError(f"Upsample {attr['tvm_custom']['name']!r}: only spatial scales of a 3-D to 5-D "
+        raise ModelImportError(f"Upsample {attr['tvm_custom']['name']!r}: only spatial scales of a 3-D to 5-D "
                             f"input are supported (scales {scales}, rank {rank})")
     mode = attr.get("mode", b"nearest").decode()
     method = {"nearest": "nearest_neighbor", "linear": "linear", "bilinear": "linear"}.get(mode)
     if method is None:
-        raise TensorRTError(f"Upsample {attr['tvm_custom']['name']!r}: mode {mode!r} is not supported")
+        raise ModelImportError(f"Upsample {attr['tvm_custom']['name']!r}: mode {mode!r} is not supported")
     spatial = [_scaled(d, float(s)) for d, s in zip(shape[2:], scales[2:])]
     data = relax.op.expand_dims(x, [2]) if rank == 3 else x
     spatial = [1, *spatial] if rank == 3 else spatial
