@@ -20,6 +20,7 @@ from .graph import EXTERNAL, build_block_graph, used_vars
 from .outline import CODEGEN, CONFIG_ATTR, RegionOutliner
 from .regions import form_regions
 from .registry import get_rule
+from .rules.quantize import requantize_symmetric
 
 logger = logging.getLogger("tvm_tensorrt")
 
@@ -109,6 +110,8 @@ def _partition(mod, params, version, decisions: Optional[list], **options):
         version = backend.api_version if backend is not None else DEFAULT_TENSORRT_VERSION
     config = make_config(version, backend=backend.describe() if backend is not None else None, **options)
     mod = prepare_module(mod, params)
+    if config["int8_symmetric"]:
+        mod = requantize_symmetric(mod)
     builder = relax.BlockBuilder(mod)
     outliner = RegionOutliner(builder)
     for gvar, func in list(mod.functions.items()):

@@ -42,9 +42,12 @@ def resolve_batch_mode(use_implicit_batch, version) -> bool:
 
 def make_config(version, use_implicit_batch=None, remove_no_mac_subgraphs=False,
                 max_workspace_size=DEFAULT_WORKSPACE_SIZE, min_subgraph_size=1, ops_to_exclude=(), dim_ranges=None,
-                backend: str | None = None) -> dict:
+                int8_symmetric=False, backend: str | None = None) -> dict:
     """version: the target TensorRT release, given by the caller (partition_for_tensorrt reads
-    the installed backend's); backend: the backend found at partition time, for the record."""
+    the installed backend's); backend: the backend found at partition time, for the record.
+    int8_symmetric: asymmetric activation Q/DQ pairs are re-quantized symmetrically so TensorRT
+    runs true INT8 (changes the numbers); by default they run fake-quantized in float, giving
+    onnxruntime's numbers."""
     version = list(parse_version(version))
     if not isinstance(max_workspace_size, int) or max_workspace_size <= 0:
         raise ConfigError(f"max_workspace_size must be a positive number of bytes, got {max_workspace_size!r}")
@@ -61,5 +64,6 @@ def make_config(version, use_implicit_batch=None, remove_no_mac_subgraphs=False,
         "min_subgraph_size": int(min_subgraph_size),
         "ops_to_exclude": sorted(str(o).removeprefix("relax.") for o in ops_to_exclude),
         "dim_ranges": parse_dim_ranges(dim_ranges),
+        "int8_symmetric": bool(int8_symmetric),
         "backend": backend,
     }

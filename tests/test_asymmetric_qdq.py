@@ -253,3 +253,28 @@ def test_an_int8_pair_with_per_channel_zero_points_matches_tvm_exactly():
     x = np.random.default_rng(0).standard_normal((2, 3, 4)).astype(np.float32) * 10
     x.flat[:4] = [0.025, 0.075, -0.025, 12.5]  # exact halves of the first channel's step: round half to even
     assert tvm_tensorrt.verify(mod, inputs=[x], rtol=0, atol=1e-6).passed
+
+
+def _quantize_calls(partitioned):
+    return [b.value for func in partitioned.functions.values() if isinstance(func, relax.Function)
+            for block in func.body.blocks for b in block.bindings
+            if isinstance(b.value, relax.Call) and getattr(b.value.op, "name", None) == "relax.quantize"]
+
+
+def test_int8_symmetric_is_a_partition_option_and_a_cli_flag(models, capsys):
+    path = models["defaults"]
+    mod, params = tvm_tensorrt.from_onnx(path)
+    as_exported, config = tvm_tensorrt.partition_for_tensorrt(mod, params)
+    assert config["int8_symmetric"] is False
+    assert any(constant_array(q.args[2]).any() for q in _quantize_calls(as_exported))  # asymmetric: kept as is
+
+    symmetric, config = tvm_tensorrt.partition_for_tensorrt(mod, params, int8_symmetric=True)
+    quantizes = _quantize_calls(symmetric)
+    assert config["int8_symmetric"] is True and quantizes
+    assert all(str(q.attrs.out_dtype) == "int8" and not constant_array(q.args[2]).any() for q in quantizes)
+    assert [g.name_hint for g in offloaded_functions(symmetric)] == ["tensorrt_0"]
+
+    from tvm_tensorrt.cli import main
+
+    assert main(["explain", str(path), "--int8-symmetric", "--json"]) == 0
+    assert '"int8_symmetric": true' in capsys.readouterr().out

@@ -83,7 +83,7 @@ def _partition_options(args) -> dict:
     return {"use_implicit_batch": args.implicit_batch, "remove_no_mac_subgraphs": args.remove_no_mac_subgraphs,
             "max_workspace_size": args.max_workspace_size, "min_subgraph_size": args.min_subgraph_size,
             "ops_to_exclude": args.exclude or (), "version": args.tensorrt_version,
-            "dim_ranges": dict(args.dim) if args.dim else None}
+            "dim_ranges": dict(args.dim) if args.dim else None, "int8_symmetric": args.int8_symmetric}
 
 
 def _model_inputs(mod) -> list:
@@ -208,6 +208,9 @@ def _add_partition_flags(p):
     p.add_argument("--dim", action="append", type=_dim_item, metavar="NAME=MIN:OPT:MAX",
                    help="range of a symbolic dim for the engine's optimization profile, e.g. seq=16:128:512 "
                         "(default: 1 to the largest size seen)")
+    p.add_argument("--int8-symmetric", action="store_true",
+                   help="re-quantize asymmetric Q/DQ (onnxruntime's default) symmetrically: true INT8 layers, "
+                        "other numbers (default: they run in float, with onnxruntime's numbers)")
     p.add_argument("--tensorrt-version", type=_version, metavar="M.m.p",
                    help="TensorRT release to partition for (default: the installed one)")
 
