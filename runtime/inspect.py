@@ -1,7 +1,9 @@
 """`tvm-tensorrt inspect`: what a library's TensorRT subgraphs are, and what an engine file is.
 
 A library built by tvm_tensorrt.build lists its subgraphs through the function
-`tvm_tensorrt_subgraphs` (lowering/dispatch.py); a RunCodegen library carries each blob, weights
+`tvm_tensorrt_subgraphs` (lowering/dispatch.py); one built with external weights is read from
+its `.weights` file alone, without TVM's loader (its header lists each subgraph's arrays); a
+RunCodegen library carries each blob, weights
 inside, in its read-only data, where they are found by their magic. Each subgraph's network is
 rebuilt (as the runtime would) to list its layers. An engine file is described by its `.meta`:
 deserializing a plan needs a GPU TensorRT can use, which is also what the engine inspector needs.
@@ -10,11 +12,14 @@ deserializing a plan needs a GPU TensorRT can use, which is also what the engine
 from __future__ import annotations
 
 import json
+import mmap
 import os
 
 import numpy as np
 
-from ..errors import TensorRTError
+from ..errors import TensorRTError, WeightsFileError
+from ..library_file import check_library
+from ..weights_file import WeightsFile, weights_path
 from ..formats.abi import SUBGRAPHS_LISTING
 from ..formats.plans import decode_plans
 from ..formats.subgraph import MAGIC, blob_length, decode
@@ -26,18 +31,53 @@ def library_subgraphs(path: str) -> list:
 
     from .model import load
 
+    if os.path.exists(weights_path(path)):
+        return _external_subgraphs(path)
     model = load(path)
     try:
         listing = tvm.relax.VirtualMachine(model.library, tvm.cpu())[SUBGRAPHS_LISTING]
     except (AttributeError, RuntimeError, KeyError):  # a RunCodegen library: no listing function
         return _embedded_subgraphs(path)
-    values = [v.numpy() for v in listing()]
+    values = [_host_view(v) for v in listing()]
     found, i = [], 0
     while i < len(values):
         count = int(values[i])
         blob, plans, weights = values[i + 1], values[i + 2], values[i + 3:i + 3 + count]
         found.append((decode(blob, weights=list(weights)), decode_plans(plans)))
         i += 3 + count
+    return found
+
+
+def _host_view(tensor) -> np.ndarray:
+    """A CPU tensor's memory as numpy, without a copy (a library's weights may be gigabytes)."""
+    try:
+        return np.from_dlpack(tensor)
+    except (TypeError, BufferError, RuntimeError, ValueError):
+        return tensor.numpy()
+
+
+def _external_subgraphs(path: str) -> list:
+    """A library built with external weights, read without TVM's loader: the subgraphs' blobs,
+    plans and weights are arrays of its .weights file (mapped: only what the networks read is
+    paged in). The pair is checked (the library names its weights' identity); each blob and plan
+    against its digest; weights are not hashed here (their bytes are read only where a converter
+    reads them), the runtime checks them on first use."""
+    check_library(path)
+    weights = WeightsFile(weights_path(path), path)
+    with open(path, "rb") as f:
+        library = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            paired = library.find(weights.identity.encode()) >= 0
+        finally:
+            library.close()
+    if not paired:
+        raise WeightsFileError(f"{weights.path} holds the weights of another build than {path}: a library and its "
+                               ".weights file move together; copy the pair from the same compile, or compile again")
+    found = []
+    for entry in weights.header["subgraphs"]:
+        arrays = [weights.array(i, check=False) for i in entry["weights"]]
+        found.append((decode(weights.array(entry["blob"]), verify=False, weights=arrays),
+                      decode_plans(weights.array(entry["plans"]))))
     return found
 
 

@@ -16,6 +16,7 @@ import tvm
 
 from ..errors import ConfigError, InputError, TensorRTError
 from ..library_file import check_library
+from ..weights_file import attach_library
 
 DEVICES = ("cpu", "cuda")
 
@@ -38,6 +39,7 @@ class LoadedModel:
             raise TensorRTError(f"{path} is not a library compiled by tvm-tensorrt or TVM "
                                 f"({str(err).strip().splitlines()[-1][:200]}); compile one with `tvm-tensorrt compile`") \
                 from None
+        self.weights = attach_library(path, self.library)  # external weights: the .weights file, mapped and checked
         self._local = threading.local()
         self._vms: list = []  # every thread's VM, for close()
         self._vms_lock = threading.Lock()

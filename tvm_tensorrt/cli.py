@@ -93,8 +93,10 @@ def _model_inputs(mod) -> list:
 
 
 def compile_model(model_path, output, target="llvm", shapes=None, options=None, out=sys.stdout,
-                  prebuild_engines=False, cpu_fallback=True, arch=None, host=None, int8=None) -> dict:
-    """int8: {"data", "cache", "method"} to calibrate (tvm_tensorrt.calibrate) before partitioning."""
+                  prebuild_engines=False, cpu_fallback=True, arch=None, host=None, int8=None,
+                  external_weights=None) -> dict:
+    """int8: {"data", "cache", "method"} to calibrate (tvm_tensorrt.calibrate) before partitioning.
+    external_weights: build()'s (True, False, None: automatic above 1 GiB of weights)."""
     from . import build
     from .frontend import import_onnx
     from .library_file import export_library
@@ -114,7 +116,7 @@ def compile_model(model_path, output, target="llvm", shapes=None, options=None, 
     report = PartitionReport(decisions, config, node_names=node_of)  # TVM-kept ops named as in the model
     print(report.to_table(), file=out)
     executable = build(partitioned, target=make_target(target, arch, host), config=config,
-                       prebuild_engines=prebuild_engines, cpu_fallback=cpu_fallback)
+                       prebuild_engines=prebuild_engines, cpu_fallback=cpu_fallback, external_weights=external_weights)
     export_library(executable, output, fcompile=cross_compiler(host))  # checked before it replaces `output`
     meta = {"model": os.path.abspath(model_path), "inputs": _model_inputs(mod),
             "target": str(make_target(target, arch, host)),
@@ -235,6 +237,12 @@ def main(argv=None) -> int:
     c.add_argument("--calib-method", choices=["entropy", "minmax"], default="entropy")
     c.add_argument("--no-cpu-fallback", action="store_true",
                    help="GPU-only library: no TVM copy of the offloaded subgraphs to run where no engine can")
+    weights = c.add_mutually_exclusive_group()
+    weights.add_argument("--external-weights", dest="external_weights", action="store_const", const=True,
+                         help="write the weights to OUTPUT.weights beside the library (default: when they pass 1 GiB); "
+                              "the two files move together")
+    weights.add_argument("--embed-weights", dest="external_weights", action="store_const", const=False,
+                         help="keep the weights inside the library (up to about 3.75 GiB)")
     _add_partition_flags(c)
     r = sub.add_parser("run", help="load a compiled library and run it once")
     r.add_argument("library", nargs="?", help="compiled .so (default: compile the bundled CNN first)")
@@ -271,7 +279,8 @@ def main(argv=None) -> int:
                 if args.int8 else None
             compile_model(args.model, args.output, args.target, dict(args.shape) if args.shape else None,
                           _partition_options(args), prebuild_engines=args.prebuild_engines,
-                          cpu_fallback=not args.no_cpu_fallback, arch=args.arch, host=args.host, int8=int8)
+                          cpu_fallback=not args.no_cpu_fallback, arch=args.arch, host=args.host, int8=int8,
+                          external_weights=args.external_weights)
         elif args.command == "run":
             if args.library:
                 run_library(args.library, args.input or ())

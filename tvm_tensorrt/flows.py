@@ -21,7 +21,8 @@ from tvm import relax
 
 from .backend import find_backend
 from .errors import BackendUnavailableError
-from .library_file import CheckedExecutable, check_embeddable
+from .library_file import CheckedExecutable, check_embeddable, embedded_bytes
+from .lowering.external import EXTERNAL_AUTO_BYTES, externalize
 from .lowering.dispatch import config_of, lower_offloaded
 from .partition.api import partition_for_tensorrt
 from .runtime.engine_set import prebuild
@@ -56,7 +57,7 @@ def LowerToTensorRT(config=None, prebuild_engines: bool = False, prebuild_max_ba
 
 
 def build(mod: tvm.IRModule, target="llvm", config: dict | None = None, prebuild_engines: bool = False,
-          prebuild_max_batch: int = 1, cpu_fallback: bool = True):
+          prebuild_max_batch: int = 1, cpu_fallback: bool = True, external_weights: bool | None = None):
     """Compile `mod` (from partition_for_tensorrt) with TVM; returns a relax VM executable whose
     `export_library` writes through a checked temporary file (library_file.py), so a library is
     never left corrupt. A model whose constants TVM cannot embed (EMBED_LIMIT, under 4 GiB) is
@@ -72,13 +73,28 @@ def build(mod: tvm.IRModule, target="llvm", config: dict | None = None, prebuild
     (no GPU); it shares the weights with the TensorRT side, so it costs code, not weights. False
     is for GPU-only deployment: a subgraph with no usable engine raises TensorRTError instead of
     running slowly.
+    external_weights: write the weights (and prebuilt plans) to `<library>.weights` beside the
+    library instead of inside it (weights_file.py): True, False, or None (the default): when they
+    pass EXTERNAL_AUTO_BYTES (1 GiB). Such a library has no 4 GiB limit, and neither the compile
+    nor the load copies its weights.
     """
-    check_embeddable(mod)  # too large for one library: say so before engines and linking take minutes
+    if external_weights is False:
+        check_embeddable(mod)  # too large for one library: say so before engines and linking take minutes
     lower = LowerToTensorRT(config, prebuild_engines, prebuild_max_batch, cpu_fallback)
     lowered = lower(mod)
-    check_embeddable(lowered)  # prebuilt plans are constants too
+    if external_weights is None:
+        external_weights = embedded_bytes(lowered) > EXTERNAL_AUTO_BYTES
+    weights = None
+    if external_weights:
+        lowered, weights = externalize(lowered)
+    else:
+        check_embeddable(lowered)  # prebuilt plans are constants too
     executable = tvm.compile(lowered, target=make_target(target))
-    return CheckedExecutable(executable.mod) if isinstance(executable, relax.VMExecutable) else executable
+    if not isinstance(executable, relax.VMExecutable):
+        return executable
+    checked = CheckedExecutable(executable.mod)
+    checked.external_weights = weights  # export_library writes them beside the library
+    return checked
 
 
 def pipeline(config=None, **lower_options) -> tvm.transform.Pass:

@@ -29,7 +29,8 @@ import tempfile
 
 from tvm.relax.vm_build import VMExecutable
 
-from .errors import CorruptLibraryError, LibraryTooLargeError
+from .errors import CorruptLibraryError, LibraryTooLargeError, WeightsFileError
+from .weights_file import WeightsFile, weights_path, write_weights
 
 LIBRARY_BIN_SYMBOL = b"__tvm_ffi__library_bin"
 # TVM 0.27's object writer loses the blob past 2**32 bytes (measured: a 1.1B-parameter LLM,
@@ -79,7 +80,8 @@ def check_embeddable(mod, limit: int = EMBED_LIMIT) -> int:
         raise LibraryTooLargeError(
             f"the model's constants take {_gib(total)} ({total} bytes); TVM 0.27 writes at most {_gib(limit)} "
             "into one library (past 4 GiB its object writer truncates the data and the library crashes on load): "
-            "use fewer or smaller weights (e.g. the model converted to fp16), or split the model")
+            "build with external_weights=True (tvm-tensorrt compile --external-weights) to keep the weights in a file "
+            "beside the library")
     return total
 
 
@@ -217,7 +219,10 @@ def export_library(executable, path: str, fcompile=None, **kwargs) -> dict | Non
     """`executable.export_library(path, ...)` that never leaves a corrupt file at `path`: it is
     written to a temporary folder beside `path`, checked with `check_library`, then renamed onto
     `path`. On any failure the temporary file is removed and `path` (an older library, say) is
-    left as it was. kwargs go to TVM's export_library. Returns check_library's result."""
+    left as it was. kwargs go to TVM's export_library. Returns check_library's result.
+
+    A library built with external weights also gets `path`.weights (weights_file.py), written
+    and read back (every array's digest) the same way, and renamed into place before the library."""
     export = VMExecutable.export_library if isinstance(executable, CheckedExecutable) else \
         type(executable).export_library  # TVM's own, not the checked override that calls us
     path = os.fspath(path)
@@ -225,18 +230,35 @@ def export_library(executable, path: str, fcompile=None, **kwargs) -> dict | Non
     scratch = tempfile.mkdtemp(prefix=f".{name}.", suffix=".partial", dir=folder)
     try:
         written = os.path.join(scratch, name)  # same name: TVM picks the format by its suffix (.so, .tar)
+        weights = getattr(executable, "external_weights", None)
+        if weights is not None:
+            _write_weights(weights, weights_path(written), path)
         export(executable, written, fcompile=fcompile, **kwargs)
         with open(written, "rb") as f:
             result = _Reader(written, f, writing_to=path).check()
+        if weights is not None:
+            os.replace(weights_path(written), weights_path(path))
         os.replace(written, path)
         return result
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _write_weights(weights, written: str, path: str) -> None:
+    """Write and read back (structure, identity and every digest) the weights file."""
+    write_weights(written, weights.arrays, weights.entries, weights.subgraphs)
+    try:
+        WeightsFile(written, identity=weights.identity).verify()
+    except WeightsFileError as err:
+        raise CorruptLibraryError(f"the weights file was written damaged, so {path} was not written (a file there "
+                                  f"is unchanged): {err}; is the disk full?") from None
+
+
 class CheckedExecutable(VMExecutable):
     """What `tvm_tensorrt.build` returns: TVM's VMExecutable (VirtualMachine(ex, dev), ex.jit(),
     ex.mod work as before) whose export_library is the checked one above."""
+
+    external_weights = None  # an ExternalWeights (lowering/external.py): written beside the library
 
     def export_library(self, file_name, *, fcompile=None, **kwargs):
         return export_library(self, file_name, fcompile=fcompile, **kwargs)
