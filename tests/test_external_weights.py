@@ -199,3 +199,31 @@ def test_data_past_4_gib_is_written_whole_beside_the_library(tmp_path):
     view = np.from_dlpack(got)  # the mapped file itself: no 4 GiB copy
     assert view.shape == (2 ** 32 + 64,) and not view[-4096:].any()
     assert got.data_ptr() == np.frombuffer(model.weights.map, np.uint8).ctypes.data + data_start
+
+
+def test_onnx_external_data_is_read_once_and_the_decoder_matches_onnxruntime(tmp_path, monkeypatch):
+    """Item 4: the LLaMA-shaped decoder of bench/llm_scale.py, tiny: its external data goes straight
+    into the memory TVM shares (onnx's loader never reads it), and the library, its weights beside
+    it, computes what onnxruntime does."""
+    import onnx.external_data_helper as helper
+    import onnxruntime
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
+    from llm_scale import write_llama
+
+    path = str(tmp_path / "llama.onnx")
+    write_llama(path, 2, hidden=64, heads=4, kv_heads=2, intermediate=96, vocab=100, seq=128)
+    read_by_onnx = []
+    real = helper.load_external_data_for_tensor
+    monkeypatch.setattr(helper, "load_external_data_for_tensor",
+                        lambda tensor, base: (read_by_onnx.append(tensor.name), real(tensor, base))[1])
+    mod, params = tvm_tensorrt.from_onnx(path)
+    norms = {"l0.input_norm", "l0.post_norm", "l1.input_norm", "l1.post_norm", "final_norm"}
+    assert set(read_by_onnx) == norms  # only these 64-float ones, below LIFT_MIN_ELEMENTS: each other weight
+    # (8 KB to 40 KB here, 4 KB and up in general) came through a FileWeight
+    mod, config = tvm_tensorrt.partition_for_tensorrt(mod, params)
+    tvm_tensorrt.build(mod, "llvm", config, external_weights=True).export_library(str(tmp_path / "llama.so"))
+    ids = np.random.default_rng(0).integers(0, 100, (1, 128), dtype=np.int64)
+    expected = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"input_ids": ids})[0]
+    np.testing.assert_allclose(tvm_tensorrt.load(str(tmp_path / "llama.so")).run(ids)[0], expected,
+                               rtol=1e-4, atol=1e-5)

@@ -18,6 +18,7 @@ from .canonicalize import canonicalize
 from .errors import ModelImportError, TensorRTError
 from .onnx_fold import fold_shape_arithmetic, inline_constant_ifs, may_fold
 from .onnx_ops import error_line, relax_importers
+from .onnx_external import external_file_weights
 from .onnx_mapped import read_mapped
 from .onnx_weights import LIFT_MIN_ELEMENTS, bind_weights, has_subgraphs, split_weights, weight_tensors
 
@@ -55,6 +56,7 @@ def load_leaving_weights_in_file(model_or_path) -> tuple[onnx.ModelProto, dict]:
         mapped = read_mapped(path, LIFT_MIN_ELEMENTS)
         if mapped is not None:
             model, in_file = mapped
+            in_file.update(external_file_weights(model, os.path.dirname(path), LIFT_MIN_ELEMENTS))  # read once
             try:
                 onnx.external_data_helper.load_external_data_for_model(model, os.path.dirname(path))
             except Exception as err:
