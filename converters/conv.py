@@ -29,12 +29,12 @@ class ConvConverter(TensorRTOpConverter):
     """Kernel (O, I/groups, *window), the layout TensorRT takes; the bias is Relax's separate add,
     folded back in by the network builder where it can be."""
 
-    input_types = ("tensor", "tensor")  # a constant kernel, or quantized weights (dequantize of a constant)
+    input_types = ("tensor", "tensor")  # a constant kernel, or a tensor: quantized weights or a computed kernel
 
     def convert(self, params):
         attrs = params.attrs
         if params.inputs[1].weight is None:
-            return [self.quantized(params)]
+            return [self.tensor_kernel(params)]
         kernel = weight_of(params, 1)
         nd = kernel.ndim - 2
         x = tensor_of(params, 0)
@@ -51,13 +51,14 @@ class ConvConverter(TensorRTOpConverter):
         out = layer.get_output(0)
         return [_drop_unit_axis(params, out) if nd == 1 else out]
 
-    def quantized(self, params):
-        """The kernel is a tensor, the output of a dequantize layer on int8 constants: TensorRT
-        takes it as the layer's second input and runs the convolution in INT8."""
+    def tensor_kernel(self, params):
+        """The kernel is a tensor: the output of a dequantize layer on int8 constants (TensorRT
+        then runs the convolution in INT8), or a kernel the network computes. TensorRT takes it
+        as the layer's second input."""
         attrs, shape = params.attrs, params.inputs[1].shape
         nd = len(shape) - 2
         if nd not in (2, 3):
-            raise ConversionError(f"quantized {nd}-D convolutions are not supported; the kernel must be 2-D or 3-D",
+            raise ConversionError(f"{nd}-D convolutions with a tensor kernel are not supported; it must be 2-D or 3-D",
                                   op_name=params.op_name)
         layer = params.network.add_convolution_nd(tensor_of(params, 0), int(shape[0]), tuple(shape[2:]),
                                                   params.trt.Weights(), bias_weights(params))
