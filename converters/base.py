@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import RegistryError
 from ..registry import Registry
+from .weight_record import KeptArrays
 
 INPUT_KINDS = ("tensor", "weight")
 
@@ -72,7 +73,10 @@ def trt_weights(trt, array: np.ndarray, keep_alive: list):
     array = np.asarray(array, order="C")
     keep_alive.append(array)
     if array.dtype.name == "bfloat16":
-        return trt.Weights(trt.bfloat16, array.ctypes.data, array.size)
+        weights = trt.Weights(trt.bfloat16, array.ctypes.data, array.size)
+        if isinstance(keep_alive, KeptArrays):  # the bindings never give BF16 weights back: the evaluator reads these
+            keep_alive.opaque[id(weights)] = (weights, array)
+        return weights
     return trt.Weights(array)
 
 

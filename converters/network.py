@@ -12,6 +12,7 @@ from ..errors import ConversionError
 from ..trt_log import captured_errors
 from .base import ConverterInput, ConverterParams, as_compute_dtype, get_converter, trt_weights
 from .fusion import conv_biases, transposed_weights
+from .weight_record import KeptArrays, RecordingNetwork
 
 TRT_DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16", "int32": "int32",
               "int64": "int64", "bool": "bool", "int8": "int8", "uint8": "uint8"}
@@ -25,11 +26,14 @@ def trt_dtype(trt, dtype: str):
 
 
 class NetworkBuild:
-    """The network plus the numpy arrays it points into (they must outlive the engine build)."""
+    """The network plus the numpy arrays it points into (they must outlive the engine build), and
+    `weights`: {(layer index, attribute): array} for the weights the bindings cannot give back
+    (BF16), which the CPU evaluator reads (evaluate_network(..., weights=))."""
 
-    def __init__(self, network, keep_alive):
+    def __init__(self, network, keep_alive, weights=None):
         self.network = network
         self.keep_alive = keep_alive
+        self.weights = weights if weights is not None else {}
 
 
 FLOATS = ("float32", "float16", "bfloat16")
@@ -61,16 +65,16 @@ def populate_network(trt, network, subgraph, precision: str = "fp32") -> Network
             tensor = network.add_identity(tensor).get_output(0)
         tensor.name = desc["name"]
         network.mark_output(tensor)
-    return NetworkBuild(network, build.keep_alive)
+    return NetworkBuild(network, build.keep_alive, build.network.weights)
 
 
 class _Build:
     def __init__(self, trt, network, subgraph, compute_dtype):
-        self.trt, self.network, self.subgraph = trt, network, subgraph
+        self.keep_alive = KeptArrays()
+        self.trt, self.network, self.subgraph = trt, RecordingNetwork(network, self.keep_alive), subgraph
         self.compute_dtype = compute_dtype  # None: each tensor keeps its Relax dtype
         self.values: dict = {}
         self.transposed: dict = {}
-        self.keep_alive: list = []
         self.shape_vars: dict = {}
 
     def shape_var(self, name: str):

@@ -140,7 +140,7 @@ class SubgraphRuntime:
                 self.cpu_networks[precision] = build_network(self.subgraph, backend, precision)
             built = self.cpu_networks[precision][1]
         feeds = {d["name"]: _host_bytes(t) for d, t in zip(self.subgraph.inputs, inputs)}
-        results = evaluate_network(built.network, backend.trt, feeds)
+        results = evaluate_network(built.network, backend.trt, feeds, weights=built.weights)  # BF16 weights too
         return [results[d["name"]] for d in self.subgraph.outputs]
 
     def _warn_once(self, message, *args):

@@ -16,7 +16,7 @@ from .progress import monitor_for
 
 logger = logging.getLogger("tvm_tensorrt")
 
-TIMING_CACHE_FILE = "timing.cache"  # beside the engines in TVM_TENSORRT_CACHE_DIR (full TensorRT only)
+TIMING_CACHE_FILE = "timing.cache"  # beside the engines in the cache folder (full TensorRT only)
 
 def build_network(subgraph, backend=None, precision: str = "fp32"):
     """(builder, network build, trt logger) for `subgraph`; callers keep all three alive."""
@@ -93,8 +93,8 @@ def build_plan(subgraph, workspace_size: int, backend=None, precision: str = "fp
     if monitor is not None:
         config.progress_monitor = monitor
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_size))
-    if options is not None and options.optimization_level is not None:
-        config.builder_optimization_level = options.optimization_level
+    if options is not None and options.builder_optimization_level is not None:
+        config.builder_optimization_level = options.builder_optimization_level
     if options is not None and options.max_aux_streams is not None:
         config.max_aux_streams = options.max_aux_streams
     timing, timing_path = _timing_cache(config, backend, options.cache_dir if options is not None else None)

@@ -224,9 +224,3 @@ def test_fp16_weights_beyond_half_range_are_clamped_not_infinite(monkeypatch):
     monkeypatch.setenv("TVM_TENSORRT_USE_FP16", "1")
     report = tvm_tensorrt.verify(mod)
     assert report.passed and report.subgraphs[0].max_abs_error < 1e-2, report.to_table()
-
-
-def test_verify_says_it_cannot_evaluate_bf16_networks(monkeypatch):
-    monkeypatch.setenv("TVM_TENSORRT_PRECISION", "bf16")
-    with pytest.raises(tvm_tensorrt.TensorRTError, match="TVM_TENSORRT_PRECISION=fp32 or fp16"):
-        tvm_tensorrt.verify(sample_module("nn.relu"))

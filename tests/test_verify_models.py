@@ -15,7 +15,10 @@ from model_utils import LIGHT_MODELS, randomize_constant_weights
 def test_verify_passes_on_light_model(path):
     mod, params = tvm_tensorrt.from_onnx(path)
     report = tvm_tensorrt.verify(mod, params)
-    assert report.subgraphs and report.passed, report.to_table()
+    # light_squeezenet's whole output is decided by rounding (see below): where a machine sums in
+    # another order than TVM it is inconclusive, never a mismatch
+    inconclusive_here = report.inconclusive == ["tensorrt_0"] and path.endswith("light_squeezenet.onnx")
+    assert report.subgraphs and (report.passed or inconclusive_here), report.to_table()
 
 
 def random_weight_model(name):
@@ -71,15 +74,22 @@ def test_ill_conditioned_light_model_is_named_not_a_mismatch():
     """light_squeezenet's weights are all one value, so its 1000 logits are equal up to rounding
     (~7e9, where one float32 ulp is 512) and the softmax after them picks whichever logit the
     summation order left largest: a machine's BLAS decides the output. Under per-layer rounding
-    noise the evaluator's softmax no longer matches TVM's; verify must call that ill-conditioned."""
+    noise the evaluator's softmax no longer matches TVM's; verify must call that ill-conditioned,
+    and since it then compares none of the 1000 values, inconclusive: not a pass."""
     mod, params = light_model("squeezenet")
-    for variant in [None] + SHUFFLED_SUMS:
-        assert tvm_tensorrt.verify(mod, params, arithmetic=variant).passed
+    verdicts = []
+    for variant in [None] + SHUFFLED_SUMS:  # the orders that happen to agree with TVM's pass; the rest compare nothing
+        report = tvm_tensorrt.verify(mod, params, arithmetic=variant)
+        assert report.passed or report.inconclusive == ["tensorrt_0"], report.to_table()
+        verdicts.append(report.passed)
+    assert verdicts[0] and not all(verdicts)  # this machine's order agrees with TVM's; one shuffled order does not
     for variant in ULP_NOISE:
         report = tvm_tensorrt.verify(mod, params, arithmetic=variant)
         check = report.subgraphs[0]
-        assert report.passed and check.ill_conditioned, report.to_table()
+        assert check.ill_conditioned and check.inconclusive, report.to_table()
+        assert not check.passed and not report.passed and "MISMATCH" not in report.to_table()
         assert check.ill_conditioned_values == check.output_values == 1000
         # rounding alone moves the outputs (each about 0.001) by over 100 times the tolerance
         assert check.rounding_spread > 100 * (report.atol + report.rtol * 1e-3), report.to_table()
         assert "ill-conditioned: rounding decides 1000 of 1000 output values in fp32" in report.to_table()
+        assert report.to_table().startswith("INCONCLUSIVE") and "tensorrt_0 is not checked" in report.to_table()

@@ -14,6 +14,8 @@ result moved by up to one rounding unit, `ArithmeticVariant`) to measure how far
 moves each output value. Values that rounding moves by more than the tolerance are not
 meaningful in that precision: they are counted and reported as ill-conditioned instead of being
 compared, so the verdict does not depend on the summation order of the machine that runs it.
+A subgraph whose every output value is excused was not checked at all: it is inconclusive, and
+inconclusive is not a pass (Polygraphy counts "all outputs skipped" as a failure too).
 """
 
 from __future__ import annotations
@@ -26,13 +28,13 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from ..errors import TensorRTError
 from ..partition.api import partition_with_decisions
 from ..backend import load_backend
 from ..lowering.dispatch import offloaded_functions
 from ..runtime.plan_builder import build_network
 from ..runtime.model import flatten_outputs
-from ..runtime.options import engine_options
+from ..errors import ConfigError, TensorRTError
+from ..runtime.options import PRECISIONS, requested_precision
 from ..lowering.serialize import subgraph_of
 from ..runtime.evaluator import ArithmeticVariant, evaluate_network
 
@@ -46,6 +48,10 @@ NOISE_SAMPLES = 3
 NOISE_MARGIN = 4.0
 
 
+PYTHON_INPUTS_HINT = ("real data, or values of another scale or seed, passed as `inputs=` (a list in parameter order "
+                      "or a dict by name) or `seed=`")
+
+
 @dataclass
 class SubgraphCheck:
     symbol: str
@@ -57,6 +63,7 @@ class SubgraphCheck:
     ill_conditioned_values: int = 0
     output_values: int = 0
     rounding_spread: float = 0.0  # the largest change one-ulp noise per layer made to an output value
+    inconclusive: bool = False  # every output value was excused: nothing was compared, so not passed
 
     @property
     def ill_conditioned(self) -> bool:
@@ -69,26 +76,45 @@ class VerifyReport:
     rtol: float
     atol: float
     subgraphs: list = field(default_factory=list)
+    # what to give verify for inputs that exercise an inconclusive subgraph, in the words of the
+    # interface that called it (the CLI puts its --input flag here)
+    inputs_hint: str = PYTHON_INPUTS_HINT
 
     @property
     def passed(self) -> bool:
         return all(s.passed for s in self.subgraphs)
 
+    @property
+    def inconclusive(self) -> list:
+        """The symbols of the subgraphs nothing was compared for."""
+        return [s.symbol for s in self.subgraphs if s.inconclusive]
+
+    def _verdict(self) -> str:
+        if self.passed:
+            return "PASS"
+        return "INCONCLUSIVE" if all(s.passed or s.inconclusive for s in self.subgraphs) else "FAIL"
+
     def to_table(self) -> str:
-        lines = [f"{'PASS' if self.passed else 'FAIL'}: {len(self.subgraphs)} TensorRT subgraph(s) checked on the CPU "
+        lines = [f"{self._verdict()}: {len(self.subgraphs)} TensorRT subgraph(s) checked on the CPU "
                  f"in {self.precision} (rtol={self.rtol:g}, atol={self.atol:g})"]
         for s in self.subgraphs:
+            state = "ok" if s.passed else "INCONCLUSIVE" if s.inconclusive else "MISMATCH"
             lines.append(f"  {s.symbol}: {s.ops} ops, max abs error {s.max_abs_error:.3g}, "
-                         f"max rel error {s.max_rel_error:.3g}  {'ok' if s.passed else 'MISMATCH'}")
+                         f"max rel error {s.max_rel_error:.3g}  {state}")
             if s.ill_conditioned:
                 lines.append(f"    ill-conditioned: rounding decides {s.ill_conditioned_values} of {s.output_values} "
                              f"output values in {self.precision} (one-ulp noise per layer moves them by up to "
                              f"{s.rounding_spread:.3g}); those are not compared")
+            if s.inconclusive:
+                lines.append(f"    inconclusive: no output value was left to compare, so {s.symbol} is not checked; "
+                             f"verify it on inputs that separate its outputs: {self.inputs_hint}")
         return "\n".join(lines)
 
     def to_json(self, **kwargs) -> str:
         return json.dumps({"passed": self.passed, "precision": self.precision, "rtol": self.rtol,
-                           "atol": self.atol, "subgraphs": [asdict(s) for s in self.subgraphs]}, **kwargs)
+                           "atol": self.atol, "inconclusive": self.inconclusive,
+                           **({"inputs_hint": self.inputs_hint} if self.inconclusive else {}),
+                           "subgraphs": [asdict(s) for s in self.subgraphs]}, **kwargs)
 
     def __str__(self) -> str:
         return self.to_table()
@@ -177,13 +203,13 @@ def _compare(actual: list, expected: list, rtol: float, atol: float, unresolved:
     return max_abs, max_rel, passed
 
 
-def rounding_spread(network, trt, feeds: dict, names: list, reference: list) -> list:
+def rounding_spread(network, trt, feeds: dict, names: list, reference: list, weights: Optional[dict] = None) -> list:
     """Per output value, the largest change Monte Carlo arithmetic (one-ulp noise on every layer)
     makes to it: how far rounding alone moves it. Non-finite values get 0: an overflow is never
     excused as rounding."""
     spread = [np.zeros(r.shape) for r in reference]
     for sample in range(NOISE_SAMPLES):
-        noisy = evaluate_network(network, trt, feeds, ArithmeticVariant(seed=sample, ulp_noise=True))
+        noisy = evaluate_network(network, trt, feeds, ArithmeticVariant(seed=sample, ulp_noise=True), weights)
         for k, (name, ref) in enumerate(zip(names, reference)):
             r64, n64 = ref.astype(np.float64), noisy[name].astype(np.float64)
             with np.errstate(invalid="ignore"):
@@ -209,20 +235,34 @@ def _ill_conditioned(spread: list, expected: list, precision: str) -> list:
     return masks
 
 
+def _engine_precision(precision: Optional[str]) -> str:
+    """The argument when given (it wins over the environment), else what the environment asks
+    engines to compute in (TVM_TENSORRT_PRECISION / TVM_TENSORRT_USE_FP16)."""
+    if precision is None:
+        return requested_precision()
+    if precision == "int8":
+        raise ConfigError("verify precision='int8': INT8 comes from quantized (QDQ) models, which verify judges "
+                          "at INT8 tolerance by itself; pass precision='fp32', 'fp16' or 'bf16' for the rest")
+    if precision not in PRECISIONS:
+        raise ConfigError(f"verify precision={precision!r} is not one of {', '.join(map(repr, PRECISIONS))}")
+    return precision
+
+
 def verify(mod, params=None, inputs=None, rtol: Optional[float] = None, atol: Optional[float] = None,
-           seed: int = 0, arithmetic: Optional[ArithmeticVariant] = None, **partition_options) -> VerifyReport:
+           precision: Optional[str] = None, seed: int = 0, arithmetic: Optional[ArithmeticVariant] = None,
+           **partition_options) -> VerifyReport:
     """Partition `mod`, then check every TensorRT subgraph numerically on the CPU.
 
     inputs: the model's inputs (list in parameter order, or dict by name); random normal values
-    when None. Precision follows TVM_TENSORRT_USE_FP16, as engine building does, and is int8 for
-    a model with quantize layers (QDQ); rtol/atol default to DEFAULT_TOLERANCES for that precision. `arithmetic`: evaluate the networks with
+    (from `seed`) when None. precision: what the networks compute in, "fp32", "fp16" or "bf16";
+    None follows TVM_TENSORRT_PRECISION / TVM_TENSORRT_USE_FP16, as engine building does. A model
+    with quantize layers (QDQ) is judged at int8 tolerance. rtol/atol default to
+    DEFAULT_TOLERANCES for the precision judged in. `arithmetic`: evaluate the networks with
     another summation order (tests use it to show the verdict does not depend on one).
+    A subgraph whose every output value rounding decides is inconclusive, which fails the report.
     """
+    engine_precision = _engine_precision(precision)
     partitioned, config, _ = partition_with_decisions(mod, params, **partition_options)
-    engine_precision = engine_options(config).precision
-    if engine_precision == "bf16":
-        raise TensorRTError("verify evaluates fp32, fp16 and int8 networks: TensorRT's Python bindings do not give "
-                            "BF16 weights back to evaluate; run verify with TVM_TENSORRT_PRECISION=fp32 or fp16")
     functions = {str(f.attrs["global_symbol"]): f for f in offloaded_functions(partitioned).values()}
     quantized = any(isinstance(b.value, relax.Call) and getattr(b.value.op, "name", None) == "relax.quantize"
                     for f in functions.values() for block in f.body.blocks for b in block.bindings)
@@ -243,16 +283,18 @@ def verify(mod, params=None, inputs=None, rtol: Optional[float] = None, atol: Op
         _, built, _ = build_network(subgraph, backend, engine_precision)
         feeds = {d["name"]: a for d, a in zip(subgraph.inputs, args)}
         names = [d["name"] for d in subgraph.outputs]
-        outputs = evaluate_network(built.network, backend.trt, feeds, arithmetic)
+        outputs = evaluate_network(built.network, backend.trt, feeds, arithmetic, built.weights)
         actual = [outputs[name] for name in names]
         check = SubgraphCheck(symbol, len(subgraph.nodes), *_compare(actual, expected, report.rtol, report.atol),
                               output_values=sum(int(e.size) for e in expected))
         if not check.passed:  # a mismatch: is it the converter, or rounding the network amplifies?
-            spread = rounding_spread(built.network, backend.trt, feeds, names, actual)
+            spread = rounding_spread(built.network, backend.trt, feeds, names, actual, built.weights)
             unresolved = _ill_conditioned(spread, expected, precision)
             check.max_abs_error, check.max_rel_error, check.passed = _compare(
                 actual, expected, report.rtol, report.atol, unresolved)
             check.ill_conditioned_values = sum(int(m.sum()) for m in unresolved)
             check.rounding_spread = max((float(s.max()) for s in spread if s.size), default=0.0)
+            check.inconclusive = 0 < check.output_values == check.ill_conditioned_values
+            check.passed = check.passed and not check.inconclusive
         report.subgraphs.append(check)
     return report

@@ -41,15 +41,15 @@ def _conv_params(layer, spatial):
     return window, strides, dilations, pre, post, _enum_name(layer.padding_mode)
 
 
-def _kernel_and_bias(layer, ins, shape, out_channels):
+def _kernel_and_bias(ev, layer, ins, shape, out_channels):
     kernel = _input(ins, 1)
     if kernel is None:
-        kernel = np.asarray(layer.kernel)
+        kernel = ev.layer_weights(layer, "kernel")
     if kernel.size != int(np.prod(shape)):
         raise _LayerFailure(f"kernel has {kernel.size} values; expected shape {shape}")
     bias = _input(ins, 2)
     if bias is None:
-        bias = np.asarray(layer.bias)
+        bias = ev.layer_weights(layer, "bias")
         if bias.size == 0:
             bias = None
     if bias is not None:
@@ -78,7 +78,7 @@ def _conv_setup(layer, x, what):
 def _convolution(ev, layer, ins, dtypes):
     x = ins[0]
     nd, (window, strides, dilations, pre, post, mode), groups, k, c = _conv_setup(layer, x, "convolution")
-    kernel, bias = _kernel_and_bias(layer, ins, (k, c // groups) + window, k)
+    kernel, bias = _kernel_and_bias(ev, layer, ins, (k, c // groups) + window, k)
     geometry = [_window_geometry(i, f, s, d, b, a, mode)
                 for i, f, s, d, b, a in zip(x.shape[2:], window, strides, dilations, pre, post)]
     acc = _acc_dtype(x.dtype)
@@ -93,7 +93,7 @@ def _convolution(ev, layer, ins, dtypes):
 def _deconvolution(ev, layer, ins, dtypes):
     x = ins[0]
     nd, (window, strides, dilations, pre, post, mode), groups, k, c = _conv_setup(layer, x, "deconvolution")
-    kernel, bias = _kernel_and_bias(layer, ins, (c, k // groups) + window, k)
+    kernel, bias = _kernel_and_bias(ev, layer, ins, (c, k // groups) + window, k)
     # TensorRT's deconvolution formulas (PaddingMode docs): crop B before and A after the full
     # transposed-convolution output of size (I - 1) * S + DK.
     crops = []

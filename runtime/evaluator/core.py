@@ -82,8 +82,6 @@ _NP_DTYPES: dict[str, np.dtype] = {
 if _ml_dtypes is not None:
     _NP_DTYPES["BF16"] = np.dtype(_ml_dtypes.bfloat16)
 
-# dtypes whose weights the bindings return as a numpy array of that dtype (BF16 comes back wrong)
-_WEIGHT_DTYPES = {np.dtype(t) for t in (np.float32, np.float16, np.int8, np.int32, np.int64, np.bool_, np.uint8)}
 
 _HANDLERS: dict[str, Callable] = {}
 
@@ -118,14 +116,17 @@ class ArithmeticVariant:
     ulp_noise: bool = False
 
 
-def evaluate_network(network, trt, inputs: dict, variant: Optional[ArithmeticVariant] = None) -> dict:
+def evaluate_network(network, trt, inputs: dict, variant: Optional[ArithmeticVariant] = None,
+                     weights: Optional[dict] = None) -> dict:
     """Run `network` (an INetworkDefinition) on `inputs` ({input name: array}) with numpy.
 
     Returns {output name: array} for every marked network output. Raises
     UnsupportedLayerError / EvaluationError (both TensorRTError) naming the offending layer.
     `variant`: evaluate with another summation order or per-layer rounding (see ArithmeticVariant).
+    `weights`: {(layer index, attribute): array} for weights the TensorRT bindings cannot give
+    back (BF16): the `weights` of the NetworkBuild our converters made the network with.
     """
-    return _Evaluator(network, trt, variant).run(inputs)
+    return _Evaluator(network, trt, variant, weights).run(inputs)
 
 
 def _enum_name(value) -> str:
@@ -169,9 +170,11 @@ def _unsupported(message):
 
 
 class _Evaluator:
-    def __init__(self, network, trt, variant: Optional[ArithmeticVariant] = None):
+    def __init__(self, network, trt, variant: Optional[ArithmeticVariant] = None, weights: Optional[dict] = None):
         self.network = network
         self.trt = trt
+        self.weights = weights or {}
+        self._index = -1  # the layer being evaluated
         self._type_property = trt.ILayer.__dict__["type"]
         self.variant = variant
         self._rng = np.random.default_rng(variant.seed if variant is not None else 0)  # read only with a variant
@@ -201,6 +204,20 @@ class _Evaluator:
         unit = float(np.finfo(result.dtype).eps) / 2  # unit roundoff of the layer's output dtype
         noise = self._rng.uniform(-unit, unit, result.shape)
         return (result.astype(np.float64) * (1.0 + noise)).astype(result.dtype)
+
+    def layer_weights(self, layer, attribute: str) -> np.ndarray:
+        """A layer's weights (`weights`, `kernel`, `bias`, `shift`, ...) as numpy: the bindings'
+        view of them, or for BF16, which the bindings give back as an opaque trt.Weights, the
+        array the network build recorded handing over."""
+        value = getattr(layer, attribute)
+        if isinstance(value, np.ndarray):
+            return value
+        recorded = self.weights.get((self._index, attribute))
+        if recorded is None or recorded.size != value.size:
+            raise _unsupported(f"{_enum_name(value.dtype)} {attribute}: the TensorRT bindings do not give these "
+                               "weights back, and no array was recorded for them (pass evaluate_network the "
+                               "network build's `weights`)")
+        return recorded
 
     # ---- dtypes -------------------------------------------------------------------------
     def np_dtype(self, trt_dtype) -> np.dtype:
@@ -236,7 +253,8 @@ class _Evaluator:
         if unknown:
             raise EvaluationError(f"inputs {unknown} are not network inputs; the network's inputs are {input_names}")
 
-        for layer, kind in self._ordered_layers(set(input_names)):
+        for index, layer, kind in self._ordered_layers(set(input_names)):
+            self._index = index
             self._evaluate_layer(layer, kind, values)
 
         outputs = {}
@@ -295,7 +313,7 @@ class _Evaluator:
             stuck = [layers[i].name for i in range(len(layers)) if i not in set(order)]
             raise EvaluationError(f"the network has a cycle through layers {stuck[:5]}")
         for index in order:
-            yield layers[index], kinds[index]
+            yield index, layers[index], kinds[index]
 
     def _evaluate_layer(self, layer, kind: str, values: dict) -> None:
         where = f"layer {layer.name!r} ({kind})"

@@ -156,7 +156,7 @@ def _scale(ev, layer, ins, dtypes):
     y = x.astype(np.float32)
     coefficients = {}
     for name in ("scale", "shift", "power"):
-        w = np.asarray(getattr(layer, name))
+        w = np.asarray(ev.layer_weights(layer, name))
         if w.size == 0:
             continue
         if w.size != count:

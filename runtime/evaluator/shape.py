@@ -6,15 +6,13 @@ from __future__ import annotations
 import numpy as np
 
 from ...common import normalise_axis
-from .core import (_WEIGHT_DTYPES, _LayerFailure, _enum_name, _handler, _input, _ints, _is_float,
+from .core import (_LayerFailure, _enum_name, _handler, _input, _ints, _is_float,
                    _normalize_axes, _shape_values, _unsupported)
 
 
 @_handler("CONSTANT")
 def _constant(ev, layer, ins, dtypes):
-    if dtypes[0] not in _WEIGHT_DTYPES:
-        raise _unsupported(f"{dtypes[0]} constants (the bindings do not return these weights as numpy arrays)")
-    weights = np.array(layer.weights, copy=True)
+    weights = np.array(ev.layer_weights(layer, "weights"), copy=True)
     shape = _ints(layer.shape)
     if weights.size != int(np.prod(shape)):
         raise _LayerFailure(f"{weights.size} weights for shape {shape}")
