@@ -269,6 +269,11 @@ def main(argv=None):
                       f"({r['peak_rss'] / weight_bytes:.2f}x weights)  output {size_text}  rc {r['rc']}", flush=True)
                 if r["rc"] != 0:
                     print("    " + r["output"].strip().splitlines()[-1][:300] if r["output"].strip() else "", flush=True)
+                if kind != "parser" and r["rc"] == 0:  # inspect lists the layers: its time and memory
+                    listed = measured([sys.executable, "-m", "tvm_tensorrt.cli", "inspect", r["path"]])
+                    row["inspect"] = {"seconds": listed["seconds"], "peak_rss": listed["peak_rss"], "rc": listed["rc"]}
+                    print(f"    inspect {listed['seconds']:.1f} s, peak RSS {listed['peak_rss'] / 1e9:.2f} GB, "
+                          f"rc {listed['rc']}", flush=True)
                 if args.check and kind != "parser" and r["rc"] == 0:
                     c = check(r["path"], model, workdir)
                     row["check"] = {k: (v if not isinstance(v, dict) else

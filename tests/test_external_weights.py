@@ -227,3 +227,27 @@ def test_onnx_external_data_is_read_once_and_the_decoder_matches_onnxruntime(tmp
     expected = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"input_ids": ids})[0]
     np.testing.assert_allclose(tvm_tensorrt.load(str(tmp_path / "llama.so")).run(ids)[0], expected,
                                rtol=1e-4, atol=1e-5)
+
+
+def test_prebuilt_plans_go_beside_the_library_too(partitioned, tmp_path, caplog):
+    from tvm_tensorrt.formats.plans import decode_plans
+    from tvm_tensorrt.runtime.executor import forget_runtimes
+
+    mod, config = partitioned
+    path = str(tmp_path / "prebuilt.so")
+    tvm_tensorrt.build(mod, "llvm", config, prebuild_engines=True, external_weights=True).export_library(path)
+    header, data_start = read_header(weights_path(path))
+    plans = header["weights"][header["subgraphs"][0]["plans"]]
+    with open(weights_path(path), "rb") as f:
+        f.seek(data_start + plans["offset"])
+        (plan, _), = decode_plans(f.read(plans["size"])).values()
+    assert len(plan) > 10_000
+    with open(path, "rb") as f:
+        assert plan[-4096:] not in f.read()  # the engine is not inside the library
+    forget_runtimes()  # as a fresh process: no engine in memory
+    caplog.set_level("INFO", logger="tvm_tensorrt")
+    out = tvm_tensorrt.load(path).run(IMAGE)[0]
+    assert "Loading prebuilt TensorRT engine for subgraph tensorrt_0" in caplog.text
+    assert "Building new TensorRT engine" not in caplog.text
+    np.testing.assert_allclose(out, relax.VirtualMachine(tvm_tensorrt.build(mod, "llvm", config), tvm.cpu())["main"](
+        tvm.runtime.tensor(IMAGE)).numpy(), rtol=1e-5, atol=1e-6)

@@ -29,7 +29,7 @@ from typing import Callable, Optional
 
 from ..backend import DEFAULT_TENSORRT_VERSION
 from ..formats.abi import EXECUTE, NO_ENGINE, PREPARE, SUBGRAPHS_LISTING
-from ..formats.plans import encode_plans
+from .constants import plans_constant
 from ..partition.config import make_config
 from ..partition.outline import CODEGEN, CONFIG_ATTR
 from .serialize import serialize_sharing_weights
@@ -102,7 +102,7 @@ def lower_offloaded(mod: tvm.IRModule, config: dict, plans_for: Optional[Callabl
         if cpu_fallback:
             fallback = func.without_attr("Codegen").without_attr("global_symbol")
             fallback_gv = builder.add_func(fallback, symbol + FALLBACK_SUFFIX)
-        dispatch[gv] = (_bytes_const(blob), _bytes_const(encode_plans(plans)), weights, fallback_gv)
+        dispatch[gv] = (_bytes_const(blob), plans_constant(plans), weights, fallback_gv)  # each plan copied once
     mod = builder.get()
     rewriter = _DispatchRewriter(mod, dispatch)
     fallbacks = {entry[-1] for entry in dispatch.values() if entry[-1] is not None}
