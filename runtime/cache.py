@@ -45,19 +45,19 @@ def engine_key(fields: dict) -> str:
 
 
 class EngineCache:
-    def __init__(self, directory: str):
+    def __init__(self, directory: str, name: str = "TVM_TENSORRT_CACHE_DIR"):
+        """name: what the user set the folder with (the variable, or load's cache_dir argument)."""
         self.directory = directory
         try:
             os.makedirs(directory, mode=0o700, exist_ok=True)
         except OSError as err:
-            raise ConfigError(f"TVM_TENSORRT_CACHE_DIR={directory!r} cannot be created: {err.strerror}") from err
+            raise ConfigError(f"{name}={directory!r} cannot be created: {err.strerror}") from err
         if not os.access(directory, os.R_OK | os.X_OK):
-            raise ConfigError(f"TVM_TENSORRT_CACHE_DIR={directory!r} is not readable by this process")
+            raise ConfigError(f"{name}={directory!r} is not readable by this process")
         # a read-only cache (say, one shipped with the application) still serves its engines
         self.writable = os.access(directory, os.W_OK)
         if not self.writable:
-            logger.warning("TVM_TENSORRT_CACHE_DIR=%s is read-only: engines are loaded from it but not added",
-                           directory)
+            logger.warning("%s=%s is read-only: engines are loaded from it but not added", name, directory)
 
     def plan_path(self, key: str) -> str:
         return os.path.join(self.directory, key + ".plan")
@@ -162,15 +162,15 @@ def _atomic_write(path: str, data: bytes) -> None:
 _OPEN: dict = {}
 
 
-def open_cache(directory: Optional[str]) -> Optional[EngineCache]:
-    """The cache for TVM_TENSORRT_CACHE_DIR, or None when unset. An unusable directory is a
-    ConfigError naming the variable (the user asked for caching; silently skipping it would make
-    every cold start slow with no explanation)."""
+def open_cache(directory: Optional[str], name: str = "TVM_TENSORRT_CACHE_DIR") -> Optional[EngineCache]:
+    """The cache in `directory` (cache_dir, or TVM_TENSORRT_CACHE_DIR), or None when unset. An
+    unusable directory is a ConfigError naming `name` (the user asked for caching; silently
+    skipping it would make every cold start slow with no explanation)."""
     if not directory:
         return None
     cache = _OPEN.get(directory)
     if cache is None or not os.path.isdir(directory):
-        cache = _OPEN[directory] = EngineCache(directory)
+        cache = _OPEN[directory] = EngineCache(directory, name)
     return cache
 
 

@@ -3,10 +3,14 @@ library, the on-disk cache, or the builder (in that order).
 
 Static subgraphs have one engine. A subgraph with symbolic dimensions (a dynamic batch, a
 sequence length) has shape variables, and an engine's optimization profile gives each a range
-(min, opt, max). With TVM_TENSORRT_MULTI_ENGINE=0 (default) one engine serves every call: each
+(min, opt, max). With multi_engine=False (default) one engine serves every call: each
 variable's range is the one the partition config gives it (`dim_ranges`, CLI `--dim
 seq=16:128:512`), or else 1..the largest value seen; a call outside the range rebuilds the engine
-with the range stretched to cover it. =1 keeps one engine per combination of values seen.
+with the range stretched to cover it. True keeps one engine per combination of values seen.
+
+Plans are kept per (EngineOptions, EngineSpec): the options come with each lookup (a library's
+binding resolved them once, executor.py), so two libraries that share a subgraph but were loaded
+with different precisions each get their own engine.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from ..formats import dims
 from ..backend import Backend, find_backend
 from .cache import engine_key, open_cache
 from .plan_builder import build_plan
-from .options import EngineOptions, engine_options
+from .options import EngineOptions
 
 logger = logging.getLogger("tvm_tensorrt")
 
@@ -131,7 +135,7 @@ class EngineSet:
     def __init__(self, subgraph, prebuilt: Optional[dict] = None):
         self.subgraph = subgraph
         self.prebuilt: dict = {}  # key -> (plan bytes, ranges) embedded at compile time
-        self.plans: dict = {}  # EngineSpec -> (key, plan)
+        self.plans: dict = {}  # (EngineOptions, EngineSpec) -> (key, plan)
         self.builds = 0  # engines built by this process (tests and benchmarks read it)
         self.generation = 0  # changes whenever a plan is added or replaced: callers' decisions expire
         self.dynamic = is_dynamic(subgraph)
@@ -160,7 +164,7 @@ class EngineSet:
         if options.multi_engine:
             return EngineSpec(tuple((name, v, v, v) for name, v in sorted(values.items())))
         configured = self.subgraph.config.get("dim_ranges") or {}
-        known = [s.ranges for s in self.plans] + [r for _, r in self.prebuilt.values() if r]
+        known = [s.ranges for o, s in self.plans if o == options] + [r for _, r in self.prebuilt.values() if r]
         batch = batch_variables(self.subgraph)
         ranges = []
         for name, value in sorted(values.items()):
@@ -176,31 +180,32 @@ class EngineSet:
             ranges.append((name, bottom, top, top))
         return EngineSpec(tuple(ranges))
 
-    def plan_for(self, values: Optional[dict], backend: Backend) -> tuple:
-        """(spec, key, plan) for a call with these shape variables, building or loading if needed."""
-        options = engine_options(self.subgraph.config)
+    def plan_for(self, values: Optional[dict], backend: Backend, options: Optional[EngineOptions] = None) -> tuple:
+        """(spec, key, plan) for a call with these shape variables, building or loading if needed.
+        options: None resolves them from the subgraph's config and the environment now (callers
+        outside the runtime's call path: tests, prebuild)."""
+        options = options if options is not None else EngineOptions.resolve(self.subgraph.config)
         with self.lock:
             spec = self.spec_for(values, options)
-            if spec not in self.plans:
+            if (options, spec) not in self.plans:
                 key = engine_key(key_fields(self.subgraph, spec, options, backend))
-                self.plans[spec] = (key, self._obtain(spec, key, options, backend))
+                self.plans[(options, spec)] = (key, self._obtain(spec, key, options, backend))
                 self.generation += 1
                 if self.dynamic and not options.multi_engine:  # the new engine covers the smaller ones
-                    for old in [s for s in self.plans if s != spec]:
+                    for old in [k for k in self.plans if k[0] == options and k[1] != spec]:
                         del self.plans[old]
-            key, plan = self.plans[spec]
+            key, plan = self.plans[(options, spec)]
             return spec, key, plan
 
-    def rebuild(self, spec: EngineSpec, key: str, backend: Backend) -> bytes:
+    def rebuild(self, spec: EngineSpec, key: str, backend: Backend, options: EngineOptions) -> bytes:
         """Build `spec` afresh (its plan did not fit this GPU or TensorRT) and replace the cache entry."""
-        options = engine_options(self.subgraph.config)
         with self.lock:
             plan = self._build(spec, options, backend)
-            cache = open_cache(options.cache_dir)
+            cache = open_cache(options.cache_dir, options.cache_dir_from)
             if cache is not None:
                 cache.store(key, plan, plan_meta(self.subgraph, spec, options, backend))
-            if spec in self.plans:
-                self.plans[spec] = (key, plan)
+            if (options, spec) in self.plans:
+                self.plans[(options, spec)] = (key, plan)
             self.generation += 1
             return plan
 
@@ -215,7 +220,7 @@ class EngineSet:
         if self.prebuilt:
             logger.warning("The prebuilt engines of subgraph %s were built for other settings or another TensorRT "
                            "(now: %s, %s); building one here", self.symbol, backend.describe(), options.precision)
-        cache = open_cache(options.cache_dir)
+        cache = open_cache(options.cache_dir, options.cache_dir_from)
         if cache is not None:
             plan = cache.load(key)
             if plan is not None:
@@ -244,10 +249,11 @@ class EngineSet:
         return plan
 
 
-def prebuild(subgraph, max_batch: int = 1) -> dict:
-    """{key: (plan, ranges)} built now (ahead of time, on a CPU if need be) for the settings in
-    force. Shape variables get their configured range; a batch variable (dim 0) without one gets
-    1..max_batch; any other variable needs a configured range."""
+def prebuild(subgraph, max_batch: int = 1, options: Optional[EngineOptions] = None) -> dict:
+    """{key: (plan, ranges)} built now (ahead of time, on a CPU if need be) with `options` (None:
+    those the subgraph's config and the environment give now). Shape variables get their
+    configured range; a batch variable (dim 0) without one gets 1..max_batch; any other
+    variable needs a configured range."""
     backend = find_backend()
     if backend is None:
         return {}
@@ -267,5 +273,5 @@ def prebuild(subgraph, max_batch: int = 1) -> dict:
                 raise ConversionError(f"cannot prebuild an engine without a range for shape variable {name}: give "
                                       f"one, e.g. dim_ranges={{'{name}': (1, 64, 256)}} (CLI: --dim {name}=1:64:256)",
                                       symbol=subgraph.symbol)
-    spec, key, plan = engines.plan_for(values, backend)
+    spec, key, plan = engines.plan_for(values, backend, options)
     return {key: (plan, spec.ranges)}

@@ -14,10 +14,12 @@ from is evaluated on the CPU by the evaluator (runtime/evaluator): correct, slow
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import logging
 import threading
+from typing import Optional
 
 import numpy as np
 import tvm
@@ -29,6 +31,7 @@ from ..formats.plans import decode_plans
 from ..formats.subgraph import decode, decode_header, read_digest
 from . import gpu
 from .engine_set import EngineSet
+from .options import EngineOptions, Request
 
 logger = logging.getLogger("tvm_tensorrt")
 
@@ -46,6 +49,10 @@ class SubgraphRuntime:
         self.lock = threading.Lock()
         self.warned = False
         self.cpu_networks: dict = {}  # precision -> (builder, network build, logger) for the CPU evaluator
+        # A RunCodegen library's calls come with no binding: the options of the LoadedModel calling
+        # (caller_request), else those in force at its first call
+        self.embedded_options = Request.capture().options_for(subgraph.config) if embedded else None
+        self.requested_options: dict = {}  # Request -> EngineOptions, for RunCodegen libraries' callers
 
     @property
     def symbol(self) -> str:
@@ -59,14 +66,15 @@ class SubgraphRuntime:
     def values_of(self, inputs):
         return self.engines.values_of([t.shape for t in inputs])
 
-    def engine_for(self, inputs, fallback: str = "through TVM on the CPU"):
-        """The CUDA engine that runs a call with these inputs, or None (the caller falls back).
-        Builds or loads the plan first, so conversion is checked even where no engine can run."""
+    def engine_for(self, inputs, options: EngineOptions, fallback: str = "through TVM on the CPU"):
+        """The CUDA engine that runs a call with these inputs and options, or None (the caller
+        falls back). Builds or loads the plan first, so conversion is checked even where no
+        engine can run."""
         backend = find_backend()
         if backend is None:
             self._warn_once("No TensorRT backend is installed: subgraph %s runs %s", self.symbol, fallback)
             return None
-        spec, key, plan = self.engines.plan_for(self.values_of(inputs), backend)
+        spec, key, plan = self.engines.plan_for(self.values_of(inputs), backend, options)
         if not inputs or not all(gpu.is_cuda(t) for t in inputs):
             self._warn_once("No CUDA device holds the inputs of %s: it runs %s (its TensorRT engine was built "
                             "and checked)", self.symbol, fallback)
@@ -81,7 +89,7 @@ class SubgraphRuntime:
         if first_failure:  # made for another GPU or TensorRT: rebuild here, once
             logger.warning("Rebuilding the TensorRT engine of %s for CUDA device %d", self.symbol, device)
             with gpu.cuda_device(device):
-                plan = self.engines.rebuild(spec, key, backend)
+                plan = self.engines.rebuild(spec, key, backend, options)
             with self.lock:
                 self.cuda_engines.pop((device, key), None)
             return self.cuda_engine(device, key, plan, backend)
@@ -115,26 +123,32 @@ class SubgraphRuntime:
     def output_names(self) -> list:
         return [d["name"] for d in self.subgraph.outputs]
 
-    def run(self, args) -> None:
-        """One call of a RunCodegen library: the engine where it can run, else the CPU evaluator."""
+    def run(self, args, request: Optional[Request] = None) -> None:
+        """One call of a RunCodegen library: the engine where it can run, else the CPU evaluator.
+        request: what the LoadedModel making the call asked for (None: a plain TVM caller)."""
         inputs, outputs = args[:len(self.subgraph.inputs)], args[len(self.subgraph.inputs):]
-        engine = self.engine_for(inputs, fallback="on the CPU evaluator (slow: for checking, not for deployment)")
+        if request is None:
+            options = self.embedded_options
+        else:
+            options = self.requested_options.get(request)
+            if options is None:
+                options = self.requested_options[request] = request.options_for(self.subgraph.config)
+        assert options is not None, "run() serves the runtimes of RunCodegen libraries (embedded_runtime)"
+        engine = self.engine_for(inputs, options, fallback="on the CPU evaluator (slow: for checking, not for deployment)")
         if engine is not None:
             self.execute(engine, args)
             return
-        for tensor, value in zip(outputs, self.evaluate_on_cpu(inputs)):
+        for tensor, value in zip(outputs, self.evaluate_on_cpu(inputs, options.precision)):
             tensor.copyfrom(np.asarray(value, order="C"))
 
-    def evaluate_on_cpu(self, inputs) -> list:
+    def evaluate_on_cpu(self, inputs, precision: str) -> list:
         from .evaluator import evaluate_network  # only this fallback needs it
         from .plan_builder import build_network
-        from .options import engine_options
 
         backend = find_backend()
         if backend is None:
             raise TensorRTError(f"subgraph {self.symbol} of a RunCodegen library needs TensorRT (or TensorRT-RTX) to "
                                 "run: the library carries no TVM copy of it (build with tvm_tensorrt.build for one)")
-        precision = engine_options(self.subgraph.config).precision
         with self.lock:
             if precision not in self.cpu_networks:
                 self.cpu_networks[precision] = build_network(self.subgraph, backend, precision)
@@ -160,18 +174,19 @@ def _host_bytes(tensor) -> np.ndarray:
 
 
 class _Binding:
-    """A library's blob constant, bound to its subgraph's runtime, with what each kind of call
-    was told: (device, shapes) -> the CUDA engine that runs it, or None (TVM's copy runs).
+    """A library's blob constant, bound to its subgraph's runtime and to the engine options its
+    library was loaded with (resolved once, here), with what each kind of call was told:
+    (device, shapes) -> the CUDA engine that runs it, or None (TVM's copy runs).
 
     The binding holds the one extra reference to the blob constant, and the runtime keeps no view
     of it (it decodes a copy: a dispatch blob has no weights, so it is small). The constant's
     object handle therefore identifies its library for as long as the binding lives, and the
     reference count falling back to ours says the library is gone (`release_unloaded`)."""
 
-    __slots__ = ("blob", "runtime", "n_inputs", "decided", "generation")
+    __slots__ = ("blob", "runtime", "options", "n_inputs", "decided", "generation")
 
-    def __init__(self, blob, runtime: SubgraphRuntime):
-        self.blob, self.runtime = blob, runtime
+    def __init__(self, blob, runtime: SubgraphRuntime, options: EngineOptions):
+        self.blob, self.runtime, self.options = blob, runtime, options
         self.n_inputs = len(runtime.subgraph.inputs)
         self.decided: dict = {}
         self.generation = runtime.engines.generation
@@ -193,7 +208,7 @@ class _Binding:
             return self.decided[key]
         except KeyError:
             pass
-        engine = self.runtime.engine_for(inputs)
+        engine = self.runtime.engine_for(inputs, self.options)
         if len(self.decided) >= _MAX_DECISIONS:  # many distinct dynamic shapes: forget, never grow
             self.decided.clear()
         self.decided[key] = engine
@@ -203,6 +218,18 @@ class _Binding:
 
 _MAX_DECISIONS = 256
 _BOUND: dict[int, _Binding] = {}  # object handle of a blob constant -> its binding
+# object handle of a blob constant -> the options its LoadedModel asked for (load's arguments and
+# the environment then); a blob with none (a library loaded with plain TVM) reads the environment
+# when it is bound, at its first call
+_REQUESTS: dict[int, Request] = {}
+
+
+def request_options(blobs, request: Request) -> None:
+    """Engines for these blob constants (one VM's) use `request`; any binding made before goes."""
+    with _RUNTIMES_LOCK:
+        for blob in blobs:
+            _REQUESTS[blob.__chandle__()] = request
+            _BOUND.pop(blob.__chandle__(), None)
 
 
 def _strong_references(obj) -> int:
@@ -224,12 +251,15 @@ def release_blobs(blobs) -> int:
     library being closed (LoadedModel.close). TVM 0.27 itself keeps a loaded library, and so its
     constants, until the process ends, so this is how its engines and our weight views go."""
     with _RUNTIMES_LOCK:
+        for blob in blobs:
+            _REQUESTS.pop(blob.__chandle__(), None)
         return _release([blob.__chandle__() for blob in blobs if blob.__chandle__() in _BOUND])
 
 
 def _release(handles) -> int:
     for handle in handles:
         del _BOUND[handle]
+        _REQUESTS.pop(handle, None)  # the handle may name another object later
     live = {id(bound.runtime) for bound in _BOUND.values()}
     for digest in [d for d, r in _RUNTIMES.items() if id(r) not in live and not r.embedded]:
         del _RUNTIMES[digest]
@@ -247,12 +277,16 @@ def binding_for(blob, plans, args) -> _Binding:
     digest = read_digest(data)
     prebuilt = decode_plans(_host_bytes(plans))
     with _RUNTIMES_LOCK:
+        request = _REQUESTS.get(blob.__chandle__())
+    request = request if request is not None else Request.capture()  # plain TVM's load: the edge is now
+    with _RUNTIMES_LOCK:
         runtime = _RUNTIMES.get(digest)
         if runtime is None:
             runtime = _RUNTIMES[digest] = SubgraphRuntime(_decode_with_weights(data, args), prebuilt)
         else:  # the same subgraph in another library: its prebuilt plans count too
             runtime.engines.add_prebuilt(prebuilt)
-        bound = _BOUND[blob.__chandle__()] = _Binding(blob, runtime)
+        options = request.options_for(runtime.subgraph.config)  # the digest covers the config: it is this blob's
+        bound = _BOUND[blob.__chandle__()] = _Binding(blob, runtime, options)
         return bound
 
 
@@ -281,8 +315,23 @@ def embedded_runtime(address: int, size: int) -> SubgraphRuntime:
         return runtime
 
 
+_CALLER = threading.local()  # .request: the Request of the LoadedModel running a RunCodegen library here
+
+
+@contextlib.contextmanager
+def caller_request(request: Request):
+    """Calls of RunCodegen libraries on this thread, inside, come from a model loaded with `request`
+    (their blobs are not constants a LoadedModel can bind: they sit in the library's data)."""
+    previous = getattr(_CALLER, "request", None)
+    _CALLER.request = request
+    try:
+        yield
+    finally:
+        _CALLER.request = previous
+
+
 def _run_embedded(address, size, *args):
-    embedded_runtime(int(address), int(size)).run(args)
+    embedded_runtime(int(address), int(size)).run(args, getattr(_CALLER, "request", None))
 
 
 _ANSWERS: dict = {}  # True / False -> the one tensor `prepare` answers with (never one per call)
@@ -313,7 +362,8 @@ def _no_engine(blob, plans, *args):
 
 
 def forget_runtimes() -> None:
-    """Drop every engine this process holds (tests use it to act like a fresh process)."""
+    """Drop every engine this process holds (tests use it to act like a fresh process). Loaded
+    models keep the options they asked for (_REQUESTS): their next call binds with them again."""
     with _RUNTIMES_LOCK:
         _RUNTIMES.clear()
         _BOUND.clear()

@@ -2,6 +2,8 @@
 
 Relax's VirtualMachine is not safe to share between threads, so each thread gets its own VM
 over the one loaded library; the engines themselves are shared per process (executor.py).
+Engine options (precision, cache_dir, ...: runtime/options.py) are read here, once: the
+arguments, the TVM_TENSORRT_* variables for the rest; each VM's subgraphs are bound to them.
 """
 
 from __future__ import annotations
@@ -17,12 +19,16 @@ import tvm
 from ..errors import ConfigError, InputError, TensorRTError
 from ..library_file import check_library
 from ..weights_file import attach_library
+from .options import Request
 
 DEVICES = ("cpu", "cuda")
 
 
 class LoadedModel:
-    def __init__(self, path: str, device: str = "cpu", index: int = 0):
+    def __init__(self, path: str, device: str = "cpu", index: int = 0, **engine_options):
+        """engine_options: precision, cache_dir, max_workspace_size, builder_optimization_level,
+        max_aux_streams, multi_engine (None: the library's choice, else the variable's)."""
+        self.engine_request = Request.capture(**engine_options)  # a bad option fails before loading
         if device not in DEVICES:
             raise ConfigError(f"device must be one of {DEVICES}, got {device!r}")
         if not isinstance(index, int) or index < 0:
@@ -41,6 +47,7 @@ class LoadedModel:
                 from None
         self.weights = attach_library(path, self.library)  # external weights: the .weights file, mapped and checked
         self._local = threading.local()
+        self._codegen_library = False  # set when the first VM is made
         self._vms: list = []  # every thread's VM, for close()
         self._vms_lock = threading.Lock()
         self.input_names = _param_names(self._vm())  # main's signature, read once: run() checks counts with it
@@ -53,6 +60,7 @@ class LoadedModel:
             vm = self._local.vm = tvm.relax.VirtualMachine(self.library, self.device)
             with self._vms_lock:
                 self._vms.append(vm)
+            self._codegen_library = not _bind_options(vm, self.engine_request)
         return vm
 
     def close(self) -> None:
@@ -95,10 +103,30 @@ class LoadedModel:
         arrays = [np.asarray(x, order="C") for x in inputs]
         args = [tvm.runtime.tensor(a, device=self.device) for a in arrays]
         try:
-            result = vm["main"](*args)
+            if self._codegen_library:  # its subgraphs learn this model's options per call
+                from .executor import caller_request
+
+                with caller_request(self.engine_request):
+                    result = vm["main"](*args)
+            else:
+                result = vm["main"](*args)
         except Exception as err:  # noqa: BLE001 (TVM's signature checks raise several types)
             raise _input_error(err, arrays, self.path) or err
         return [r.numpy() for r in flatten_outputs(result)]
+
+
+def _bind_options(vm, request: Request) -> bool:
+    """This VM's subgraphs (each VM has its own blob constants) build engines with `request`;
+    False for a library without a subgraph listing (RunCodegen's: run() says who calls)."""
+    from ..formats.abi import SUBGRAPHS_LISTING
+    from .executor import request_options
+
+    try:
+        listing = [v for v in vm[SUBGRAPHS_LISTING]()]
+    except (AttributeError, RuntimeError, KeyError):  # not a tvm_tensorrt.build library
+        return False
+    request_options(_blobs_of(listing), request)
+    return True
 
 
 def _blobs_of(listing: list) -> list:
@@ -140,5 +168,13 @@ def flatten_outputs(value) -> list:
     return [v for item in value for v in flatten_outputs(item)]
 
 
-def load(path: str, device: str = "cpu", index: int = 0) -> LoadedModel:
-    return LoadedModel(path, device, index)
+def load(path: str, device: str = "cpu", index: int = 0, precision: Optional[str] = None,
+         cache_dir: Optional[str] = None, max_workspace_size: Optional[int] = None,
+         builder_optimization_level: Optional[int] = None, max_aux_streams: Optional[int] = None,
+         multi_engine: Optional[bool] = None) -> LoadedModel:
+    """A compiled library, ready to run. Engine options (None: the one the library was built
+    with, else its TVM_TENSORRT_* variable; docs/runtime.md has the table) are part of each
+    engine's key: the same library loaded with fp32 and with fp16 runs two engines."""
+    return LoadedModel(path, device, index, precision=precision, cache_dir=cache_dir,
+                       max_workspace_size=max_workspace_size, builder_optimization_level=builder_optimization_level,
+                       max_aux_streams=max_aux_streams, multi_engine=multi_engine)

@@ -33,21 +33,24 @@ def test_dynamic_batch_serialises_as_minus_one_and_builds_a_profile():
     assert builder.build_serialized_network(built.network, config) is not None
 
 
-@pytest.mark.parametrize("multi_engine, builds, kept", [("0", 3, 1), ("1", 3, 3)])
-def test_batches_1_2_4_2(multi_engine, builds, kept, monkeypatch):
-    monkeypatch.setenv("TVM_TENSORRT_MULTI_ENGINE", multi_engine)
-    engines = EngineSet(dynamic_batch_subgraph())
+@pytest.mark.parametrize("multi_engine, builds, kept", [(False, 3, 1), (True, 3, 3)])
+def test_batches_1_2_4_2(multi_engine, builds, kept):
+    from tvm_tensorrt.runtime.options import EngineOptions
+
+    subgraph = dynamic_batch_subgraph()
+    options = EngineOptions.resolve(subgraph.config, multi_engine=multi_engine)
+    engines = EngineSet(subgraph)
     backend = load_backend()
     specs = []
     for batch in (1, 2, 4):
-        spec, _, _ = engines.plan_for({"n": batch}, backend)
+        spec, _, _ = engines.plan_for({"n": batch}, backend, options)
         specs.append(spec)
         assert spec.covers({"n": batch})
     before = engines.builds
-    spec, _, _ = engines.plan_for({"n": 2}, backend)
+    spec, _, _ = engines.plan_for({"n": 2}, backend, options)
     assert engines.builds == before == builds  # the second batch-2 call builds nothing
     assert len(engines.plans) == kept
-    if multi_engine == "0":
+    if not multi_engine:
         assert [s.ranges for s in specs] == [(("n", 1, 1, 1),), (("n", 1, 2, 2),), (("n", 1, 4, 4),)]
         assert spec.ranges == (("n", 1, 4, 4),)  # the largest engine serves the smaller batch
     else:
@@ -117,16 +120,14 @@ def dynamic_library(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("multi_engine, builds_per_call", [("0", [1, 1, 1, 0]), ("1", [1, 1, 1, 0])])
-def test_symbolic_batch_model_runs_with_any_batch(dynamic_library, multi_engine, builds_per_call, monkeypatch,
-                                                  trt_log):
+@pytest.mark.parametrize("multi_engine, builds_per_call", [(False, [1, 1, 1, 0]), (True, [1, 1, 1, 0])])
+def test_symbolic_batch_model_runs_with_any_batch(dynamic_library, multi_engine, builds_per_call, trt_log):
     import tvm_tensorrt
     from tvm_tensorrt.runtime import executor
     from op_samples import run_tvm
 
     executor.forget_runtimes()
-    monkeypatch.setenv("TVM_TENSORRT_MULTI_ENGINE", multi_engine)
-    model = tvm_tensorrt.load(dynamic_library)
+    model = tvm_tensorrt.load(dynamic_library, multi_engine=multi_engine)
     reference = dynamic_batch_model()
     for batch, builds in zip((1, 2, 4, 2), builds_per_call):
         trt_log.clear()
@@ -137,5 +138,5 @@ def test_symbolic_batch_model_runs_with_any_batch(dynamic_library, multi_engine,
         assert trt_log.text.count("Building new TensorRT engine for subgraph tensorrt_0") == builds
     [runtime] = executor._RUNTIMES.values()
     assert runtime.engines.builds == 3
-    assert len(runtime.engines.plans) == (1 if multi_engine == "0" else 3)
+    assert len(runtime.engines.plans) == (3 if multi_engine else 1)
     executor.forget_runtimes()

@@ -90,19 +90,8 @@ def test_meta_records_what_made_the_engine(library, tmp_path):
     assert len(entries(cache)) == 4
 
 
-def test_precision_and_builder_settings_are_in_the_meta_and_the_key(library, tmp_path):
-    """BF16 beside FP16 and FP32, and the builder's optimization level and auxiliary streams:
-    each is recorded in the plan's meta and makes its own engine."""
-    cache = tmp_path / "cache"
-    settings = [{}, {"TVM_TENSORRT_PRECISION": "bf16"}, {"TVM_TENSORRT_BUILDER_OPTIMIZATION_LEVEL": "1"},
-                {"TVM_TENSORRT_MAX_AUX_STREAMS": "0"}]
-    for env in settings:
-        run(library, tmp_path, cache, **env)
-    metas = [json.loads((cache / f"{k}.meta").read_text()) for k in entries(cache)]
-    assert len(metas) == 2 * len(settings)  # two subgraphs per setting, none shared
-    assert sorted(m["precision"] for m in metas).count("bf16") == 2
-    assert sorted(str(m["builder_optimization_level"]) for m in metas).count("1") == 2
-    assert sorted(str(m["max_aux_streams"]) for m in metas).count("0") == 2
+# Each engine option (precision, builder settings) in the meta and the key, given as load()'s
+# arguments: tests/test_engine_options.py.
 
 
 def test_tensorrt_rtx_s_no_op_timing_cache_is_said_once_not_faked(library, tmp_path):
@@ -155,19 +144,7 @@ def test_damaged_entries_are_rebuilt_with_a_warning(library, tmp_path):
     assert "Building" not in log and len(messages(log, "Loading cached")) == 2
 
 
-def test_unusable_cache_dir_is_a_clear_error(library, tmp_path):
-    not_a_dir = tmp_path / "file"
-    not_a_dir.write_text("")
-    model = tvm_tensorrt.load(library)
-    os.environ["TVM_TENSORRT_CACHE_DIR"] = str(not_a_dir)
-    try:
-        from tvm_tensorrt.runtime.executor import forget_runtimes
-
-        forget_runtimes()
-        with pytest.raises(tvm_tensorrt.ConfigError, match="TVM_TENSORRT_CACHE_DIR"):
-            model.run(np.zeros(SHAPE, "float32"))
-    finally:
-        del os.environ["TVM_TENSORRT_CACHE_DIR"]
+# An unusable cache folder (cache_dir= or TVM_TENSORRT_CACHE_DIR): tests/test_engine_options.py.
 
 
 @pytest.mark.parametrize("name, value", [("TVM_TENSORRT_USE_FP16", "half"),

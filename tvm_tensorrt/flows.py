@@ -26,6 +26,7 @@ from .lowering.external import EXTERNAL_AUTO_BYTES, externalize
 from .lowering.dispatch import config_of, lower_offloaded
 from .partition.api import partition_for_tensorrt
 from .runtime.engine_set import prebuild
+from .runtime.options import library_options
 from .targets import make_target
 
 
@@ -40,24 +41,29 @@ def PartitionForTensorRT(params=None, **options) -> tvm.transform.Pass:  # noqa:
 
 
 def LowerToTensorRT(config=None, prebuild_engines: bool = False, prebuild_max_batch: int = 1,  # noqa: N802
-                    cpu_fallback: bool = True) -> tvm.transform.Pass:
+                    cpu_fallback: bool = True, **engine_options) -> tvm.transform.Pass:
     """Each offloaded function becomes its serialised subgraph, dispatched to the runtime (and,
     with cpu_fallback, TVM's copy of it), as `build` does. config: the partition config (default:
-    the one the functions carry)."""
+    the one the functions carry). engine_options: as `build`'s, recorded in every subgraph."""
 
+    library_options({}, **engine_options)  # checked now: a bad option fails before anything compiles
     if prebuild_engines and find_backend() is None:
         raise BackendUnavailableError("prebuild_engines=True needs TensorRT (or TensorRT-RTX) on this machine")
     plans_for = (lambda subgraph: prebuild(subgraph, prebuild_max_batch)) if prebuild_engines else None
 
     @tvm.transform.module_pass(opt_level=0, name="LowerToTensorRT")
     def lower(mod, ctx):
-        return lower_offloaded(mod, config if config is not None else config_of(mod), plans_for, cpu_fallback)
+        chosen = library_options(config if config is not None else config_of(mod), **engine_options)
+        return lower_offloaded(mod, chosen, plans_for, cpu_fallback)
 
     return lower
 
 
 def build(mod: tvm.IRModule, target="llvm", config: dict | None = None, prebuild_engines: bool = False,
-          prebuild_max_batch: int = 1, cpu_fallback: bool = True, external_weights: bool | None = None):
+          prebuild_max_batch: int = 1, cpu_fallback: bool = True, external_weights: bool | None = None,
+          precision: str | None = None, max_workspace_size: int | None = None,
+          builder_optimization_level: int | None = None, max_aux_streams: int | None = None,
+          multi_engine: bool | None = None):
     """Compile `mod` (from partition_for_tensorrt) with TVM; returns a relax VM executable whose
     `export_library` writes through a checked temporary file (library_file.py), so a library is
     never left corrupt. A model whose constants TVM cannot embed (EMBED_LIMIT, under 4 GiB) is
@@ -66,8 +72,13 @@ def build(mod: tvm.IRModule, target="llvm", config: dict | None = None, prebuild
     target: a kind string ("llvm", "cuda", the classic "cuda -arch=sm_87"), TVM's JSON dict, or a
     tvm.target.Target (tvm_tensorrt.targets.make_target adds arch and a cross-compile host).
 
-    prebuild_engines: build every engine now (on a CPU if need be, with the TVM_TENSORRT_*
-    settings in force) and embed the plans, so the first inference loads instead of building.
+    precision ("fp32", "fp16", "bf16"), max_workspace_size (bytes; default: the config's),
+    builder_optimization_level (0-5), max_aux_streams, multi_engine: engine options, recorded in
+    the library as its defaults (load's arguments override them; None: the TVM_TENSORRT_*
+    variable where the library runs). docs/runtime.md has the table.
+    prebuild_engines: build every engine now (on a CPU if need be, with these options, the
+    TVM_TENSORRT_* variables for the rest) and embed the plans, so the first inference loads
+    instead of building.
     Subgraphs with a dynamic batch get one engine for batches 1..prebuild_max_batch.
     cpu_fallback: also compile each subgraph with TVM, so the library runs where no engine can
     (no GPU); it shares the weights with the TensorRT side, so it costs code, not weights. False
@@ -80,7 +91,10 @@ def build(mod: tvm.IRModule, target="llvm", config: dict | None = None, prebuild
     """
     if external_weights is False:
         check_embeddable(mod)  # too large for one library: say so before engines and linking take minutes
-    lower = LowerToTensorRT(config, prebuild_engines, prebuild_max_batch, cpu_fallback)
+    lower = LowerToTensorRT(config, prebuild_engines, prebuild_max_batch, cpu_fallback, precision=precision,
+                            max_workspace_size=max_workspace_size,
+                            builder_optimization_level=builder_optimization_level,
+                            max_aux_streams=max_aux_streams, multi_engine=multi_engine)
     lowered = lower(mod)
     if external_weights is None:
         external_weights = embedded_bytes(lowered) > EXTERNAL_AUTO_BYTES
