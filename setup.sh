@@ -6,7 +6,11 @@ cd "$(dirname "$0")"
 PYTHON="${PYTHON:-python3}"
 "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -c constraints.txt -e ".[test]"
+.venv/bin/python -m pip install --quiet -c constraints.txt -e ".[test,serve]"
+# The Triton server for `tvm-tensorrt serve` (tests/test_serving.py): the tritonserver binary and its
+# Python backend, shipped in nvidia-pytriton (a 55 MB wheel). --no-deps: its metadata pins numpy<2 for
+# its own Python API, which we do not use (pyproject.toml's [serve] extra says more).
+.venv/bin/python -m pip install --quiet --no-deps -c constraints.txt nvidia-pytriton==0.7.0
 # From Debian's packages: the cross compiler for Jetson-class (aarch64) libraries (a test builds
 # one), and Chromium, the headless browser the tests of the HTML partition report drive.
 NEED=""

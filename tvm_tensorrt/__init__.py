@@ -38,6 +38,8 @@ _COMPILE_TIME = {
     "LowerToTensorRT": ".flows",
     "PartitionForTensorRT": ".flows",
     "pipeline": ".flows",
+    "serve": ".triton",
+    "export_triton": ".triton",
     "VerifyReport": ".verification.api",
     "verify": ".verification.api",
 }
@@ -63,4 +65,4 @@ tvm.register_global_func("relax.ext.tensorrt", _tensorrt_codegen, override=True)
 __all__ = ["BackendUnavailableError", "ConfigError", "ConversionError", "CorruptLibraryError", "InputError",
            "LibraryTooLargeError", "RegistryError", "SubgraphFormatError", "check_library", "export_library",
            "LoadedModel", "LowerToTensorRT", "PartitionForTensorRT", "PartitionReport", "TensorRTError",
-           "VerifyReport", "build", "calibrate", "explain", "from_onnx", "load", "partition_for_tensorrt", "pipeline", "verify"]
+           "VerifyReport", "build", "calibrate", "explain", "from_onnx", "load", "partition_for_tensorrt", "pipeline", "serve", "export_triton", "verify"]

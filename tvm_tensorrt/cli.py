@@ -19,9 +19,8 @@ import time
 import numpy as np
 
 from .common import DEFAULT_WORKSPACE_SIZE, parse_version
-from .errors import ConfigError, InputError, TensorRTError
+from .errors import ConfigError, TensorRTError
 from .models import DEFAULT_MODEL
-from .runtime.options import PRECISIONS
 
 logger = logging.getLogger("tvm_tensorrt")
 
@@ -126,20 +125,6 @@ def compile_model(model_path, output, target="llvm", shapes=None, options=None, 
         json.dump(meta, f, indent=2)
     print(f"Wrote {output} in {time.perf_counter() - start:.1f} s", file=out)
     return meta
-
-
-def _verify_inputs(files, mod) -> list:
-    """verify --input: one .npy file per model input, in the model's order."""
-    names = [p.name for p in mod["main"].params]
-    if len(files) != len(names):
-        raise InputError(f"verify takes one --input FILE.npy per model input ({', '.join(names)}); got {len(files)}")
-    arrays = []
-    for path in files:
-        try:
-            arrays.append(np.load(path))
-        except (OSError, ValueError) as err:
-            raise InputError(f"--input {path}: not a readable .npy file ({err})") from None
-    return arrays
 
 
 def run_library(path, input_files=(), out=sys.stdout, seed=0) -> list:
@@ -267,10 +252,6 @@ def main(argv=None) -> int:
     v.add_argument("--rtol", type=float, help="default: 1e-3 (FP32), 3e-2 (FP16)")
     v.add_argument("--atol", type=float, help="default: 1e-4 (FP32), 3e-2 (FP16)")
     v.add_argument("--json", action="store_true")
-    v.add_argument("--input", action="append", metavar="FILE.npy",
-                   help=".npy file per model input, in order (default: random normal values)")
-    v.add_argument("--precision", choices=PRECISIONS,
-                   help="what the networks compute in (default: TVM_TENSORRT_PRECISION, else fp32)")
     _add_partition_flags(v)
     i = sub.add_parser("inspect", help="the TensorRT subgraphs of a library (layers, engines), or an engine file")
     i.add_argument("path", help="a compiled .so, or a .plan from the engine cache")
@@ -285,12 +266,19 @@ def main(argv=None) -> int:
     e.add_argument("--onnx", metavar="FILE",
                    help="write the model with each node's decision in its metadata, for Netron")
     _add_partition_flags(e)
+    from .triton.cli import COMMANDS as TRITON_COMMANDS, add_commands as add_triton_commands
+
+    add_triton_commands(sub)  # serve, export-triton
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
     from .runtime.progress import TerminalBar, report_builds
 
     previous = report_builds(TerminalBar())  # engine builds take seconds to minutes: show them
     try:
+        if args.command in TRITON_COMMANDS:
+            from .triton.cli import run as run_triton_command
+
+            return run_triton_command(args)
         if args.command == "compile":
             if args.int8 and not args.calib_data:
                 parser.error("--int8 needs --calib-data DIR (a folder of .npy calibration batches)")
@@ -316,10 +304,7 @@ def main(argv=None) -> int:
             from . import from_onnx, verify
 
             mod, params = from_onnx(args.model, shape_dict=dict(args.shape) if args.shape else None)
-            inputs = _verify_inputs(args.input, mod) if args.input else None
-            report = verify(mod, params, inputs=inputs, rtol=args.rtol, atol=args.atol, precision=args.precision,
-                            **_partition_options(args))
-            report.inputs_hint = "real data, or values of another scale, as --input FILE.npy (one per model input)"
+            report = verify(mod, params, rtol=args.rtol, atol=args.atol, **_partition_options(args))
             print(report.to_json(indent=2) if args.json else report.to_table())
             return 0 if report.passed else 1
     except TensorRTError as err:  # ours: the message says what and how to fix it
