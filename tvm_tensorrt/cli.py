@@ -19,8 +19,9 @@ import time
 import numpy as np
 
 from .common import DEFAULT_WORKSPACE_SIZE, parse_version
-from .errors import ConfigError, TensorRTError
+from .errors import ConfigError, InputError, TensorRTError
 from .models import DEFAULT_MODEL
+from .runtime.options import PRECISIONS
 
 logger = logging.getLogger("tvm_tensorrt")
 
@@ -125,6 +126,20 @@ def compile_model(model_path, output, target="llvm", shapes=None, options=None, 
         json.dump(meta, f, indent=2)
     print(f"Wrote {output} in {time.perf_counter() - start:.1f} s", file=out)
     return meta
+
+
+def _verify_inputs(files, mod) -> list:
+    """verify --input: one .npy file per model input, in the model's order."""
+    names = [p.name for p in mod["main"].params]
+    if len(files) != len(names):
+        raise InputError(f"verify takes one --input FILE.npy per model input ({', '.join(names)}); got {len(files)}")
+    arrays = []
+    for path in files:
+        try:
+            arrays.append(np.load(path))
+        except (OSError, ValueError) as err:
+            raise InputError(f"--input {path}: not a readable .npy file ({err})") from None
+    return arrays
 
 
 def run_library(path, input_files=(), out=sys.stdout, seed=0) -> list:
@@ -252,6 +267,10 @@ def main(argv=None) -> int:
     v.add_argument("--rtol", type=float, help="default: 1e-3 (FP32), 3e-2 (FP16)")
     v.add_argument("--atol", type=float, help="default: 1e-4 (FP32), 3e-2 (FP16)")
     v.add_argument("--json", action="store_true")
+    v.add_argument("--input", action="append", metavar="FILE.npy",
+                   help=".npy file per model input, in order (default: random normal values)")
+    v.add_argument("--precision", choices=PRECISIONS,
+                   help="what the networks compute in (default: TVM_TENSORRT_PRECISION, else fp32)")
     _add_partition_flags(v)
     i = sub.add_parser("inspect", help="the TensorRT subgraphs of a library (layers, engines), or an engine file")
     i.add_argument("path", help="a compiled .so, or a .plan from the engine cache")
@@ -304,7 +323,10 @@ def main(argv=None) -> int:
             from . import from_onnx, verify
 
             mod, params = from_onnx(args.model, shape_dict=dict(args.shape) if args.shape else None)
-            report = verify(mod, params, rtol=args.rtol, atol=args.atol, **_partition_options(args))
+            inputs = _verify_inputs(args.input, mod) if args.input else None
+            report = verify(mod, params, inputs=inputs, rtol=args.rtol, atol=args.atol, precision=args.precision,
+                            **_partition_options(args))
+            report.inputs_hint = "real data, or values of another scale, as --input FILE.npy (one per model input)"
             print(report.to_json(indent=2) if args.json else report.to_table())
             return 0 if report.passed else 1
     except TensorRTError as err:  # ours: the message says what and how to fix it
