@@ -39,6 +39,14 @@ class NetworkBuild:
 FLOATS = ("float32", "float16", "bfloat16")
 
 
+def strongly_typed_flag(trt) -> int:
+    """create_network's flags. TensorRT-RTX networks are always strongly typed; full TensorRT 10
+    needs the flag, or it would pick layer precisions itself and FP16 casts would not mean what
+    they say."""
+    flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+    return 1 << int(flag) if flag is not None else 0
+
+
 def populate_network(trt, network, subgraph, precision: str = "fp32") -> NetworkBuild:
     """Fill `network`. precision "fp16" ("bf16"): float inputs are cast to half (bfloat16) at the
     edge, weights are stored so, outputs are cast back, so a strongly typed engine computes in it."""
@@ -56,7 +64,11 @@ def populate_network(trt, network, subgraph, precision: str = "fp32") -> Network
             build.values[("node", index)] = build.values[("node", folded[index])]
             continue
         bias = build.weight(biases[index][1]).reshape(-1) if index in biases else None
-        build.values[("node", index)] = _convert_node(build, index, node, bias)
+        try:
+            build.values[("node", index)] = _convert_node(build, index, node, bias)
+        except ConversionError as err:
+            err.node = index  # which call failed: the partitioner's conversion check sends it back to TVM
+            raise
     for desc in subgraph.outputs:
         tensor = build.lookup(desc["ref"], "output")
         if build.compute_dtype and desc["dtype"] in FLOATS and desc["dtype"] != build.compute_dtype:

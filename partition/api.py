@@ -15,6 +15,7 @@ from ..common import DEFAULT_WORKSPACE_SIZE
 from . import rules  # noqa: F401  (registers the built-in rules)
 from .checks import bound_vars, call_size_vars, dtype_of, is_transposed_weight, output_types, shape_text, shape_vars
 from .config import make_config
+from .conversion import ConversionCheck
 from .fold import fold_module, fold_transposed_weights
 from .graph import EXTERNAL, build_block_graph, used_vars
 from .outline import CODEGEN, CONFIG_ATTR, RegionOutliner
@@ -93,18 +94,20 @@ def partition_for_tensorrt(mod: tvm.IRModule, params=None, version=None, use_imp
                       remove_no_mac_subgraphs=remove_no_mac_subgraphs, max_workspace_size=max_workspace_size, **options)
 
 
-def partition_with_decisions(mod, params=None, version=None, **options):
+def partition_with_decisions(mod, params=None, version=None, *, convert: bool = True, **options):
     """(partitioned module, config, a Decision per operator call). version None: the installed
     TensorRT's API version (TensorRT 10's when none is installed, for cross-compiling; a broken
-    install is said once by find_backend)."""
+    install is said once by find_backend). convert=False skips the conversion check (the rules
+    alone decide, as where no backend is installed)."""
     decisions: list[Decision] = []
-    mod, config = _partition(mod, params, version, decisions, **options)
+    mod, config = _partition(mod, params, version, decisions, convert=convert, **options)
     return mod, config, decisions
 
 
-def _partition(mod, params, version, decisions: Optional[list], **options):
+def _partition(mod, params, version, decisions: Optional[list], convert: bool = True, **options):
     """decisions: filled with a Decision per call, or None where nobody reads them (they cost
-    a tenth of the partition)."""
+    a tenth of the partition). convert: populate each region's TensorRT network with the real
+    converters when a backend is installed (conversion.py); without one the rules alone decide."""
     backend = find_backend()
     if version is None:
         version = backend.api_version if backend is not None else DEFAULT_TENSORRT_VERSION
@@ -112,12 +115,13 @@ def _partition(mod, params, version, decisions: Optional[list], **options):
     mod = prepare_module(mod, params)
     if config["int8_symmetric"]:
         mod = requantize_symmetric(mod)
+    check = ConversionCheck(backend, config) if convert and backend is not None else None
     builder = relax.BlockBuilder(mod)
     outliner = RegionOutliner(builder)
     for gvar, func in list(mod.functions.items()):
         if not isinstance(func, relax.Function) or func.attrs and "Codegen" in func.attrs:
             continue
-        new_func = _partition_function(func, gvar.name_hint, config, outliner, decisions)
+        new_func = _partition_function(func, gvar.name_hint, config, outliner, decisions, check)
         builder.update_func(builder.get().get_global_var(gvar.name_hint), new_func)
     mod = builder.get()
     for _, gvar in outliner.functions:  # the config travels with each function (RunCodegen sees only these)
@@ -125,7 +129,7 @@ def _partition(mod, params, version, decisions: Optional[list], **options):
     return relax.transform.Normalize()(mod), config
 
 
-def _partition_function(func: relax.Function, fname: str, config, outliner, decisions) -> relax.Function:
+def _partition_function(func: relax.Function, fname: str, config, outliner, decisions, check) -> relax.Function:
     body = func.body
     blocks = list(body.blocks)
     new_blocks = []
@@ -138,22 +142,26 @@ def _partition_function(func: relax.Function, fname: str, config, outliner, deci
             for binding in b.bindings:
                 later.update(used_vars(binding.value))
         graph = build_block_graph(block, config, later)
-        region_of = _regions(graph, config)
-        new_blocks.append(outliner.rewrite_block(block, graph, region_of))
+        region_of = _regions(graph, config, check)
+        new_blocks.append(outliner.rewrite_block(block, graph, region_of, check.converted if check else None))
         if decisions is not None:
             _record(graph, region_of, fname, outliner.last_symbols, decisions)
     new_body = relax.SeqExpr(new_blocks, body.body)
     return fold_transposed_weights(relax.Function(func.params, new_body, func.ret_ty, func.is_pure, func.attrs))
 
 
-def _regions(graph, config) -> dict:
-    """Regions, re-formed until every subgraph can be given its symbolic dims at run time."""
+def _regions(graph, config, check=None) -> dict:
+    """Regions, re-formed until every subgraph can be given its symbolic dims at run time and
+    (check: a ConversionCheck) every call in them converts. Each round sends at least one call
+    back to TVM, so this ends; a model whose calls all convert takes one round."""
     while True:
         region_of = form_regions(graph)
         region_of = _drop_small_regions(graph, region_of, config)
         if config["remove_no_mac_subgraphs"]:
             region_of = _drop_no_mac_regions(graph, region_of)
-        if not _refuse_unbound_shape_vars(graph, region_of):
+        if _refuse_unbound_shape_vars(graph, region_of):
+            continue
+        if check is None or not check.refuse(graph, region_of):
             return region_of
 
 

@@ -7,7 +7,7 @@ import os
 import time
 from typing import Optional
 
-from ..converters.network import populate_network
+from ..converters.network import populate_network, strongly_typed_flag
 from ..errors import ConversionError
 from ..formats import dims
 from ..backend import load_backend
@@ -24,16 +24,9 @@ def build_network(subgraph, backend=None, precision: str = "fp32"):
     trt = backend.trt
     bridge = trt_logger(trt)
     builder = trt.Builder(bridge)
-    network = builder.create_network(_strongly_typed_flag(trt))
+    network = builder.create_network(strongly_typed_flag(trt))
     built = populate_network(trt, network, subgraph, precision)
     return builder, built, bridge
-
-
-def _strongly_typed_flag(trt) -> int:
-    """TensorRT-RTX networks are always strongly typed; full TensorRT 10 needs the flag, or it
-    would pick layer precisions itself and FP16 casts would not mean what they say."""
-    flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
-    return 1 << int(flag) if flag is not None else 0
 
 
 def add_profile(builder, config, network, subgraph, ranges) -> None:
