@@ -33,8 +33,8 @@ from ..backend import load_backend
 from ..lowering.dispatch import offloaded_functions
 from ..runtime.plan_builder import build_network
 from ..runtime.model import flatten_outputs
-from ..errors import ConfigError, TensorRTError
-from ..runtime.options import PRECISIONS, requested_precision
+from ..errors import TensorRTError
+from ..runtime.options import engine_options
 from ..lowering.serialize import subgraph_of
 from ..runtime.evaluator import ArithmeticVariant, evaluate_network
 
@@ -235,19 +235,6 @@ def _ill_conditioned(spread: list, expected: list, precision: str) -> list:
     return masks
 
 
-def _engine_precision(precision: Optional[str]) -> str:
-    """The argument when given (it wins over the environment), else what the environment asks
-    engines to compute in (TVM_TENSORRT_PRECISION / TVM_TENSORRT_USE_FP16)."""
-    if precision is None:
-        return requested_precision()
-    if precision == "int8":
-        raise ConfigError("verify precision='int8': INT8 comes from quantized (QDQ) models, which verify judges "
-                          "at INT8 tolerance by itself; pass precision='fp32', 'fp16' or 'bf16' for the rest")
-    if precision not in PRECISIONS:
-        raise ConfigError(f"verify precision={precision!r} is not one of {', '.join(map(repr, PRECISIONS))}")
-    return precision
-
-
 def verify(mod, params=None, inputs=None, rtol: Optional[float] = None, atol: Optional[float] = None,
            precision: Optional[str] = None, seed: int = 0, arithmetic: Optional[ArithmeticVariant] = None,
            **partition_options) -> VerifyReport:
@@ -261,7 +248,8 @@ def verify(mod, params=None, inputs=None, rtol: Optional[float] = None, atol: Op
     another summation order (tests use it to show the verdict does not depend on one).
     A subgraph whose every output value rounding decides is inconclusive, which fails the report.
     """
-    engine_precision = _engine_precision(precision)
+    # the argument, else TVM_TENSORRT_PRECISION / _USE_FP16 (read here, once), as build() resolves it
+    engine_precision = engine_options({}, precision=precision).precision
     partitioned, config, _ = partition_with_decisions(mod, params, **partition_options)
     functions = {str(f.attrs["global_symbol"]): f for f in offloaded_functions(partitioned).values()}
     quantized = any(isinstance(b.value, relax.Call) and getattr(b.value.op, "name", None) == "relax.quantize"
