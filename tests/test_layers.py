@@ -23,7 +23,7 @@ LAYERS = [
      ["tvm_tensorrt.partition", "tvm_tensorrt.converters", "tvm_tensorrt.lowering.serialize",
       "tvm_tensorrt.frontend", "tvm_tensorrt.canonicalize",
       "tvm_tensorrt.onnx_ops", "tvm_tensorrt.onnx_symbolic", "tvm_tensorrt.onnx_resize", "tvm_tensorrt.onnx_weights",
-      "tvm_tensorrt.onnx_fold", "tvm_tensorrt.onnx_mapped", "tvm_tensorrt.onnx_external",
+      "tvm_tensorrt.onnx_fold", "tvm_tensorrt.onnx_loops", "tvm_tensorrt.onnx_mapped", "tvm_tensorrt.onnx_external",
       "tvm_tensorrt.onnx_explain", "tvm_tensorrt.targets", "tvm_tensorrt.models",
       "tvm_tensorrt.calibration"]),
     ("compile-time lowering: Relax -> serialised subgraphs", ["tvm_tensorrt.lowering"]),

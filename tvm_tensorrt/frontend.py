@@ -17,6 +17,7 @@ import onnx.external_data_helper
 from .canonicalize import canonicalize
 from .errors import ModelImportError, TensorRTError
 from .onnx_fold import fold_shape_arithmetic, inline_constant_ifs, may_fold
+from .onnx_loops import unroll_constant_loops
 from .onnx_ops import error_line, relax_importers
 from .onnx_external import external_file_weights
 from .onnx_mapped import read_mapped
@@ -133,13 +134,18 @@ def import_onnx(model_or_path, shape_dict=None, simplify=None):
     auto = simplify is None
     if auto and has_subgraphs(model.graph):
         # Ifs of a constant condition inlined (onnx_fold.py), before onnxslim and our folding both:
-        # neither folds them, and TVM's importer makes them a relax.If of unknown rank. With no
-        # body left, the weights can be split off as for any model.
-        try:
-            if inline_constant_ifs(model, shape_dict) and not has_subgraphs(model.graph):
-                model, weights = split_weights(model)
-        except Exception as err:  # an optimisation: the model is edited only once all is known
-            logger.warning("inlining the model's constant Ifs failed (%s: %s)", type(err).__name__, err)
+        # neither folds them, and TVM's importer makes them a relax.If of unknown rank; Loops of a
+        # constant trip count unrolled (onnx_loops.py): TVM's importer has no Loop. With no body
+        # left, the weights can be split off as for any model.
+        changed = 0
+        for edit, what in ((inline_constant_ifs, "inlining the model's constant Ifs"),
+                           (unroll_constant_loops, "unrolling the model's constant Loops")):
+            try:
+                changed += edit(model, shape_dict)
+            except Exception as err:  # an optimisation: the model is edited only once all is known
+                logger.warning("%s failed (%s: %s)", what, type(err).__name__, err)
+        if changed and not has_subgraphs(model.graph):
+            model, weights = split_weights(model)
     tensors = weight_tensors(weights)  # on a second core, while the importer runs
     for node, name in zip(model.graph.node, node_names(model)):  # every node findable by name
         node.name = name

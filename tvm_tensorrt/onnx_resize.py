@@ -13,7 +13,8 @@ size swapped for ours.
 Loop: torch's EmbeddingBag(mode='sum'/'mean') with offsets exports as a Loop over the bags
 (`indices[offsets[i]:offsets[i+1]]` gathered from the table and reduced). That form is imported
 as a gather and a [bags, indices] segment matrix times the rows: one matmul, no loop. Any other
-Loop is refused with an error naming the node and why.
+Loop is refused with an error naming the node and why, unless onnx_loops.py unrolled it first
+(a constant trip count and a condition that stays true).
 """
 
 from __future__ import annotations
