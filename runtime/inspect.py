@@ -14,14 +14,15 @@ from __future__ import annotations
 import json
 import mmap
 import os
+import struct
 
 import numpy as np
 
-from ..errors import TensorRTError, WeightsFileError
+from ..errors import SubgraphFormatError, TensorRTError, WeightsFileError
 from ..library_file import check_library
 from ..weights_file import WeightsFile, weights_path
 from ..formats.abi import SUBGRAPHS_LISTING
-from ..formats.plans import decode_plans
+from ..formats.plans import MAGIC as PLANS_MAGIC, decode_plans
 from ..formats.subgraph import MAGIC, blob_length, decode
 
 
@@ -77,8 +78,24 @@ def _external_subgraphs(path: str) -> list:
     for entry in weights.header["subgraphs"]:
         arrays = [weights.array(i, check=False) for i in entry["weights"]]
         found.append((decode(weights.array(entry["blob"]), verify=False, weights=arrays),
-                      decode_plans(weights.array(entry["plans"]))))
+                      _plans_listed(weights.array(entry["plans"], check=False))))
     return found
+
+
+def _plans_listed(container) -> dict:
+    """{key: (the plan as a view, ranges)}: what decode_plans gives, without copying (or paging
+    in) the plans themselves, which are about as large as the weights; inspect reports sizes."""
+    view = memoryview(container).cast("B")
+    magic, length = struct.unpack("<8sQ", view[:16])
+    if magic != PLANS_MAGIC:
+        raise SubgraphFormatError("not a tvm_tensorrt prebuilt-plan container (bad magic); rebuild the library")
+    base, listed = 16 + length, {}
+    for e in json.loads(bytes(view[16:16 + length]))["plans"]:
+        if base + e["offset"] + e["nbytes"] > len(view):
+            raise SubgraphFormatError("prebuilt-plan container is truncated; rebuild the library")
+        listed[e["key"]] = (view[base + e["offset"]:base + e["offset"] + e["nbytes"]],
+                            tuple(tuple(r) for r in e["ranges"]) if e.get("ranges") else None)
+    return listed
 
 
 def _embedded_subgraphs(path: str) -> list:

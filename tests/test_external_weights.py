@@ -251,3 +251,5 @@ def test_prebuilt_plans_go_beside_the_library_too(partitioned, tmp_path, caplog)
     assert "Building new TensorRT engine" not in caplog.text
     np.testing.assert_allclose(out, relax.VirtualMachine(tvm_tensorrt.build(mod, "llvm", config), tvm.cpu())["main"](
         tvm.runtime.tensor(IMAGE)).numpy(), rtol=1e-5, atol=1e-6)
+    (engine,) = inspect_library(path, None)[0]["prebuilt_engines"]  # listed without copying the plan
+    assert engine["bytes"] == len(plan)
