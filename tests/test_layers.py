@@ -29,7 +29,7 @@ LAYERS = [
     ("compile-time lowering: Relax -> serialised subgraphs", ["tvm_tensorrt.lowering"]),
     ("runtime: engines, cache, execution, the CPU evaluator", ["tvm_tensorrt.runtime"]),
     ("verification, flows (build), CLI, the package face",
-     ["tvm_tensorrt.verification", "tvm_tensorrt.flows", "tvm_tensorrt.cli", "tvm_tensorrt"]),
+     ["tvm_tensorrt.verification", "tvm_tensorrt.flows", "tvm_tensorrt.cli", "tvm_tensorrt.triton", "tvm_tensorrt"]),
 ]
 
 
