@@ -14,9 +14,18 @@ class BinaryConverter(TensorRTOpConverter):
         return [params.network.add_elementwise(lhs, rhs, op).get_output(0)]
 
 
-for _name, _operation in (("add", "SUM"), ("subtract", "SUB"), ("multiply", "PROD"), ("divide", "DIV"),
-                          ("power", "POW"), ("maximum", "MAX"), ("minimum", "MIN")):
-    register_converter(_name)(type(f"{_operation.title()}Converter", (BinaryConverter,), {"operation": _operation}))
+def binary_converter(operation: str) -> type:
+    """The converter class of one trt.ElementWiseOperation."""
+    return type(f"{operation.title()}Converter", (BinaryConverter,), {"operation": operation})
+
+
+register_converter("add")(binary_converter("SUM"))
+register_converter("subtract")(binary_converter("SUB"))
+register_converter("multiply")(binary_converter("PROD"))
+register_converter("divide")(binary_converter("DIV"))
+register_converter("power")(binary_converter("POW"))
+register_converter("maximum")(binary_converter("MAX"))
+register_converter("minimum")(binary_converter("MIN"))
 
 
 def quotient(params, lhs, rhs, rounding: str):

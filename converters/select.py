@@ -5,13 +5,6 @@ import numpy as np
 from .base import TensorRTOpConverter, register_converter
 from .helpers import elementwise, lifted_inputs, scalar_constant, tensor_of, unary
 
-# TVM compares with ordered predicates (NaN is unequal, unordered and not-equal to everything,
-# LLVM's `one`), so the derived comparisons are ORs of ordered ones: NOT(EQUAL) would call NaN
-# not-equal, and NOT(GREATER) would call it less-or-equal.
-COMPARISONS = {"equal": ("EQUAL",), "less": ("LESS",), "greater": ("GREATER",), "not_equal": ("LESS", "GREATER"),
-               "less_equal": ("LESS", "EQUAL"), "greater_equal": ("GREATER", "EQUAL")}
-
-
 class ComparisonConverter(TensorRTOpConverter):
     input_types = ("tensor", "tensor")
     operations: tuple = ()
@@ -25,8 +18,20 @@ class ComparisonConverter(TensorRTOpConverter):
         return [result]
 
 
-for _name, _operations in COMPARISONS.items():
-    register_converter(_name)(type(f"{_name.title()}Converter", (ComparisonConverter,), {"operations": _operations}))
+def comparison_converter(name: str, *operations: str) -> type:
+    """The OR of ordered comparisons (trt.ElementWiseOperation names)."""
+    return type(f"{name}Converter", (ComparisonConverter,), {"operations": operations})
+
+
+# TVM compares with ordered predicates (NaN is unequal, unordered and not-equal to everything,
+# LLVM's `one`), so the derived comparisons are ORs of ordered ones: NOT(EQUAL) would call NaN
+# not-equal, and NOT(GREATER) would call it less-or-equal.
+register_converter("equal")(comparison_converter("Equal", "EQUAL"))
+register_converter("less")(comparison_converter("Less", "LESS"))
+register_converter("greater")(comparison_converter("Greater", "GREATER"))
+register_converter("not_equal")(comparison_converter("NotEqual", "LESS", "GREATER"))
+register_converter("less_equal")(comparison_converter("LessEqual", "LESS", "EQUAL"))
+register_converter("greater_equal")(comparison_converter("GreaterEqual", "GREATER", "EQUAL"))
 
 
 class LogicalConverter(TensorRTOpConverter):
@@ -37,8 +42,9 @@ class LogicalConverter(TensorRTOpConverter):
         return [elementwise(params, *lifted_inputs(params), self.operation)]
 
 
-for _name, _operation in (("logical_and", "AND"), ("logical_or", "OR"), ("logical_xor", "XOR")):
-    register_converter(_name)(type(f"{_operation.title()}Converter", (LogicalConverter,), {"operation": _operation}))
+register_converter("logical_and")(type("AndConverter", (LogicalConverter,), {"operation": "AND"}))
+register_converter("logical_or")(type("OrConverter", (LogicalConverter,), {"operation": "OR"}))
+register_converter("logical_xor")(type("XorConverter", (LogicalConverter,), {"operation": "XOR"}))
 
 
 class UnaryTestConverter(TensorRTOpConverter):
@@ -48,8 +54,9 @@ class UnaryTestConverter(TensorRTOpConverter):
         return [unary(params, tensor_of(params, 0), self.operation)]
 
 
-for _name, _operation in (("logical_not", "NOT"), ("isnan", "ISNAN"), ("isinf", "ISINF")):
-    register_converter(_name)(type(f"{_operation.title()}Converter", (UnaryTestConverter,), {"operation": _operation}))
+register_converter("logical_not")(type("NotConverter", (UnaryTestConverter,), {"operation": "NOT"}))
+register_converter("isnan")(type("IsnanConverter", (UnaryTestConverter,), {"operation": "ISNAN"}))
+register_converter("isinf")(type("IsinfConverter", (UnaryTestConverter,), {"operation": "ISINF"}))
 
 
 @register_converter("isfinite")

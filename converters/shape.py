@@ -14,9 +14,11 @@ class ReshapeToOutputConverter(TensorRTOpConverter):
         return [reshape(params, tensor_of(params, 0), params.output_dims[0])]
 
 
-for _name in ("reshape", "flatten", "nn.batch_flatten", "expand_dims", "squeeze"):
-    register_converter(_name)(type(f"{_name.title().replace('.', '').replace('_', '')}Converter",
-                                   (ReshapeToOutputConverter,), {}))
+register_converter("reshape")(type("ReshapeConverter", (ReshapeToOutputConverter,), {}))
+register_converter("flatten")(type("FlattenConverter", (ReshapeToOutputConverter,), {}))
+register_converter("nn.batch_flatten")(type("NnBatchFlattenConverter", (ReshapeToOutputConverter,), {}))
+register_converter("expand_dims")(type("ExpandDimsConverter", (ReshapeToOutputConverter,), {}))
+register_converter("squeeze")(type("SqueezeConverter", (ReshapeToOutputConverter,), {}))
 
 
 def transpose(params, tensor, perm):

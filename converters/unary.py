@@ -12,12 +12,33 @@ class UnaryConverter(TensorRTOpConverter):
         return [params.network.add_unary(tensor_of(params, 0), op).get_output(0)]
 
 
-for _name, _operation in (("exp", "EXP"), ("log", "LOG"), ("sqrt", "SQRT"), ("abs", "ABS"), ("negative", "NEG"),
-                          ("sin", "SIN"), ("cos", "COS"), ("atan", "ATAN"), ("ceil", "CEIL"), ("floor", "FLOOR"),
-                          ("erf", "ERF"), ("tan", "TAN"), ("sinh", "SINH"), ("cosh", "COSH"), ("asin", "ASIN"),
-                          ("acos", "ACOS"), ("asinh", "ASINH"), ("acosh", "ACOSH"), ("atanh", "ATANH"),
-                          ("sign", "SIGN"), ("round", "ROUND")):
-    register_converter(_name)(type(f"{_operation.title()}Converter", (UnaryConverter,), {"operation": _operation}))
+def unary_converter(operation: str) -> type:
+    """The converter class of one trt.UnaryOperation."""
+    return type(f"{operation.title()}Converter", (UnaryConverter,), {"operation": operation})
+
+
+# Each op key written out, so a search for it finds its rule and its converter.
+register_converter("exp")(unary_converter("EXP"))
+register_converter("log")(unary_converter("LOG"))
+register_converter("sqrt")(unary_converter("SQRT"))
+register_converter("abs")(unary_converter("ABS"))
+register_converter("negative")(unary_converter("NEG"))
+register_converter("sin")(unary_converter("SIN"))
+register_converter("cos")(unary_converter("COS"))
+register_converter("atan")(unary_converter("ATAN"))
+register_converter("ceil")(unary_converter("CEIL"))
+register_converter("floor")(unary_converter("FLOOR"))
+register_converter("erf")(unary_converter("ERF"))
+register_converter("tan")(unary_converter("TAN"))
+register_converter("sinh")(unary_converter("SINH"))
+register_converter("cosh")(unary_converter("COSH"))
+register_converter("asin")(unary_converter("ASIN"))
+register_converter("acos")(unary_converter("ACOS"))
+register_converter("asinh")(unary_converter("ASINH"))
+register_converter("acosh")(unary_converter("ACOSH"))
+register_converter("atanh")(unary_converter("ATANH"))
+register_converter("sign")(unary_converter("SIGN"))
+register_converter("round")(unary_converter("ROUND"))
 
 
 @register_converter("rsqrt")

@@ -39,8 +39,8 @@ def no_limits(call, config):
     return None
 
 
-for _name in ("nn.gelu", "nn.gelu_tanh"):
-    register_rule(_name, dynamic=True, min_version=TENSORRT_10)(no_limits)  # GELU_ERF / GELU_TANH activations
+register_rule("nn.gelu", dynamic=True, min_version=TENSORRT_10)(no_limits)  # the GELU_ERF activation
+register_rule("nn.gelu_tanh", dynamic=True, min_version=TENSORRT_10)(no_limits)  # the GELU_TANH activation
 register_rule("nn.silu", dynamic=True)(no_limits)  # x * sigmoid(x)
 register_rule("nn.selu", dynamic=True, min_version=(5, 1, 5))(no_limits)
 

@@ -41,20 +41,21 @@ def broadcast_reason(call, config):
 
 # Integer add/subtract/multiply/max/min are exact in TensorRT's element-wise layer; integer
 # divide and power are not offered (TVM truncates where TensorRT's DIV may not).
-for _name, _original, _dtypes in (("add", ("add", "nn.bias_add"), NUMERIC_DTYPES),
-                                  ("subtract", "subtract", NUMERIC_DTYPES), ("multiply", "multiply", NUMERIC_DTYPES),
-                                  ("divide", "divide", None), ("power", "power", None),
-                                  ("maximum", "maximum", NUMERIC_DTYPES), ("minimum", "minimum", NUMERIC_DTYPES)):
-    register_rule(_name, dynamic=True, original=_original, batch_limits=BATCH_LIMITS, dtypes=_dtypes,
-                  limits="numpy-broadcastable shapes")(broadcast_reason)
+BINARY = {"dynamic": True, "batch_limits": BATCH_LIMITS, "limits": "numpy-broadcastable shapes"}
+register_rule("add", original=("add", "nn.bias_add"), dtypes=NUMERIC_DTYPES, **BINARY)(broadcast_reason)
+register_rule("subtract", original="subtract", dtypes=NUMERIC_DTYPES, **BINARY)(broadcast_reason)
+register_rule("multiply", original="multiply", dtypes=NUMERIC_DTYPES, **BINARY)(broadcast_reason)
+register_rule("divide", original="divide", dtypes=None, **BINARY)(broadcast_reason)
+register_rule("power", original="power", dtypes=None, **BINARY)(broadcast_reason)
+register_rule("maximum", original="maximum", dtypes=NUMERIC_DTYPES, **BINARY)(broadcast_reason)
+register_rule("minimum", original="minimum", dtypes=NUMERIC_DTYPES, **BINARY)(broadcast_reason)
 
 
 
 # Integer quotients floor (FLOOR_DIV) or truncate (DIV) exactly as TVM does; float ones are
 # floor(a / b), which is also how TVM computes floor_mod of floats.
-for _name in ("floor_divide", "floor_mod"):
-    register_rule(_name, dynamic=True, min_version=TENSORRT_10, batch_limits=BATCH_LIMITS, dtypes=NUMERIC_DTYPES,
-                  limits="numpy-broadcastable shapes")(broadcast_reason)
+register_rule("floor_divide", min_version=TENSORRT_10, dtypes=NUMERIC_DTYPES, **BINARY)(broadcast_reason)
+register_rule("floor_mod", min_version=TENSORRT_10, dtypes=NUMERIC_DTYPES, **BINARY)(broadcast_reason)
 
 
 @register_rule("mod", dynamic=True, min_version=TENSORRT_10, batch_limits=BATCH_LIMITS, dtypes=NUMERIC_DTYPES,

@@ -27,13 +27,20 @@ def comparison_rule(call, config):
     return first_reason(operands_in(call, NUMERIC_DTYPES, "comparisons"), broadcast_reason(call, config))
 
 
-for _name in ("equal", "not_equal", "less", "less_equal", "greater", "greater_equal"):
-    register_rule(_name, dynamic=True, min_version=TENSORRT_10, dtypes=ANY_DTYPES, batch_limits=BATCH_LIMITS,
-                  limits=f"{BROADCASTING}; numeric operands")(comparison_rule)
+COMPARISON = {"dynamic": True, "min_version": TENSORRT_10, "dtypes": ANY_DTYPES, "batch_limits": BATCH_LIMITS,
+              "limits": f"{BROADCASTING}; numeric operands"}
+register_rule("equal", **COMPARISON)(comparison_rule)
+register_rule("not_equal", **COMPARISON)(comparison_rule)
+register_rule("less", **COMPARISON)(comparison_rule)
+register_rule("less_equal", **COMPARISON)(comparison_rule)
+register_rule("greater", **COMPARISON)(comparison_rule)
+register_rule("greater_equal", **COMPARISON)(comparison_rule)
 
-for _name in ("logical_and", "logical_or", "logical_xor"):
-    register_rule(_name, dynamic=True, min_version=TENSORRT_10, dtypes=("bool",), batch_limits=BATCH_LIMITS,
-                  limits=BROADCASTING)(broadcast_reason)
+LOGICAL = {"dynamic": True, "min_version": TENSORRT_10, "dtypes": ("bool",), "batch_limits": BATCH_LIMITS,
+           "limits": BROADCASTING}
+register_rule("logical_and", **LOGICAL)(broadcast_reason)
+register_rule("logical_or", **LOGICAL)(broadcast_reason)
+register_rule("logical_xor", **LOGICAL)(broadcast_reason)
 
 
 @register_rule("logical_not", dynamic=True, min_version=TENSORRT_10, dtypes=("bool",))
@@ -46,9 +53,10 @@ def float_test_rule(call, config):
     return operands_in(call, FLOAT_DTYPES, "ISNAN and ISINF")
 
 
-for _name in ("isnan", "isinf", "isfinite"):
-    register_rule(_name, dynamic=True, min_version=TENSORRT_10, dtypes=ANY_DTYPES,
-                  limits="float inputs")(float_test_rule)
+FLOAT_TEST = {"dynamic": True, "min_version": TENSORRT_10, "dtypes": ANY_DTYPES, "limits": "float inputs"}
+register_rule("isnan", **FLOAT_TEST)(float_test_rule)
+register_rule("isinf", **FLOAT_TEST)(float_test_rule)
+register_rule("isfinite", **FLOAT_TEST)(float_test_rule)
 
 
 # Relax's where already requires a bool condition and equal dtypes for the values.
@@ -69,6 +77,7 @@ def triangle_rule(call, config):
     return None
 
 
-for _name in ("tril", "triu"):
-    register_rule(_name, min_version=TENSORRT_10, dtypes=ANY_DTYPES, batch_limits="rank >= 3 (the mask spans "
-                  "the last two axes)", limits="k known at compile time")(triangle_rule)
+TRIANGLE = {"min_version": TENSORRT_10, "dtypes": ANY_DTYPES, "batch_limits": "rank >= 3 (the mask spans the last "
+            "two axes)", "limits": "k known at compile time"}
+register_rule("tril", **TRIANGLE)(triangle_rule)
+register_rule("triu", **TRIANGLE)(triangle_rule)
