@@ -12,6 +12,7 @@ from ..errors import ConversionError
 from ..trt_log import captured_errors
 from .base import ConverterInput, ConverterParams, as_compute_dtype, get_converter, trt_weights
 from .fusion import conv_biases, transposed_weights
+from .patterns import find_matches, pattern_converter
 from .weight_record import KeptArrays, RecordingNetwork
 
 TRT_DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16", "int32": "int32",
@@ -57,8 +58,17 @@ def populate_network(trt, network, subgraph, precision: str = "fp32") -> Network
     biases = conv_biases(subgraph)  # {convolution: (the add folded into it, bias weight)}
     folded = {add: conv for conv, (add, _) in biases.items()}
     build.transposed = transposed_weights(subgraph)  # {permute_dims read as a view: its weight}
+    matches, _ = find_matches(subgraph, subgraph.config.get("no_fuse", ()),
+                              unavailable=set(biases) | set(folded) | set(build.transposed))
+    fused = {m.root: m for m in matches}  # patterns.py: nodes built as one layer of their own
+    inside = {i for m in matches for i in m.members if i != m.root}
     for index, node in enumerate(subgraph.nodes):
-        if index in build.transposed:
+        if index in build.transposed or index in inside:
+            continue
+        if index in fused:
+            match = fused[index]
+            pattern = {"op": match.key, "inputs": match.inputs, "attrs": match.attrs, "outputs": node["outputs"]}
+            build.values[("node", index)] = _convert_node(build, index, pattern, converter=pattern_converter(match.key))
             continue
         if index in folded:  # this add's result is the convolution's, bias included
             build.values[("node", index)] = build.values[("node", folded[index])]
@@ -149,10 +159,10 @@ def _lookup(build, ref, where):
     return outs[index]
 
 
-def _convert_node(build, index, node, bias=None) -> list:
+def _convert_node(build, index, node, bias=None, converter=None) -> list:
     trt, network, subgraph = build.trt, build.network, build.subgraph
     op = node["op"]
-    converter = get_converter(op)
+    converter = converter or get_converter(op)
     if converter is None:
         raise ConversionError("no converter is registered; register one with tvm_tensorrt.converters.register_converter",
                               symbol=subgraph.symbol, op_name=op)

@@ -87,15 +87,24 @@ class InstanceNormConverter(TensorRTOpConverter):
 
 @register_converter("nn.group_norm")
 class GroupNormConverter(TensorRTOpConverter):
-    """The normalization layer with num_groups takes one scale and bias per group (1, G, 1, ...);
-    TVM's gamma and beta are per channel, so the layer normalises with ones and zeros and the
-    per-channel affine follows as two element-wise layers (the same arithmetic)."""
+    """One normalization layer with num_groups. add_normalization_v2 (TensorRT-RTX, TensorRT >=
+    10.15) takes TVM's per-channel gamma and beta (1, C, 1, ...) itself, as NVIDIA's parser builds
+    ONNX's opset-21 GroupNormalization; the older layer takes one scale and bias per group, so
+    there it normalises with ones and zeros and the per-channel affine follows as two
+    element-wise layers (the same arithmetic)."""
 
     input_types = ("tensor", "tensor", "tensor")
 
     def convert(self, params):
         rank = len(params.inputs[0].shape)
         groups = int(params.attrs["num_groups"])
+        v2 = getattr(params.network, "add_normalization_v2", None)
+        if v2 is not None:
+            layer = v2(tensor_of(params, 0), per_channel(params, 1, rank), per_channel(params, 2, rank),
+                       axes_mask(range(2, rank), rank))
+            layer.num_groups = groups
+            layer.epsilon = float(params.attrs["epsilon"])
+            return [layer.get_output(0)]
         shape = (1, groups) + (1,) * (rank - 2)
         layer = params.network.add_normalization(tensor_of(params, 0), params.constant(np.ones(shape, np.float32)),
                                                  params.constant(np.zeros(shape, np.float32)),
@@ -115,25 +124,33 @@ class RmsNormConverter(TensorRTOpConverter):
     input_types = ("tensor", "tensor")
 
     def convert(self, params):
-        trt = params.trt
-        x, shape = tensor_of(params, 0), params.inputs[0].shape
+        shape = params.inputs[0].shape
         rank = len(shape)
         axes = sorted(normalise_axis(a, rank) for a in params.attrs["axes"])
-        wide = x if params.inputs[0].dtype == "float32" else \
-            params.network.add_cast(x, trt.float32).get_output(0)
-        mean_square = params.network.add_reduce(elementwise(params, wide, wide, "PROD"), trt.ReduceOperation.AVG,
-                                                axes_mask(axes, rank), True).get_output(0)
-        epsilon = np.full((1,) * rank, params.attrs["epsilon"], np.float32)
-        # float32 whatever the engine's precision (params.weights would cast)
-        epsilon = params.network.add_constant(epsilon.shape, trt_weights(trt, epsilon, params.keep_alive)).get_output(0)
-        root = unary(params, elementwise(params, mean_square, epsilon, "SUM"), "SQRT")
-        if params.inputs[0].dtype != "float32":
-            root = params.network.add_cast(root, trt_dtype(trt, params.inputs[0].dtype)).get_output(0)
         weight_shape = tuple(shape[a] if a in axes else 1 for a in range(rank))
         item = params.inputs[1]
         weight = params.constant(np.asarray(item.weight).reshape(weight_shape)) if item.weight is not None \
             else reshape(params, item.tensor, weight_shape)
-        return [elementwise(params, elementwise(params, x, root, "DIV"), weight, "PROD")]
+        return [rms_norm_layers(params, tensor_of(params, 0), shape, axes, params.attrs["epsilon"], weight)]
+
+
+def rms_norm_layers(params, x, shape, axes, epsilon, weight=None):
+    """x / sqrt(mean(x * x over axes) + epsilon) [* weight], statistics in float32 (also the
+    fused RMSNorm pattern's, converters/fused_norm.py)."""
+    trt = params.trt
+    rank = len(shape)
+    dtype = params.inputs[0].dtype
+    wide = x if dtype == "float32" else params.network.add_cast(x, trt.float32).get_output(0)
+    mean_square = params.network.add_reduce(elementwise(params, wide, wide, "PROD"), trt.ReduceOperation.AVG,
+                                            axes_mask(axes, rank), True).get_output(0)
+    eps = np.full((1,) * rank, epsilon, np.float32)
+    # float32 whatever the engine's precision (params.weights would cast)
+    eps = params.network.add_constant(eps.shape, trt_weights(trt, eps, params.keep_alive)).get_output(0)
+    root = unary(params, elementwise(params, mean_square, eps, "SUM"), "SQRT")
+    if dtype != "float32":
+        root = params.network.add_cast(root, trt_dtype(trt, dtype)).get_output(0)
+    normalised = elementwise(params, x, root, "DIV")
+    return normalised if weight is None else elementwise(params, normalised, weight, "PROD")
 
 
 @register_converter("nn.softmax")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..errors import ConfigError
 from ..common import DEFAULT_WORKSPACE_SIZE, parse_version
+from ..converters.patterns import check_no_fuse
 
 
 def parse_dim_ranges(dim_ranges) -> dict:
@@ -42,9 +43,10 @@ def resolve_batch_mode(use_implicit_batch, version) -> bool:
 
 def make_config(version, use_implicit_batch=None, remove_no_mac_subgraphs=False,
                 max_workspace_size=DEFAULT_WORKSPACE_SIZE, min_subgraph_size=1, ops_to_exclude=(), dim_ranges=None,
-                int8_symmetric=False, backend: str | None = None) -> dict:
+                int8_symmetric=False, backend: str | None = None, no_fuse=()) -> dict:
     """version: the target TensorRT release, given by the caller (partition_for_tensorrt reads
     the installed backend's); backend: the backend found at partition time, for the record.
+    no_fuse: fused patterns (converters/patterns.py) the network builder leaves as pieces.
     int8_symmetric: asymmetric activation Q/DQ pairs are re-quantized symmetrically so TensorRT
     runs true INT8 (changes the numbers); by default they run fake-quantized in float, giving
     onnxruntime's numbers."""
@@ -66,4 +68,5 @@ def make_config(version, use_implicit_batch=None, remove_no_mac_subgraphs=False,
         "dim_ranges": parse_dim_ranges(dim_ranges),
         "int8_symmetric": bool(int8_symmetric),
         "backend": backend,
+        "no_fuse": check_no_fuse(no_fuse),
     }

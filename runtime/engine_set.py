@@ -113,7 +113,13 @@ def key_fields(subgraph, spec: EngineSpec, options: EngineOptions, backend: Back
             "network_builder": network_builder_identity(),
             "tvm_tensorrt": __version__, "inputs": [d["shape"] for d in subgraph.inputs],
             "ranges": spec.as_list(), **options.builder_settings(), "backend": backend.describe(),
-            "target": ENGINE_TARGET}
+            "target": ENGINE_TARGET, **_no_fuse(subgraph)}
+
+
+def _no_fuse(subgraph) -> dict:
+    """Patterns turned off build another network from the same subgraph (converters/patterns.py)."""
+    off = subgraph.config.get("no_fuse")
+    return {"no_fuse": sorted(off)} if off else {}
 
 
 def _io(descs) -> list:

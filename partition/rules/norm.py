@@ -7,8 +7,10 @@ every later axis, which is how ONNX and PyTorch lay them out. TVM's group_norm, 
 layer_norm apply gamma and beta whatever center and scale say, so those flags must be True.
 """
 
-from ..checks import (IMPLICIT_HINT, check_axes_avoid_batch, check_constant, check_version, dims, first_reason,
-                      implicit_batch, normalise_axis, rank_of)
+import numpy as np
+
+from ..checks import (IMPLICIT_HINT, check_axes_avoid_batch, check_constant, check_version, constant_array, dims,
+                      first_reason, implicit_batch, is_constant, normalise_axis, rank_of)
 from ..registry import register_rule
 
 
@@ -54,8 +56,15 @@ def softmax_rule(call, config):
     return check_axes_avoid_batch([int(call.attrs.axis)], rank, config, "softmax axis")
 
 
+def _filled_with(expr, value: float) -> bool:
+    return is_constant(expr) and bool(np.all(constant_array(expr) == value))
+
+
 def affine_flags_reason(call, op: str):
-    if not (call.attrs.center and call.attrs.scale):
+    """center=False with zeros as beta, scale=False with ones as gamma (TVM's ONNX importer
+    writes GroupNormalization-21 so, its affine after it) compute what the flags say."""
+    if not ((call.attrs.center or _filled_with(call.args[2], 0.0)) and
+            (call.attrs.scale or _filled_with(call.args[1], 1.0))):
         return (f"{op} with center=False or scale=False: TVM's own lowering applies gamma and beta anyway, "
                 "so no offload could match it")
     return None
