@@ -173,6 +173,11 @@ with open(sys.argv[2], "wb") as f:
 print(f"layers {network.num_layers}")
 """
 
+LOAD = """
+import sys, tvm_tensorrt
+tvm_tensorrt.load(sys.argv[1])
+"""
+
 CHECK = """
 import json, sys, time
 import numpy as np
@@ -268,12 +273,15 @@ def main(argv=None):
                 print(f"  {kind:9s} {r['seconds']:7.1f} s  peak RSS {r['peak_rss'] / 1e9:6.2f} GB "
                       f"({r['peak_rss'] / weight_bytes:.2f}x weights)  output {size_text}  rc {r['rc']}", flush=True)
                 if r["rc"] != 0:
-                    print("    " + r["output"].strip().splitlines()[-1][:300] if r["output"].strip() else "", flush=True)
-                if kind != "parser" and r["rc"] == 0:  # inspect lists the layers: its time and memory
-                    listed = measured([sys.executable, "-m", "tvm_tensorrt.cli", "inspect", r["path"]])
-                    row["inspect"] = {"seconds": listed["seconds"], "peak_rss": listed["peak_rss"], "rc": listed["rc"]}
-                    print(f"    inspect {listed['seconds']:.1f} s, peak RSS {listed['peak_rss'] / 1e9:.2f} GB, "
-                          f"rc {listed['rc']}", flush=True)
+                    last = r["output"].strip().splitlines()[-1][:300] if r["output"].strip() else ""
+                    print(f"    {last}", flush=True)
+                if kind != "parser" and r["rc"] == 0:  # loading in a fresh process, and inspect listing the layers
+                    for step, argv in (("load", [sys.executable, "-c", LOAD, r["path"]]),
+                                       ("inspect", [sys.executable, "-m", "tvm_tensorrt.cli", "inspect", r["path"]])):
+                        m = measured(argv)
+                        row[step] = {"seconds": m["seconds"], "peak_rss": m["peak_rss"], "rc": m["rc"]}
+                        print(f"    {step} {m['seconds']:.1f} s, peak RSS {m['peak_rss'] / 1e9:.2f} GB, rc {m['rc']}",
+                              flush=True)
                 if args.check and kind != "parser" and r["rc"] == 0:
                     c = check(r["path"], model, workdir)
                     row["check"] = {k: (v if not isinstance(v, dict) else

@@ -18,7 +18,7 @@ import tvm
 
 from ..errors import ConfigError, InputError, TensorRTError
 from ..library_file import check_library
-from ..weights_file import attach_library
+from ..weights_file import attach_library, release as release_weights
 from .options import Request
 
 DEVICES = ("cpu", "cuda")
@@ -45,7 +45,7 @@ class LoadedModel:
             raise TensorRTError(f"{path} is not a library compiled by tvm-tensorrt or TVM "
                                 f"({str(err).strip().splitlines()[-1][:200]}); compile one with `tvm-tensorrt compile`") \
                 from None
-        self.weights = attach_library(path, self.library)  # external weights: the .weights file, mapped and checked
+        self.weights = attach_library(path, self.library, self.device)  # the .weights file, if any: mapped, checked
         self._local = threading.local()
         self._codegen_library = False  # set when the first VM is made
         self._vms: list = []  # every thread's VM, for close()
@@ -80,6 +80,7 @@ class LoadedModel:
             except (AttributeError, RuntimeError, KeyError):  # not a tvm_tensorrt.build library
                 continue
             release_blobs(_blobs_of(listing))
+        release_weights(self.__dict__.pop("weights", None))  # external weights: their mapping
 
     def __del__(self):
         try:

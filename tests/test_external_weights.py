@@ -253,3 +253,17 @@ def test_prebuilt_plans_go_beside_the_library_too(partitioned, tmp_path, caplog)
         tvm.runtime.tensor(IMAGE)).numpy(), rtol=1e-5, atol=1e-6)
     (engine,) = inspect_library(path, None)[0]["prebuilt_engines"]  # listed without copying the plan
     assert engine["bytes"] == len(plan)
+
+
+def test_closing_lets_go_of_the_mapping_and_a_second_load_maps_again(libraries):
+    from tvm_tensorrt import weights_file
+
+    first = tvm_tensorrt.load(libraries[1])
+    expected = first.run(IMAGE)[0]
+    weights = first.weights
+    assert weights_file._LOADED[weights.identity] is weights
+    first.close()
+    assert weights.identity not in weights_file._LOADED and not weights.tensors
+    again = tvm_tensorrt.load(libraries[1])
+    assert again.weights is not weights
+    np.testing.assert_array_equal(again.run(IMAGE)[0], expected)

@@ -270,6 +270,17 @@ def register(weights) -> None:
         _LOADED[weights.identity] = weights
 
 
+def release(weights) -> None:
+    """A closed model's weights: unregistered and their tensors dropped (the mapping goes with the
+    last view). Another model of the same library that still runs maps the file again."""
+    if weights is None:
+        return
+    with _LOADED_LOCK:
+        if _LOADED.get(weights.identity) is weights:
+            del _LOADED[weights.identity]
+    weights.close()
+
+
 def attach(library: str, identity: str) -> WeightsFile:
     """The weights file beside `library`, checked against the identity the library was built with,
     and registered for its calls (one mapping per identity per process)."""
@@ -325,12 +336,12 @@ def _weight(identity, index, *hint):
     return _find(str(identity)).tensor(int(index), device)
 
 
-def attach_library(path: str, library) -> WeightsFile | None:
-    """For `tvm_tensorrt.load`: the weights of the loaded library `library` (from `path`), checked
-    and registered, or None for a library that carries its weights inside."""
+def attach_library(path: str, library, device=None) -> WeightsFile | None:
+    """For `tvm_tensorrt.load`: the weights of the loaded library `library` (from `path`, run on
+    `device`), checked and registered, or None for a library that carries its weights inside."""
     import tvm
 
-    found = library_identity(tvm.relax.VirtualMachine(library, tvm.cpu()))
+    found = library_identity(tvm.relax.VirtualMachine(library, device or tvm.cpu()))
     return attach(path, found["identity"]) if found is not None else None
 
 
