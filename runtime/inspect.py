@@ -28,15 +28,13 @@ from ..formats.subgraph import MAGIC, blob_length, decode
 
 def library_subgraphs(path: str) -> list:
     """[(Subgraph, prebuilt plans {key: (plan, ranges)})] of a compiled library."""
-    import tvm
-
     from .model import load
 
     if os.path.exists(weights_path(path)):
         return _external_subgraphs(path)
     model = load(path)
     try:
-        listing = tvm.relax.VirtualMachine(model.library, tvm.cpu())[SUBGRAPHS_LISTING]
+        listing = model._vm()[SUBGRAPHS_LISTING]  # the VM load made: another would copy every constant again
     except (AttributeError, RuntimeError, KeyError):  # a RunCodegen library: no listing function
         return _embedded_subgraphs(path)
     values = [_host_view(v) for v in listing()]

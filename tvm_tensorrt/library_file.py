@@ -18,6 +18,8 @@ SIGBUS). Nothing in TVM checks what was written, so we do, in three places:
 
 The read-back is structural (ELF headers, segments, the blob's length chain); the content of
 our subgraphs is covered by their XXH3 digests, which the runtime checks when it decodes them.
+Weights past 1 GiB go to a file beside the library by default (weights_file.py), written and read
+back here too, so only a build asked to embed them (external_weights=False) meets EMBED_LIMIT.
 """
 
 from __future__ import annotations
