@@ -16,7 +16,7 @@ from typing import Optional
 import numpy as np
 import tvm
 
-from ..errors import ConfigError, InputError, TensorRTError
+from ..errors import ConfigError, DeviceUnavailableError, InputError, TensorRTError
 from ..library_file import check_library
 from ..weights_file import attach_library, release as release_weights
 from .options import Request
@@ -38,6 +38,10 @@ class LoadedModel:
         check_library(path)  # a damaged file is a CorruptLibraryError here, not a signal in TVM's loader
         self.path = path
         self.device = tvm.device(device, index)
+        if not self.device.exist:  # else TVM's "Device API cuda is not enabled" when the first VM is made
+            raise DeviceUnavailableError(f"{device}:{index} is not available on this machine (no such CUDA device, "
+                                         "or no CUDA driver); load it with device=\"cpu\", which runs every "
+                                         "subgraph through TVM (if the library was compiled with its CPU fallback)")
         try:
             self.library = tvm.runtime.load_module(path)
             self.library["vm_load_executable"]  # what every Relax library has; other .so files do not

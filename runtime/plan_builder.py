@@ -12,7 +12,7 @@ from ..errors import ConversionError
 from ..formats import dims
 from ..backend import load_backend
 from ..trt_log import captured_errors, trt_logger
-from .progress import monitor_for
+from .progress import check_cancelled, monitor_for
 
 logger = logging.getLogger("tvm_tensorrt")
 
@@ -95,6 +95,7 @@ def build_plan(subgraph, workspace_size: int, backend=None, precision: str = "fp
         add_profile(builder, config, built.network, subgraph, ranges)
     with captured_errors() as errors:
         plan = builder.build_serialized_network(built.network, config)
+    check_cancelled(subgraph.symbol)  # Ctrl-C: the monitor stopped the build (progress.py)
     if plan is None:
         detail = "; ".join(errors[-3:]) or "no error message from TensorRT"
         raise ConversionError(f"TensorRT could not build the engine: {detail}", symbol=subgraph.symbol)

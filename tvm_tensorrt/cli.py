@@ -8,76 +8,29 @@ means the library is whole, and a failed write leaves an older OUT.so as it was.
 
 from __future__ import annotations
 
-import argparse
+import io
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
 import time
 
 import numpy as np
 
-from .common import DEFAULT_WORKSPACE_SIZE, parse_version
-from .errors import ConfigError, InputError, TensorRTError
+from .cli_args import UsageError, check_shapes_and_dims, default_output, never_the_model, shapes_hint, writable_output
+from .cli_parser import build_parser
+from .cli_quiet import TvmWarningsFiltered
+from .cli_words import cli_words
+from .errors import InputError, TensorRTError
+from .cli_interrupt import INTERRUPTED, Interrupts
+from .runtime.progress import builds_cancelled
 from .models import DEFAULT_MODEL
-from .runtime.options import PRECISIONS
 
 logger = logging.getLogger("tvm_tensorrt")
-
-
-# Option parsers: a malformed value is a usage error (argparse prints the usage, exit code 2).
-def _shape_item(text):
-    """--shape NAME=D0,D1,... (repeatable)."""
-    name, equals, dims = text.partition("=")
-    try:
-        values = [int(d) for d in dims.split(",")]
-    except ValueError:
-        values = []
-    if not name.strip() or not equals or not values or any(d < 0 for d in values):
-        raise argparse.ArgumentTypeError(f"takes NAME=D0,D1,... with whole sizes, e.g. input=1,3,224,224; got {text!r}")
-    return name.strip(), values
-
-
-def _dim_item(text):
-    """--dim NAME=MIN:OPT:MAX (repeatable): a shape variable's optimization-profile range."""
-    name, equals, spec = text.partition("=")
-    try:
-        lo, opt, hi = (int(v) for v in spec.split(":"))
-    except ValueError:
-        lo = opt = hi = 0
-    if not name.strip() or not equals or not 1 <= lo <= opt <= hi:
-        raise argparse.ArgumentTypeError(f"takes NAME=MIN:OPT:MAX with 1 <= MIN <= OPT <= MAX, e.g. seq=16:128:512; "
-                                         f"got {text!r}")
-    return name.strip(), (lo, opt, hi)
-
-
-def _target_arg(text):
-    """--target: a kind, the classic string form, or TVM's JSON dict ({"kind": "cuda", ...})."""
-    if text.lstrip().startswith("{"):
-        try:
-            return json.loads(text)
-        except ValueError as err:
-            raise argparse.ArgumentTypeError(f"{text!r} is not valid JSON: {err}") from None
-    return text
-
-
-def _writable_output(path: str) -> None:
-    """Say which path cannot be written before minutes of compiling, not after in a linker error."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise TensorRTError(f"cannot write {path}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise TensorRTError(f"cannot write {path}: folder {folder} is not writable")
-    if os.path.isdir(path):
-        raise TensorRTError(f"cannot write {path}: it is a folder; give a file name such as {path}/model.so")
-
-
-def _version(text):
-    try:
-        return parse_version(text, "--tensorrt-version")
-    except ConfigError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
+QUIETED = ("compile", "run", "explain", "verify", "inspect")  # TVM's warnings filtered; not the servers
+BROKEN_PIPE = 141  # 128 + SIGPIPE: what `ls | head` leaves, for a reader that stopped early
 
 
 def _partition_options(args) -> dict:
@@ -95,9 +48,10 @@ def _model_inputs(mod) -> list:
 
 def compile_model(model_path, output, target="llvm", shapes=None, options=None, out=sys.stdout,
                   prebuild_engines=False, cpu_fallback=True, arch=None, host=None, int8=None,
-                  external_weights=None) -> dict:
+                  engine_options=None, external_weights=None) -> dict:
     """int8: {"data", "cache", "method"} to calibrate (tvm_tensorrt.calibrate) before partitioning.
-    external_weights: build()'s (True, False, None: automatic above 1 GiB of weights)."""
+    external_weights: build()'s (True, False, None: automatic above 1 GiB of weights).
+    engine_options: build()'s (precision, builder_optimization_level), the library's defaults."""
     from . import build
     from .frontend import import_onnx
     from .library_file import export_library
@@ -105,7 +59,8 @@ def compile_model(model_path, output, target="llvm", shapes=None, options=None, 
     from .targets import cross_compiler, make_target
     from .partition.report import PartitionReport
 
-    _writable_output(output)
+    never_the_model("-o", output, model_path, also=(".json", ".weights"))
+    writable_output(output)
     start = time.perf_counter()
     mod, node_of = import_onnx(model_path, shape_dict=shapes)
     params = {}
@@ -115,17 +70,29 @@ def compile_model(model_path, output, target="llvm", shapes=None, options=None, 
         mod, params = calibrate(mod, params, **int8), {}
     partitioned, config, decisions = partition_with_decisions(mod, params, **(options or {}))
     report = PartitionReport(decisions, config, node_names=node_of)  # TVM-kept ops named as in the model
-    print(report.to_table(), file=out)
+    print(cli_words(report.to_table()), file=out)
     executable = build(partitioned, target=make_target(target, arch, host), config=config,
-                       prebuild_engines=prebuild_engines, cpu_fallback=cpu_fallback, external_weights=external_weights)
+                       prebuild_engines=prebuild_engines, cpu_fallback=cpu_fallback, external_weights=external_weights,
+                       **(engine_options or {}))
     export_library(executable, output, fcompile=cross_compiler(host))  # checked before it replaces `output`
     meta = {"model": os.path.abspath(model_path), "inputs": _model_inputs(mod),
             "target": str(make_target(target, arch, host)),
             "summary": report.summary(), "subgraphs": report.subgraphs, "config": config}
-    with open(output + ".json", "w") as f:
-        json.dump(meta, f, indent=2)
+    _write_atomically(output + ".json", json.dumps(meta, indent=2).encode())
     print(f"Wrote {output} in {time.perf_counter() - start:.1f} s", file=out)
     return meta
+
+
+def _write_atomically(path: str, data: bytes) -> None:
+    """Written beside, then renamed: an interrupted write leaves no half of a file."""
+    tmp = f"{path}.partial-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def _verify_inputs(files, mod) -> list:
@@ -142,11 +109,16 @@ def _verify_inputs(files, mod) -> list:
     return arrays
 
 
-def run_library(path, input_files=(), out=sys.stdout, seed=0) -> list:
+def run_library(path, input_files=(), out=sys.stdout, seed=0, engine_options=None, save=None) -> list:
+    """save: a folder to write each output to, as output_<i>.npy."""
     from . import load
+    from .library_file import check_library
 
     if not os.path.isfile(path):
         raise TensorRTError(f"compiled library {path!r} does not exist; create it with `tvm-tensorrt compile`")
+    check_library(path)  # a damaged file: one line now, not a signal in TVM's loader
+    if save is not None and not os.path.isdir(save):
+        raise TensorRTError(f"--save {save}: no such folder; create it first")
     meta_path = path + ".json"
     meta = json.load(open(meta_path)) if os.path.exists(meta_path) else None
     if input_files:
@@ -160,13 +132,22 @@ def run_library(path, input_files=(), out=sys.stdout, seed=0) -> list:
         raise TensorRTError(f"{meta_path} is missing: pass the inputs with --input x.npy")
     if meta:
         print(meta["summary"], file=out)
-    model = load(path)
+    model = load(path, **(engine_options or {}))
     start = time.perf_counter()
     arrays_out = model.run(*arrays)
     elapsed = time.perf_counter() - start
     for i, a in enumerate(arrays_out):
         flat = a.ravel()
-        print(f"output {i}: shape {a.shape} {a.dtype} first values {np.array2string(flat[:5], precision=5)}", file=out)
+        stats = f" min {flat.min():.5g} max {flat.max():.5g} mean {flat.mean():.5g}" \
+            if flat.size and np.issubdtype(a.dtype, np.number) else ""
+        print(f"output {i}: shape {a.shape} {a.dtype} first values {np.array2string(flat[:5], precision=5)}{stats}",
+              file=out)
+        if save is not None:
+            target = os.path.join(save, f"output_{i}.npy")
+            buffer = io.BytesIO()
+            np.save(buffer, a)
+            _write_atomically(target, buffer.getvalue())
+            print(f"wrote {target}", file=out)
     print(f"First run (includes engine builds) took {elapsed:.2f} s", file=out)
     return arrays_out
 
@@ -191,13 +172,12 @@ def explain_model(args, out=None) -> None:
     from .runtime.options import requested_precision
 
     files = {"html": args.html, "svg": args.svg, "onnx": args.onnx}
-    for path in filter(None, files.values()):
-        _writable_output(path)
-    if args.onnx and os.path.exists(args.onnx) and os.path.samefile(args.onnx, args.model):
-        raise TensorRTError(f"--onnx {args.onnx} is the model itself; give another file name, "
-                            "so that the model stays as it is")
+    for kind, path in files.items():
+        if path:
+            never_the_model(f"--{kind}", path, args.model)
+            writable_output(path)
     report = explain_onnx(args.model, dict(args.shape) if args.shape else None, **_partition_options(args))
-    print(report.to_json(indent=2) if args.json else report.to_table(), file=out)
+    print(report.to_json(indent=2) if args.json else cli_words(report.to_table()), file=out)
     title = os.path.basename(args.model)
     if args.html:
         report.to_html(args.html, title=title, precision=requested_precision())
@@ -210,90 +190,45 @@ def explain_model(args, out=None) -> None:
             print(f"wrote {kind}: {path}", file=out)
 
 
-def _add_partition_flags(p):
-    batch = p.add_mutually_exclusive_group()
-    batch.add_argument("--explicit-batch", dest="implicit_batch", action="store_false", default=None,
-                       help="ops may read, move or change axis 0 (the default for TensorRT >= 10)")
-    batch.add_argument("--implicit-batch", dest="implicit_batch", action="store_true", default=None,
-                       help="axis 0 is a batch one engine serves at any size; ops that read, move or change it "
-                            "stay in TVM (the default below TensorRT 10)")
-    p.add_argument("--remove-no-mac-subgraphs", action="store_true")
-    p.add_argument("--max-workspace-size", type=int, default=DEFAULT_WORKSPACE_SIZE, help="builder workspace in bytes")
-    p.add_argument("--min-subgraph-size", type=int, default=1, help="smaller subgraphs stay in TVM")
-    p.add_argument("--exclude", action="append", metavar="OP", help="Relax op TVM keeps, e.g. nn.softmax")
-    p.add_argument("--shape", action="append", type=_shape_item, metavar="NAME=D0,D1", help="input shape override")
-    p.add_argument("--dim", action="append", type=_dim_item, metavar="NAME=MIN:OPT:MAX",
-                   help="range of a symbolic dim for the engine's optimization profile, e.g. seq=16:128:512 "
-                        "(default: 1 to the largest size seen)")
-    p.add_argument("--int8-symmetric", action="store_true",
-                   help="re-quantize asymmetric Q/DQ (onnxruntime's default) symmetrically: true INT8 layers, "
-                        "other numbers (default: they run in float, with onnxruntime's numbers)")
-    p.add_argument("--tensorrt-version", type=_version, metavar="M.m.p",
-                   help="TensorRT release to partition for (default: the installed one)")
-
-
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="tvm-tensorrt", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="show the runtime's INFO log")
-    sub = parser.add_subparsers(dest="command", required=True)
-    c = sub.add_parser("compile", help="ONNX -> partitioned, compiled library")
-    c.add_argument("model", nargs="?", default=DEFAULT_MODEL, help="ONNX file (default: the bundled CNN)")
-    c.add_argument("-o", "--output", default="model.so")
-    c.add_argument("--target", default="llvm", type=_target_arg,
-                   help='"llvm", "cuda" (for a GPU), "cuda -arch=sm_87", or a JSON dict of TVM target fields')
-    c.add_argument("--arch", help="CUDA architecture of the target GPU, e.g. sm_87 (Jetson Orin), sm_86")
-    c.add_argument("--host", help="cross-compile the library's host code: aarch64 (Jetson) or x86_64")
-    c.add_argument("--prebuild-engines", action="store_true",
-                   help="build every TensorRT engine now and embed it, so the first run loads instead of building")
-    c.add_argument("--int8", action="store_true",
-                   help="calibrate on --calib-data and run convolutions and matmuls in INT8 (quantize/dequantize)")
-    c.add_argument("--calib-data", metavar="DIR", help="folder of .npy calibration batches (one input each)")
-    c.add_argument("--calib-cache", metavar="FILE", help="calibration scales, written and reused when they match")
-    c.add_argument("--calib-method", choices=["entropy", "minmax"], default="entropy")
-    c.add_argument("--no-cpu-fallback", action="store_true",
-                   help="GPU-only library: no TVM copy of the offloaded subgraphs to run where no engine can")
-    weights = c.add_mutually_exclusive_group()
-    weights.add_argument("--external-weights", dest="external_weights", action="store_const", const=True,
-                         help="write the weights to OUTPUT.weights beside the library (default: when they pass 1 GiB); "
-                              "the two files move together")
-    weights.add_argument("--embed-weights", dest="external_weights", action="store_const", const=False,
-                         help="keep the weights inside the library (up to about 3.75 GiB)")
-    _add_partition_flags(c)
-    r = sub.add_parser("run", help="load a compiled library and run it once")
-    r.add_argument("library", nargs="?", help="compiled .so (default: compile the bundled CNN first)")
-    r.add_argument("--input", action="append", help=".npy file per model input")
-    v = sub.add_parser("verify", help="check every TensorRT subgraph against TVM on the CPU")
-    v.add_argument("model", nargs="?", default=DEFAULT_MODEL)
-    v.add_argument("--rtol", type=float, help="default: 1e-3 (FP32), 3e-2 (FP16)")
-    v.add_argument("--atol", type=float, help="default: 1e-4 (FP32), 3e-2 (FP16)")
-    v.add_argument("--json", action="store_true")
-    v.add_argument("--input", action="append", metavar="FILE.npy",
-                   help=".npy file per model input, in order (default: random normal values)")
-    v.add_argument("--precision", choices=PRECISIONS,
-                   help="what the networks compute in (default: TVM_TENSORRT_PRECISION, else fp32)")
-    _add_partition_flags(v)
-    i = sub.add_parser("inspect", help="the TensorRT subgraphs of a library (layers, engines), or an engine file")
-    i.add_argument("path", help="a compiled .so, or a .plan from the engine cache")
-    i.add_argument("--json", action="store_true")
-    e = sub.add_parser("explain", help="which ops go to TensorRT, and why the rest do not")
-    e.add_argument("model", nargs="?", default=DEFAULT_MODEL)
-    e.add_argument("--json", action="store_true")
-    e.add_argument("--html", metavar="FILE",
-                   help="write the interactive report: the graph, its subgraphs and every op's reason (offline HTML)")
-    e.add_argument("--svg", metavar="FILE",
-                   help="write the collapsed picture (a box per subgraph and per TVM op) as SVG")
-    e.add_argument("--onnx", metavar="FILE",
-                   help="write the model with each node's decision in its metadata, for Netron")
-    _add_partition_flags(e)
-    from .triton.cli import COMMANDS as TRITON_COMMANDS, add_commands as add_triton_commands
+    """The CLI. Ctrl-C anywhere in it is one line and exit code 130, a running TensorRT build
+    cancelled (cli_interrupt.py)."""
+    code = INTERRUPTED
+    with Interrupts() as interrupts:
+        code = _main(argv)
+        try:
+            sys.stdout.flush()  # here, not at exit: a reader that has gone is BROKEN_PIPE, not a warning
+        except BrokenPipeError:
+            code = _reader_gone()
+    if argv is None:  # the command line itself: a Ctrl-C from here to the exit leaves the code as it is
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if interrupts.requested:
+        print("tvm-tensorrt: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    return code
 
-    add_triton_commands(sub)  # serve, export-triton
+
+def _reader_gone() -> int:
+    """stdout's reader stopped early: say nothing, nor at exit when Python flushes stdout."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return BROKEN_PIPE
+
+
+def _main(argv=None) -> int:
+    parser = build_parser(__doc__.splitlines()[0])
     args = parser.parse_args(argv)
+    from .triton.cli import COMMANDS as TRITON_COMMANDS
+
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
     from .runtime.progress import TerminalBar, report_builds
 
     previous = report_builds(TerminalBar())  # engine builds take seconds to minutes: show them
+    quiet = TvmWarningsFiltered(enabled=not args.verbose and args.command in QUIETED)  # after the bar saw a tty
+    quiet.__enter__()
+    changed = []  # fixed dims a --shape changes: said if the import then fails
     try:
+        if getattr(args, "shape", None) or getattr(args, "dim", None):
+            changed = check_shapes_and_dims(args.model, dict(args.shape or ()), dict(args.dim or ()))
         if args.command in TRITON_COMMANDS:
             from .triton.cli import run as run_triton_command
 
@@ -303,18 +238,23 @@ def main(argv=None) -> int:
                 parser.error("--int8 needs --calib-data DIR (a folder of .npy calibration batches)")
             int8 = {"data": args.calib_data, "cache": args.calib_cache, "method": args.calib_method} \
                 if args.int8 else None
-            compile_model(args.model, args.output, args.target, dict(args.shape) if args.shape else None,
+            compile_model(args.model, args.output or default_output(args.model), args.target, dict(args.shape) if args.shape else None,
                           _partition_options(args), prebuild_engines=args.prebuild_engines,
                           cpu_fallback=not args.no_cpu_fallback, arch=args.arch, host=args.host, int8=int8,
+                          engine_options={"precision": args.precision,
+                                          "builder_optimization_level": args.builder_optimization_level},
                           external_weights=args.external_weights)
         elif args.command == "run":
+            if args.cache_dir and os.path.exists(args.cache_dir) and not os.path.isdir(args.cache_dir):
+                parser.error(f"argument --cache-dir: {args.cache_dir} is a file; give a folder")
+            engine_options = {"precision": args.precision, "cache_dir": args.cache_dir}
             if args.library:
-                run_library(args.library, args.input or ())
+                run_library(args.library, args.input or (), engine_options=engine_options, save=args.save)
             else:
                 with tempfile.TemporaryDirectory() as tmp:
                     path = os.path.join(tmp, "default_cnn.so")
                     compile_model(DEFAULT_MODEL, path)
-                    run_library(path)
+                    run_library(path, engine_options=engine_options, save=args.save)
         elif args.command == "inspect":
             inspect_path(args.path, args.json)
         elif args.command == "explain":
@@ -327,21 +267,33 @@ def main(argv=None) -> int:
             report = verify(mod, params, inputs=inputs, rtol=args.rtol, atol=args.atol, precision=args.precision,
                             **_partition_options(args))
             report.inputs_hint = "real data, or values of another scale, as --input FILE.npy (one per model input)"
-            print(report.to_json(indent=2) if args.json else report.to_table())
+            print(report.to_json(indent=2) if args.json else cli_words(report.to_table()))
             return 0 if report.passed else 1
+    except BrokenPipeError:  # `inspect | head`: the reader has gone; nothing left to say
+        return _reader_gone()
+    except UsageError as err:  # a command line that cannot mean what it says: argparse's exit code
+        print(f"tvm-tensorrt {args.command}: error: {err}", file=sys.stderr)
+        return 2
     except TensorRTError as err:  # ours: the message says what and how to fix it
+        if builds_cancelled():  # a build Ctrl-C stopped, or an interrupt TVM passed on as an error
+            return INTERRUPTED
         if args.verbose:
             raise
-        print(f"tvm-tensorrt: error: {err}", file=sys.stderr)
+        hint = f"; {shapes_hint(changed)}" if changed else ""
+        print(f"tvm-tensorrt: error: {cli_words(str(err))}{hint}", file=sys.stderr)
         return 1
     except Exception as err:  # noqa: BLE001 (anyone else's: one line, the traceback with -v)
+        if builds_cancelled():
+            return INTERRUPTED
         if args.verbose:
             raise
-        print(f"tvm-tensorrt: error: {type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
-              " (run with -v for the traceback)", file=sys.stderr)
+        last = str(err).strip().splitlines()[-1] if str(err).strip() else ""
+        print(f"tvm-tensorrt: error: {type(err).__name__}: {cli_words(last)} (run with -v for the traceback)",
+              file=sys.stderr)
         return 1
     finally:  # main() called from Python: later builds in this process are not ours to show
         report_builds(previous)
+        quiet.__exit__(None, None, None)
     return 0
 
 

@@ -67,6 +67,11 @@ class WeightsFileError(TensorRTError, RuntimeError):
     build, cut short or damaged. Says which file and what to copy or rebuild."""
 
 
+class DeviceUnavailableError(TensorRTError, RuntimeError):
+    """The device asked for (load(device="cuda")) does not exist here, or this TVM was built
+    without it; the message names the device and what runs instead."""
+
+
 def _register_with_tvm_ffi() -> None:
     """Let our errors keep their type when raised inside a packed function (engine build, cache)
     and seen by the caller of a Relax VM function; otherwise they arrive as plain RuntimeError."""
@@ -75,7 +80,8 @@ def _register_with_tvm_ffi() -> None:
     except ImportError:  # pragma: no cover - tvm always brings tvm_ffi
         return
     for cls in (TensorRTError, ConfigError, BackendUnavailableError, RegistryError, ConversionError,
-                SubgraphFormatError, InputError, CorruptLibraryError, LibraryTooLargeError, WeightsFileError):
+                SubgraphFormatError, InputError, CorruptLibraryError, LibraryTooLargeError, DeviceUnavailableError,
+                WeightsFileError):
         try:
             tvm_ffi.register_error(cls.__name__, cls)
         except Exception:  # pragma: no cover - a name already taken keeps its first class

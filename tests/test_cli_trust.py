@@ -1,0 +1,245 @@
+"""Issue 25: a command line a user can trust. Nothing of theirs is overwritten, Ctrl-C stops with
+one line and exit code 130 (a running TensorRT build cancelled, nothing left behind), a damaged
+library is one line, typos in --shape/--dim are errors that list what the model has, and hints
+name flags, not Python arguments."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tvm_tensorrt.models import DEFAULT_MODEL
+
+CLI = [sys.executable, "-m", "tvm_tensorrt.cli"]
+MODELS = os.path.join(os.path.dirname(__file__), "models")
+
+
+def run_cli(*args, cwd, env=None):
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=cwd, timeout=600,
+                          env={**os.environ, **(env or {})})
+
+
+def one_line(proc, code: int) -> str:
+    """Exit `code`, stderr's last line returned, and no traceback or TensorRT complaint."""
+    assert proc.returncode == code, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr and "Exception caught" not in proc.stderr, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines, proc.stderr
+    return lines[-1]
+
+
+# -- 1. the output never replaces the input; the default output is named after it ---------------
+
+def test_an_output_that_would_replace_the_model_is_refused(tmp_path):
+    model = tmp_path / "model.onnx"
+    shutil.copy(DEFAULT_MODEL, model)
+    before = model.read_bytes()
+    line = one_line(run_cli("compile", "model.onnx", "-o", "model.onnx", cwd=tmp_path), 2)
+    assert line == ("tvm-tensorrt compile: error: -o model.onnx would replace the model model.onnx; give another "
+                    "file name, e.g. -o model.so")
+    line = one_line(run_cli("compile", "model.onnx", "-o", "other.onnx", cwd=tmp_path), 2)
+    assert "a library named .onnx would pass for a model" in line
+    line = one_line(run_cli("explain", str(model), "--html", "./model.onnx", cwd=tmp_path), 2)
+    assert "--html ./model.onnx would replace the model" in line
+    assert model.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["model.onnx"]
+
+
+def test_the_default_output_is_named_after_the_model_in_the_current_folder(tmp_path):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "work").mkdir()
+    shutil.copy(DEFAULT_MODEL, tmp_path / "models" / "resnet.onnx")
+    proc = run_cli("compile", "../models/resnet.onnx", cwd=tmp_path / "work")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1].startswith("Wrote resnet.so in ")
+    assert sorted(os.listdir(tmp_path / "work")) == ["resnet.so", "resnet.so.json"]
+    proc = run_cli("compile", cwd=tmp_path / "work")  # the bundled model
+    assert proc.returncode == 0, proc.stderr
+    assert "default_cnn.so" in os.listdir(tmp_path / "work")
+
+
+# -- 2. Ctrl-C --------------------------------------------------------------------------------------
+
+# SIGINT sent from inside the CLI at a chosen moment: while TensorRT builds an engine (in its
+# progress callback, where TensorRT used to catch the KeyboardInterrupt and finish the build), or
+# while the library is checked before it is renamed into place.
+INTERRUPTING = textwrap.dedent("""
+    import os, signal, sys
+    from tvm_tensorrt import library_file
+    from tvm_tensorrt.runtime import progress
+    import tvm_tensorrt.cli as cli
+
+    moment = sys.argv.pop(1)
+    if moment == "build":
+        shown = progress.TerminalBar.__call__
+        def bar(self, symbol, fraction, phase):
+            shown(self, symbol, fraction, phase)
+            if phase.startswith("Cloning"):
+                os.kill(os.getpid(), signal.SIGINT)
+        progress.TerminalBar.__call__ = bar
+    else:
+        check = library_file._Reader.check
+        def checked(self):
+            os.kill(os.getpid(), signal.SIGINT)
+            return check(self)
+        library_file._Reader.check = checked
+    sys.exit(cli.main(sys.argv[1:]))
+""")
+
+
+def interrupted(moment, *args, cwd):
+    proc = subprocess.run([sys.executable, "-c", INTERRUPTING, moment, *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=600)
+    assert one_line(proc, 130) == "tvm-tensorrt: interrupted"
+    return proc
+
+
+def test_ctrl_c_during_an_engine_build_cancels_it(tmp_path):
+    proc = interrupted("build", "compile", "--prebuild-engines", "-o", "a.so", cwd=tmp_path)
+    assert "tensorrt_0: building TensorRT engine: cancelled" in proc.stderr
+    assert "done (100%" not in proc.stderr and "Wrote" not in proc.stdout
+    assert os.listdir(tmp_path) == []  # no library, no sidecar, no temporary folder
+
+    assert run_cli("compile", "-o", "b.so", cwd=tmp_path).returncode == 0
+    proc = interrupted("build", "run", "b.so", cwd=tmp_path)  # the build inside TVM's VM call
+    assert "cancelled" in proc.stderr and "output 0" not in proc.stdout
+
+
+def test_ctrl_c_while_the_library_is_written_leaves_nothing(tmp_path):
+    interrupted("export", "compile", "-o", "a.so", cwd=tmp_path)
+    assert os.listdir(tmp_path) == []
+
+
+def test_ctrl_c_from_outside_at_any_moment_after_start_up(tmp_path):
+    """A real SIGINT once each line of output has appeared (the model imported and partitioned,
+    the library written, the engine built at run time): 130 and one line each time."""
+    proc = subprocess.Popen([*CLI, "run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    first = proc.stdout.readline()
+    lines = [first]
+    while proc.poll() is None and len(lines) < 2:
+        lines.append(proc.stdout.readline())
+    stopped = proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert stopped, "the CLI finished before it could be interrupted"
+    assert proc.returncode == 130 and err.strip().splitlines()[-1] == "tvm-tensorrt: interrupted", err
+    assert "Traceback" not in err and "output 0" not in out
+
+
+# -- 3. a damaged library ------------------------------------------------------------------------
+
+def test_a_cut_off_library_is_one_line_not_a_signal(tmp_path):
+    assert run_cli("compile", "-o", "whole.so", cwd=tmp_path).returncode == 0
+    data = (tmp_path / "whole.so").read_bytes()
+    for size in (len(data) // 2, len(data) - 1000):
+        (tmp_path / "cut.so").write_bytes(data[:size])
+        for command in ("run", "inspect"):
+            line = one_line(run_cli(command, "cut.so", cwd=tmp_path), 1)
+            assert line.startswith("tvm-tensorrt: error: cut.so is damaged: ") and "copy it again" in line
+
+
+# -- 4. --shape and --dim names ------------------------------------------------------------------
+
+@pytest.mark.parametrize("model,args,says", [
+    (None, ["--shape", "nosuch=1,3,32,32"], "--shape nosuch=...: the model has no input named 'nosuch'; its inputs: "
+                                            "image (1, 3, 32, 32) float32"),
+    (None, ["--shape", "image=1,3,32"], "--shape image=1,3,32: input image has 4 dims (1, 3, 32, 32); 3 were given "
+                                        "(1, 3, 32)"),
+    (None, ["--dim", "batch=1:2:4"], "--dim batch: no input of the model has a dynamic dim named 'batch'; the model's "
+                                     "inputs have no dynamic dims"),
+    ("bert_encoder_dynamic.onnx", ["--dim", "seq=1:8:16"],
+     "its dynamic dims: batch (of input_ids, attention_mask), sequence (of input_ids, attention_mask)"),
+    ("vit_dynamic_batch.onnx", ["--shape", "pixel_values=2,3,32,32", "--dim", "batch=1:2:4"],
+     "--dim batch: --shape pixel_values=... fixes it"),
+], ids=["shape name", "shape rank", "dim on a static model", "dim name", "dim fixed by shape"])
+def test_shape_and_dim_names_must_exist(model, args, says, tmp_path):
+    path = os.path.join(MODELS, model) if model else DEFAULT_MODEL
+    for command in ("explain", "compile"):
+        line = one_line(run_cli(command, path, *args, cwd=tmp_path), 2)
+        assert line.startswith(f"tvm-tensorrt {command}: error: ") and says in line, line
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_failed_import_after_a_shape_changed_fixed_dims_says_so(tmp_path):
+    line = one_line(run_cli("explain", "--shape", "image=1,4,32,32", cwd=tmp_path), 1)
+    assert "ONNX node 'c1' (Conv)" in line
+    assert line.endswith("--shape image=1,4,32,32 changes the model's fixed shape (1, 3, 32, 32) (the model may "
+                         "work at its own sizes only)")
+    proc = run_cli("explain", "--shape", "image=2,3,32,32", cwd=tmp_path)  # another batch: allowed, as before
+    assert proc.returncode == 0 and "20 of 20 operator calls offloaded" in proc.stdout
+
+
+# -- 5. hints in the words of the CLI -------------------------------------------------------------
+
+def test_reasons_and_errors_name_flags_at_the_shell(tmp_path):
+    proc = run_cli("explain", os.path.join(MODELS, "vit_dynamic_batch.onnx"), "--implicit-batch", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "the batch dimension (--explicit-batch offloads it)" in proc.stdout
+    assert "use_implicit_batch" not in proc.stdout
+
+    assert run_cli("compile", "-o", "gpu.so", "--no-cpu-fallback", cwd=tmp_path).returncode == 0
+    line = one_line(run_cli("run", "gpu.so", cwd=tmp_path), 1)  # no CUDA device here
+    assert "compiled with --no-cpu-fallback" in line and "compile it again without --no-cpu-fallback" in line
+    assert "cpu_fallback" not in line
+
+
+def test_cli_words_translate_the_python_hints():
+    from tvm_tensorrt.cli_words import cli_words
+
+    assert cli_words("a (use_implicit_batch=False offloads it)") == "a (--explicit-batch offloads it)"
+    assert cli_words("relax.nn.softmax is in ops_to_exclude") == "relax.nn.softmax is excluded (--exclude)"
+    assert cli_words("give one, e.g. dim_ranges={'seq': (1, 64, 256)} (CLI: --dim seq=1:64:256)") == \
+        "give one, e.g. --dim seq=1:64:256"
+    assert cli_words("shapes: from_onnx(..., shape_dict={name: shape}), CLI --shape NAME=D0,D1,...)") == \
+        "shapes: --shape NAME=D0,D1,...)"
+
+
+# -- 6. load(device="cuda") without CUDA ------------------------------------------------------------
+
+def test_loading_on_a_missing_cuda_device_is_our_typed_error(tmp_path):
+    import tvm
+
+    import tvm_tensorrt
+    from tvm_tensorrt.errors import DeviceUnavailableError
+
+    if tvm.cuda(0).exist:
+        pytest.skip("a CUDA device exists here: tests/test_gpu_run.py covers load on it")
+    assert run_cli("compile", "-o", "m.so", cwd=tmp_path).returncode == 0
+    with pytest.raises(DeviceUnavailableError, match=r"cuda:0 is not available on this machine.*device=\"cpu\""):
+        tvm_tensorrt.load(str(tmp_path / "m.so"), device="cuda")
+
+
+# -- 8. the smaller items -------------------------------------------------------------------------
+
+def test_version_verbose_anywhere_sizes_and_saved_outputs(tmp_path):
+    import numpy as np
+
+    from tvm_tensorrt.cli_args import size_arg
+
+    proc = run_cli("--version", cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout.startswith("tvm-tensorrt ") and "TVM 0." in proc.stdout
+    assert size_arg("1G") == 1 << 30 and size_arg("512M") == 512 << 20 and size_arg("1.5GiB") == 3 << 29
+    assert size_arg("4096") == 4096
+    line = one_line(run_cli("explain", "--max-workspace-size", "lots", cwd=tmp_path), 2)
+    assert "--max-workspace-size: takes a size such as 1G, 512M" in line
+
+    proc = run_cli("compile", "-o", "m.so", "--max-workspace-size", "256M", "-v", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert '"max_workspace_size": 268435456' in (tmp_path / "m.so.json").read_text()
+    (tmp_path / "out").mkdir()
+    proc = run_cli("run", "m.so", "--save", "out", "-v", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Building new TensorRT engine for subgraph tensorrt_0" in proc.stderr  # -v after the subcommand
+    saved = np.load(tmp_path / "out" / "output_0.npy")
+    assert saved.shape == (1, 10) and f"max {saved.max():.5g}" in proc.stdout
+    assert os.listdir(tmp_path / "out") == ["output_0.npy"]
+
+
+def test_a_reader_that_stops_early_is_no_error(tmp_path):
+    assert run_cli("compile", "-o", "m.so", cwd=tmp_path).returncode == 0
+    proc = subprocess.run(f"{sys.executable} -m tvm_tensorrt.cli inspect --json m.so | head -c 1", shell=True,
+                          capture_output=True, text=True, cwd=tmp_path, timeout=600, executable="/bin/bash")
+    assert proc.stdout == "[" and proc.stderr == "", proc.stderr
