@@ -240,3 +240,48 @@ def test_evaluator_attention_and_rotary_match_onnx_on_parser_networks(name):
     got = parsed.evaluate(feeds)
     for out_name, expected in zip(names, outputs):
         assert_matches(got[out_name], expected, f"{name} output {out_name}")
+
+
+# ---- attention -------------------------------------------------------------------------------------
+def _model_path(name):
+    import os
+    return os.path.join(os.path.dirname(__file__), "models", name)
+
+
+def _attention_layers(mod, params, **options):
+    """The IAttention of every ATTENTION_INPUT layer of the networks the runtime builds."""
+    pmod, config = tvm_tensorrt.partition_for_tensorrt(mod, params, **options)
+    found, keep = [], []
+    for gvar, func in pmod.functions.items():
+        if func.attrs is not None and func.attrs.get("Codegen") == "tensorrt":
+            builder, built, logger = build_network(subgraph_of(func, gvar.name_hint, config))
+            keep.append((builder, built, logger))
+            network = built.network
+            for i in range(network.num_layers):
+                layer = network.get_layer(i)
+                if layer.type.name == "ATTENTION_INPUT":
+                    layer.__class__ = _trt().IAttentionInputLayer
+                    found.append((layer.attention.causal_kind.name, layer.attention.mask is not None))
+    return found
+
+
+def _trt():
+    from tvm_tensorrt.backend import load_backend
+    return load_backend().trt
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("llama_block.onnx", [("UPPER_LEFT", False)] * 2),  # GQA (4 query, 2 KV heads), constant causal mask
+    ("bert_encoder.onnx", [("NONE", True)] * 2),  # the padding mask computed from attention_mask
+])
+def test_attention_is_one_layer_and_verifies(name, expected):
+    mod, params = tvm_tensorrt.from_onnx(_model_path(name))
+    fused = layer_types(network_layers(mod, params))
+    pieces = layer_types(network_layers(mod, params, no_fuse=["attention"]))
+    assert fused["ATTENTION_INPUT"] == fused["ATTENTION_OUTPUT"] == 2 and fused["SOFTMAX"] == 0
+    assert pieces["ATTENTION_INPUT"] == 0 and pieces["SOFTMAX"] == 2
+    assert fused["MATRIX_MULTIPLY"] == pieces["MATRIX_MULTIPLY"] - 4  # QK^T and PV of each block
+    assert _attention_layers(mod, params) == expected
+    for precision in ("fp32", "fp16"):
+        report = tvm_tensorrt.verify(mod, params, precision=precision)
+        assert report.passed, report.to_table()
