@@ -285,3 +285,13 @@ def test_attention_is_one_layer_and_verifies(name, expected):
     for precision in ("fp32", "fp16"):
         report = tvm_tensorrt.verify(mod, params, precision=precision)
         assert report.passed, report.to_table()
+
+
+def test_cli_no_fuse_flag(tmp_path, capsys):
+    from tvm_tensorrt.cli import main
+    path = str(tmp_path / "ln.onnx")
+    onnx.save(layer_norm_model(), path)
+    assert main(["explain", path, "--no-fuse", "attention", "--no-fuse", "layer_norm"]) == 0
+    assert main(["explain", path, "--no-fuse", "attn"]) != 0
+    err = capsys.readouterr().err
+    assert "--no-fuse names unknown patterns ['attn']" in err and "no_fuse" not in err.replace("--no-fuse", ""), err

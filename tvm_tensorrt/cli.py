@@ -37,7 +37,8 @@ def _partition_options(args) -> dict:
     return {"use_implicit_batch": args.implicit_batch, "remove_no_mac_subgraphs": args.remove_no_mac_subgraphs,
             "max_workspace_size": args.max_workspace_size, "min_subgraph_size": args.min_subgraph_size,
             "ops_to_exclude": args.exclude or (), "version": args.tensorrt_version,
-            "dim_ranges": dict(args.dim) if args.dim else None, "int8_symmetric": args.int8_symmetric}
+            "dim_ranges": dict(args.dim) if args.dim else None, "int8_symmetric": args.int8_symmetric,
+            "no_fuse": args.no_fuse or ()}
 
 
 def _model_inputs(mod) -> list:

@@ -18,6 +18,8 @@ _WORDS = [
     (r"\buse_implicit_batch=False\b", "--explicit-batch"),
     (r"\buse_implicit_batch=True\b", "--implicit-batch"),
     (r"\bis in ops_to_exclude\b", "is excluded (--exclude)"),
+    (r"\bno_fuse names unknown patterns\b", "--no-fuse names unknown patterns"),
+    (r"\(no_fuse=", "(--no-fuse "),
     (r"\(min_subgraph_size\)", "(--min-subgraph-size)"),
     (r"\(remove_no_mac_subgraphs\)", "(--remove-no-mac-subgraphs)"),
     (r"\bprebuild_engines=True\b", "--prebuild-engines"),
