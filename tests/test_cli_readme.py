@@ -43,3 +43,22 @@ def test_every_readme_code_block_runs_as_written(tmp_path):
         assert "Traceback" not in proc.stderr and "Warning: " not in proc.stderr, (code, proc.stderr[-3000:])
     assert {"default.so", "report.html", "compiled.so", "model.so", "gpu_only.so", "int8.so"} <= set(os.listdir(tmp_path))
     assert os.path.isdir(tmp_path / ".cache" / "tvm-tensorrt")
+
+
+def test_the_documented_unsupported_onnx_operators_are_what_tvm_lacks():
+    """docs/partitioning.md lists the ONNX operators no importer converts; the list is checked
+    against the installed TVM (our converters merged in) and onnx's own schemas."""
+    import onnx.defs
+    from tvm.relax.frontend.onnx import onnx_frontend
+
+    from tvm_tensorrt.onnx_ops import relax_importers
+
+    with relax_importers():
+        converted = set(onnx_frontend._get_convert_map()) | {"If", "Constant"}  # the importer's own two
+    lacking = sorted({s.name for s in onnx.defs.get_all_schemas() if s.domain in ("", "ai.onnx") and not s.deprecated}
+                     - converted)
+    with open(os.path.join(ROOT, "docs", "partitioning.md"), encoding="utf-8") as f:
+        text = f.read()
+    listed = text.split("<!-- unsupported-onnx-ops -->")[1].split("<!-- /unsupported-onnx-ops -->")[0]
+    assert re.findall(r"`(\w+)`", listed) == lacking
+    assert {"LSTM", "GRU", "DFT"} <= set(lacking)

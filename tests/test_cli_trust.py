@@ -175,15 +175,21 @@ def test_a_failed_import_after_a_shape_changed_fixed_dims_says_so(tmp_path):
 # -- 5. hints in the words of the CLI -------------------------------------------------------------
 
 def test_reasons_and_errors_name_flags_at_the_shell(tmp_path):
+    import numpy as np
+
     proc = run_cli("explain", os.path.join(MODELS, "vit_dynamic_batch.onnx"), "--implicit-batch", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "the batch dimension (--explicit-batch offloads it)" in proc.stdout
     assert "use_implicit_batch" not in proc.stdout
 
     assert run_cli("compile", "-o", "gpu.so", "--no-cpu-fallback", cwd=tmp_path).returncode == 0
+    np.save(tmp_path / "x.npy", np.zeros((1, 3, 32, 32), "float32"))
     line = one_line(run_cli("run", "gpu.so", cwd=tmp_path), 1)  # no CUDA device here
     assert "compiled with --no-cpu-fallback" in line and "compile it again without --no-cpu-fallback" in line
     assert "cpu_fallback" not in line
+    (tmp_path / "gpu.so.json").unlink()  # without the CLI's notes, the runtime's own error, translated
+    line = one_line(run_cli("run", "gpu.so", "--input", "x.npy", cwd=tmp_path), 1)
+    assert "compiled with --no-cpu-fallback" in line and "compile it again without --no-cpu-fallback" in line
 
 
 def test_cli_words_translate_the_python_hints():

@@ -78,7 +78,7 @@ def compile_model(model_path, output, target="llvm", shapes=None, options=None, 
     export_library(executable, output, fcompile=cross_compiler(host))  # checked before it replaces `output`
     meta = {"model": os.path.abspath(model_path), "inputs": _model_inputs(mod),
             "target": str(make_target(target, arch, host)),
-            "summary": report.summary(), "subgraphs": report.subgraphs, "config": config}
+            "summary": report.summary(), "subgraphs": report.subgraphs, "config": config, "cpu_fallback": cpu_fallback}
     _write_atomically(output + ".json", json.dumps(meta, indent=2).encode())
     print(f"Wrote {output} in {time.perf_counter() - start:.1f} s", file=out)
     return meta
@@ -94,6 +94,12 @@ def _write_atomically(path: str, data: bytes) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _cuda_present() -> bool:
+    import tvm
+
+    return bool(tvm.cuda(0).exist)
 
 
 def _verify_inputs(files, mod) -> list:
@@ -131,6 +137,9 @@ def run_library(path, input_files=(), out=sys.stdout, seed=0, engine_options=Non
         arrays = [rng.standard_normal(s).astype(i["dtype"]) for s, i in zip(shapes, meta["inputs"])]
     else:
         raise TensorRTError(f"{meta_path} is missing: pass the inputs with --input x.npy")
+    if meta and meta.get("cpu_fallback") is False and meta.get("subgraphs") and not _cuda_present():
+        raise TensorRTError(f"{path} was compiled with --no-cpu-fallback: its TensorRT subgraphs run only on a CUDA "
+                            "GPU, and this machine has none; compile it again without --no-cpu-fallback to run it here")
     if meta:
         print(meta["summary"], file=out)
     model = load(path, **(engine_options or {}))
