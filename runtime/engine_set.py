@@ -177,7 +177,13 @@ class EngineSet:
             seen = [(lo, hi) for r in known for n, lo, _, hi in r if n == name]
             if name in configured:
                 lo, opt, hi = configured[name]
-                ranges.append((name, min(lo, value), opt, max([hi, value] + [h for _, h in seen])))
+                stretched = (name, min(lo, value), opt, max([hi, value] + [h for _, h in seen]))
+                if not lo <= value <= hi and stretched[1:] not in [(a, o, b) for r in known for n, a, o, b in r
+                                                                      if n == name]:
+                    logger.warning("%s: %s=%d is outside its range %d..%d (dim_ranges, CLI --dim): its engine is "
+                                   "built again to cover %d..%d", self.symbol, name, value, lo, hi, stretched[1],
+                                   stretched[3])
+                ranges.append(stretched)
                 continue
             top = max([h for _, h in seen] + [value])  # a prebuilt 1..8 engine serves 4
             # A batch of 1 is always valid; a height or a length of 1 may not be (BEiT's grid of

@@ -249,3 +249,27 @@ def test_a_reader_that_stops_early_is_no_error(tmp_path):
     proc = subprocess.run(f"{sys.executable} -m tvm_tensorrt.cli inspect --json m.so | head -c 1", shell=True,
                           capture_output=True, text=True, cwd=tmp_path, timeout=600, executable="/bin/bash")
     assert proc.stdout == "[" and proc.stderr == "", proc.stderr
+
+
+def test_a_call_outside_a_dim_range_says_that_its_engine_is_built_again(tmp_path, caplog):
+    import numpy as np
+
+    import tvm_tensorrt
+
+    mod, params = tvm_tensorrt.from_onnx(os.path.join(MODELS, "bert_encoder_dynamic.onnx"))
+    partitioned, config = tvm_tensorrt.partition_for_tensorrt(mod, params, dim_ranges={"sequence": (4, 8, 16)})
+    tvm_tensorrt.build(partitioned, target="llvm", config=config).export_library(str(tmp_path / "bert.so"))
+    model = tvm_tensorrt.load(str(tmp_path / "bert.so"))
+
+    def call(length):
+        ids = np.ones((1, length), "int64")
+        caplog.clear()
+        model.run(ids, ids)
+        return [r.getMessage() for r in caplog.records if "outside its range" in r.getMessage()]
+
+    with caplog.at_level("WARNING", logger="tvm_tensorrt"):
+        assert call(8) == [] and call(16) == []
+        [said] = call(32)
+        assert call(32) == [] and call(12) == []  # the stretched engine serves both, without a word
+    assert said.endswith("sequence=32 is outside its range 4..16 (dim_ranges, CLI --dim): its engine is built "
+                         "again to cover 4..32")
