@@ -140,12 +140,14 @@ class TritonServer:
     def grpc_url(self) -> str:
         return f"{self.url.rsplit(':', 1)[0]}:{self.grpc_port}"
 
-    def wait_ready(self, timeout: float = START_TIMEOUT_S) -> "TritonServer":
-        """Block until the model answers readiness; a server that exits or never gets there is a
-        ServeError with the end of Triton's log."""
+    def wait_ready(self, timeout: float = START_TIMEOUT_S, stop=None) -> "TritonServer":
+        """Block until the model answers readiness (or `stop()` says to give up waiting); a server
+        that exits or never gets there is a ServeError with the end of Triton's log."""
         deadline = time.monotonic() + timeout
         probe = f"http://{self.url}/v2/models/{self.name}/ready"
         while time.monotonic() < deadline:
+            if stop is not None and stop():
+                return self
             if self.process.poll() is not None:
                 tail = self.log_tail()
                 self.stop()
@@ -203,32 +205,34 @@ def serve(library: str, name: Optional[str] = None, http_port: int = 8000, grpc_
           block: bool = True, verbose: bool = False, out=None):
     """Serve `library` on Triton until SIGTERM or Ctrl-C (block=False: return the ready
     TritonServer; stop it with .stop() or a `with` block)."""
-    server = TritonServer(library, name, http_port, grpc_port, metrics_port, max_batch_size, max_queue_delay_us,
-                          instances, host, verbose)
-    try:
-        server.wait_ready()
-    except BaseException:  # Ctrl-C while the model loads: no server or folder left behind
-        server.stop()
-        raise
+    options = (library, name, http_port, grpc_port, metrics_port, max_batch_size, max_queue_delay_us, instances,
+               host, verbose)
     if not block:
-        return server
+        server = TritonServer(*options)
+        try:
+            return server.wait_ready()
+        except BaseException:  # Ctrl-C while the model loads: no server or folder left behind
+            server.stop()
+            raise
     out = out or sys.stdout
-    print(f"Serving {server.name} on http://{server.url} (gRPC {server.grpc_url}, metrics port {metrics_port}); "
-          "Ctrl-C stops", file=out, flush=True)
-    stopping = []
-
-    def _stop(signum, _frame):
-        stopping.append(signum)
-
-    previous = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    stopping: list = []
+    # From the start, not once ready: a SIGTERM while the model loads stops it as cleanly
+    previous = {s: signal.signal(s, lambda signum, _frame: stopping.append(signum))
+                for s in (signal.SIGTERM, signal.SIGINT)}
+    server = None
     try:
+        server = TritonServer(*options)
+        server.wait_ready(stop=lambda: bool(stopping))
+        if not stopping:
+            print(f"Serving {server.name} on http://{server.url} (gRPC {server.grpc_url}, metrics port "
+                  f"{metrics_port}); Ctrl-C stops", file=out, flush=True)
         while not stopping and server.process.poll() is None:
             time.sleep(0.1)
         tail = "" if stopping else server.log_tail()
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-        code = server.stop()
+        code = server.stop() if server is not None else None
     if not stopping:
         raise ServeError(f"tritonserver exited with code {code}:\n{tail}")
     print(f"Stopped {server.name}", file=out, flush=True)

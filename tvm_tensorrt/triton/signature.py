@@ -122,6 +122,14 @@ def _closing(text: str, open_at: int) -> int:
     raise TensorRTError(f"unbalanced annotation {text!r}")
 
 
+def _dim(text: str):
+    """A size as printed: 4 or T.int64(4) (an int), a variable (its name), an expression (None)."""
+    number = re.fullmatch(r"(?:T\.u?int\d+\()?(-?\d+)\)?", text)
+    if number:
+        return int(number.group(1))
+    return text if text.isidentifier() else None
+
+
 def _tensors(annotation: str, what: str) -> list:
     """[(dtype, dims)] of each R.Tensor in an annotation (a tuple's in order)."""
     found, at = [], annotation.find("R.Tensor(")
@@ -134,8 +142,7 @@ def _tensors(annotation: str, what: str) -> list:
         dims: Optional[tuple] = None
         if body.startswith("("):
             shape_end = _closing(body, 0)
-            dims = tuple(int(d) if re.fullmatch(r"-?\d+", d) else d if d.isidentifier() else None
-                         for d in _split_top_level(body[1:shape_end]))
+            dims = tuple(_dim(d) for d in _split_top_level(body[1:shape_end]))
         dtype = re.search(r'dtype="(\w+)"', body)
         ndim = re.search(r"ndim=(\d+)", body)
         if dims is None:
