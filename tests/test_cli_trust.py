@@ -273,3 +273,14 @@ def test_a_call_outside_a_dim_range_says_that_its_engine_is_built_again(tmp_path
         assert call(32) == [] and call(12) == []  # the stretched engine serves both, without a word
     assert said.endswith("sequence=32 is outside its range 4..16 (dim_ranges, CLI --dim): its engine is built "
                          "again to cover 4..32")
+
+
+def test_a_float64_calibration_file_is_named_in_one_line(tmp_path):
+    import numpy as np
+
+    (tmp_path / "calib").mkdir()
+    np.save(tmp_path / "calib" / "a.npy", np.zeros((1, 3, 32, 32), "float32"))
+    np.save(tmp_path / "calib" / "b.npy", np.zeros((1, 3, 32, 32)))  # numpy's default: float64
+    line = one_line(run_cli("compile", "--int8", "--calib-data", "calib", cwd=tmp_path), 1)
+    assert line.endswith('calib/b.npy is float64; input image takes float32 (save it as np.asarray(x, "float32"))')
+    assert sorted(os.listdir(tmp_path)) == ["calib"]

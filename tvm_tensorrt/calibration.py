@@ -53,6 +53,7 @@ def calibrate(mod: tvm.IRModule, params=None, data=None, method: str = "entropy"
     # weights computed in the graph (a Gemm's transposed matrix) become constants, to be quantized
     mod = fold_module(mod, keep_transposed=False)
     batches = _batches(data)
+    _check_batches(mod["main"], batches, data)
     targets = _targets(mod["main"], set(keep))
     if not targets:
         logger.warning("Nothing to calibrate: the model has no convolution or matmul outside `keep`")
@@ -77,6 +78,25 @@ def _batches(data) -> list:
     if not batches:
         raise ConfigError("calibration data is empty")
     return batches
+
+
+def _check_batches(func: relax.Function, batches: list, data) -> None:
+    """Each batch's count and dtypes against main's inputs, the batch named (its file, for a
+    folder): TVM's own check fails inside the VM and names neither."""
+    params = list(func.params)
+    files = sorted(glob.glob(os.path.join(os.fspath(data), "*.npy"))) if isinstance(data, (str, os.PathLike)) else None
+    for index, batch in enumerate(batches):
+        where = files[index] if files else f"calibration batch {index}"
+        if len(batch) != len(params):
+            raise ConfigError(f"{where} gives {len(batch)} input(s); the model takes {len(params)} "
+                              f"({', '.join(p.name for p in params)})"
+                              + ("; a folder of .npy serves one-input models only: pass a list of batches, each a "
+                                 "list of the inputs, from Python" if files else ""))
+        for array, param in zip(batch, params):
+            wanted = str(param.ty.dtype)
+            if str(array.dtype) != wanted:
+                raise ConfigError(f"{where} is {array.dtype}; input {param.name} takes {wanted} "
+                                  f"(save it as np.asarray(x, \"{wanted}\"))")
 
 
 def _targets(func: relax.Function, keep: set) -> list:
