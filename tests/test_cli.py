@@ -87,6 +87,7 @@ def test_verify_prints_report_and_exit_code(tmp_path):
     proc = run_cli("verify", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "PASS: 1 TensorRT subgraph(s) checked on the CPU in fp32" in proc.stdout
+    assert "tensorrt_0: 20 ops," in proc.stdout  # as compile and explain count them (not the folded weight transpose)
     proc = subprocess.run([*CLI, "verify", "--atol", "0", "--rtol", "0"], capture_output=True, text=True,
                           cwd=tmp_path, env={**os.environ, "TVM_TENSORRT_USE_FP16": "1"}, timeout=600)
     assert proc.returncode == 1 and "MISMATCH" in proc.stdout
