@@ -116,7 +116,8 @@ def test_ctrl_c_while_the_library_is_written_leaves_nothing(tmp_path):
 def test_ctrl_c_from_outside_at_any_moment_after_start_up(tmp_path):
     """A real SIGINT once each line of output has appeared (the model imported and partitioned,
     the library written, the engine built at run time): 130 and one line each time."""
-    proc = subprocess.Popen([*CLI, "run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    proc = subprocess.Popen([*CLI, "run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})  # each line as it is printed
     first = proc.stdout.readline()
     lines = [first]
     while proc.poll() is None and len(lines) < 2:

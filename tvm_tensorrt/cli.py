@@ -4,6 +4,8 @@ compile writes OUT.so plus OUT.so.json (inputs, config, partition summary), so `
 inputs of the right shapes without the model; the .so alone is still all the runtime needs.
 OUT.so is written to a temporary file, read back and only then renamed (library_file.py): "Wrote"
 means the library is whole, and a failed write leaves an older OUT.so as it was.
+The grammar is cli_parser.py, option values and their checks cli_args.py, Ctrl-C
+cli_interrupt.py, hints in flag words cli_words.py, TVM's C++ warnings filtered cli_quiet.py.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ def compile_model(model_path, output, target="llvm", shapes=None, options=None, 
         mod, params = calibrate(mod, params, **int8), {}
     partitioned, config, decisions = partition_with_decisions(mod, params, **(options or {}))
     report = PartitionReport(decisions, config, node_names=node_of)  # TVM-kept ops named as in the model
-    print(cli_words(report.to_table()), file=out)
+    print(cli_words(report.to_table()), file=out, flush=True)  # seen before the build, through a pipe too
     executable = build(partitioned, target=make_target(target, arch, host), config=config,
                        prebuild_engines=prebuild_engines, cpu_fallback=cpu_fallback, external_weights=external_weights,
                        **(engine_options or {}))
@@ -133,7 +135,8 @@ def run_library(path, input_files=(), out=sys.stdout, seed=0, engine_options=Non
     elif meta:
         rng = np.random.default_rng(seed)
         ranges = (meta.get("config") or {}).get("dim_ranges") or {}
-        shapes = [[d if isinstance(d, int) else ranges.get(d, [1, 1, 1])[1] for d in i["shape"]] for i in meta["inputs"]]
+        shapes = [[d if isinstance(d, int) else ranges.get(d, [1, 1, 1])[1] for d in i["shape"]]
+                  for i in meta["inputs"]]
         arrays = [rng.standard_normal(s).astype(i["dtype"]) for s, i in zip(shapes, meta["inputs"])]
     else:
         raise TensorRTError(f"{meta_path} is missing: pass the inputs with --input x.npy")
@@ -248,8 +251,9 @@ def _main(argv=None) -> int:
                 parser.error("--int8 needs --calib-data DIR (a folder of .npy calibration batches)")
             int8 = {"data": args.calib_data, "cache": args.calib_cache, "method": args.calib_method} \
                 if args.int8 else None
-            compile_model(args.model, args.output or default_output(args.model), args.target, dict(args.shape) if args.shape else None,
-                          _partition_options(args), prebuild_engines=args.prebuild_engines,
+            compile_model(args.model, args.output or default_output(args.model), args.target,
+                          dict(args.shape) if args.shape else None, _partition_options(args),
+                          prebuild_engines=args.prebuild_engines,
                           cpu_fallback=not args.no_cpu_fallback, arch=args.arch, host=args.host, int8=int8,
                           engine_options={"precision": args.precision,
                                           "builder_optimization_level": args.builder_optimization_level},
