@@ -106,11 +106,21 @@ def match_attention(view, index):
             return None
     qk, scale, nodes = scores
     members |= nodes
-    if rank != 4:
+    if rank not in (3, 4):
         return f"attention on rank-{rank} scores; TensorRT's attention takes (B, H, S, D) operands"
     q, kt = view.nodes[qk]["inputs"]
+    kt_reader = qk
+    scaled_kt = view.node(kt, "multiply")  # torch's sdpa export scales Q and K^T by sqrt(scale) each
+    if scaled_kt is not None and view.single_reader(scaled_kt[0]) == qk:
+        a, b = scaled_kt[1]["inputs"]
+        for side, factor in ((a, b), (b, a)):
+            if view.scalar(factor) is not None and view.node(side, "permute_dims") is not None:
+                scale *= view.scalar(factor)
+                members.add(scaled_kt[0])
+                kt, kt_reader = side, scaled_kt[0]
+                break
     permute = view.node(kt, "permute_dims")
-    if permute is None or view.single_reader(permute[0]) != qk:
+    if permute is None or view.single_reader(permute[0]) != kt_reader:
         return "K^T is not a permute_dims of K that only this attention reads"
     axes = permute[1]["attrs"].get("axes") or list(reversed(range(rank)))
     # K = permute(source, axes) with its last two axes swapped back
@@ -124,7 +134,11 @@ def match_attention(view, index):
     k_dims = view.dims(k_source) if k_axes is None else [view.dims(k_source)[a] for a in k_axes]
     if k_dims != v_dims:
         return f"K {k_dims} and V {v_dims} differ in shape; TensorRT's attention needs them alike"
-    if not (isinstance(q_dims[1], int) and isinstance(k_dims[1], int) and q_dims[1] % k_dims[1] == 0):
+    if rank == 3 and k_axes is not None:
+        return "a (B * H, S, D) attention whose K^T is no transpose of K's last two axes"
+    if rank == 3 and q_dims[0] != k_dims[0]:  # (B * H, S, D): one head axis, run as (1, B * H, S, D)
+        return f"query {q_dims} and key {k_dims} differ in their batch-and-heads axis"
+    if rank == 4 and not (isinstance(q_dims[1], int) and isinstance(k_dims[1], int) and q_dims[1] % k_dims[1] == 0):
         return f"{q_dims[1]} query heads are no multiple of {k_dims[1]} key/value heads"
     if view.desc(q)["dtype"] not in ("float32", "float16", "bfloat16"):
         return f"attention on {view.desc(q)['dtype']}"
@@ -132,12 +146,13 @@ def match_attention(view, index):
     if mask is not None:
         constant = view.constant(mask)
         mask_dims = view.dims(mask)
-        if len(mask_dims) > 4:
+        if len(mask_dims) > rank:
             return f"a mask of rank {len(mask_dims)}"
-        causal = constant is not None and _causal(constant, q_dims[2], k_dims[2])
+        causal = constant is not None and _causal(constant, q_dims[-2], k_dims[-2])
     inputs = [q, k_source, v] + ([mask] if mask is not None and not causal else [])
     return Match("attention", reader, members, inputs,
-                 {"scale": scale, "k_axes": k_axes, "causal": causal, "mask": mask is not None and not causal})
+                 {"scale": scale, "k_axes": k_axes, "causal": causal, "mask": mask is not None and not causal,
+                  "rank": rank})
 
 
 @register_pattern("attention", "matmul(Q, K^T) [* scale] [+ mask] -> softmax -> matmul(., V), with grouped-query "
@@ -147,15 +162,19 @@ class AttentionPattern(TensorRTOpConverter):
 
     def convert(self, params):
         trt, network, attrs = params.trt, params.network, params.attrs
+        rank = attrs.get("rank", 4)
         q = tensor_of(params, 0)
         if attrs["scale"] != 1.0:
-            q = elementwise(params, q, params.constant(np.full((1, 1, 1, 1), attrs["scale"], np.float32)), "PROD")
+            q = elementwise(params, q, params.constant(np.full((1,) * rank, attrs["scale"], np.float32)), "PROD")
         k = tensor_of(params, 1)
         if attrs["k_axes"] is not None:
             shuffle = network.add_shuffle(k)
             shuffle.first_transpose = tuple(attrs["k_axes"])
             k = shuffle.get_output(0)
         v = tensor_of(params, 2)
+        if rank == 3:  # (B * H, S, D) as one batch of B * H heads (the rule keeps K untransposed here)
+            q, k, v = (reshape(params, t, [1] + list(params.inputs[i].dims or params.inputs[i].shape))
+                       for i, t in enumerate((q, k, v)))
         softmax = trt.AttentionNormalizationOp.SOFTMAX
         if hasattr(network, "add_attention_v2"):
             kind = trt.CausalMaskKind.UPPER_LEFT if attrs["causal"] else trt.CausalMaskKind.NONE
@@ -165,6 +184,8 @@ class AttentionPattern(TensorRTOpConverter):
         if attrs["mask"]:
             layer.mask = _mask_4d(params, 3)
         layer.decomposable = True  # where no fused kernel fits (head size, dtype), TensorRT may decompose it
+        if rank == 3:
+            return [reshape(params, layer.get_output(0), params.output_dims[0])]
         return [layer.get_output(0)]
 
 

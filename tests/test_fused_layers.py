@@ -273,9 +273,17 @@ def _trt():
 @pytest.mark.parametrize("name, expected", [
     ("llama_block.onnx", [("UPPER_LEFT", False)] * 2),  # GQA (4 query, 2 KV heads), constant causal mask
     ("bert_encoder.onnx", [("NONE", True)] * 2),  # the padding mask computed from attention_mask
+    ("exports/sam_vit.onnx", [("NONE", True)] * 2),  # (B * H, S, D), relative-position bias as the mask
 ])
 def test_attention_is_one_layer_and_verifies(name, expected):
+    import json
+    import os
+    from model_utils import manifest_inputs
     mod, params = tvm_tensorrt.from_onnx(_model_path(name))
+    with open(_model_path("exports/manifest.json")) as f:
+        manifest = json.load(f)
+    key = os.path.basename(name)[:-5]
+    inputs = manifest_inputs(manifest[key], 0) if name.startswith("exports/") else None
     fused = layer_types(network_layers(mod, params))
     pieces = layer_types(network_layers(mod, params, no_fuse=["attention"]))
     assert fused["ATTENTION_INPUT"] == fused["ATTENTION_OUTPUT"] == 2 and fused["SOFTMAX"] == 0
@@ -283,7 +291,7 @@ def test_attention_is_one_layer_and_verifies(name, expected):
     assert fused["MATRIX_MULTIPLY"] == pieces["MATRIX_MULTIPLY"] - 4  # QK^T and PV of each block
     assert _attention_layers(mod, params) == expected
     for precision in ("fp32", "fp16"):
-        report = tvm_tensorrt.verify(mod, params, precision=precision)
+        report = tvm_tensorrt.verify(mod, params, inputs=inputs, precision=precision)
         assert report.passed, report.to_table()
 
 
