@@ -19,7 +19,6 @@ from tvm import relax
 from ..converters.base import get_converter
 from ..converters.network import populate_network, strongly_typed_flag
 from ..errors import ConversionError
-from ..lowering.serialize import subgraph_of
 from ..trt_log import trt_logger
 from .outline import CODEGEN, region_function
 
@@ -68,6 +67,9 @@ class ConversionCheck:
     def _convert(self, graph, nodes: list) -> tuple:
         """(region_function's answer, {}) when the region converts, else (None, {node: reason})
         for the calls of this region that cannot be converted."""
+        # imported here: serialize reads partition's checks, so importing it first imports partition
+        from tvm_tensorrt.lowering.serialize import subgraph_of
+
         try:
             made = region_function(graph, nodes, TRIAL_SYMBOL)
             subgraph = subgraph_of(made[0], TRIAL_SYMBOL, self.config)
