@@ -303,3 +303,21 @@ def test_cli_no_fuse_flag(tmp_path, capsys):
     assert main(["explain", path, "--no-fuse", "attn"]) != 0
     err = capsys.readouterr().err
     assert "--no-fuse names unknown patterns ['attn']" in err and "no_fuse" not in err.replace("--no-fuse", ""), err
+
+
+# ---- rotary embedding ------------------------------------------------------------------------------
+def test_rotary_embedding_is_one_layer_and_verifies(monkeypatch):
+    """LLaMA's rotate-half with constant caches, on Q and K of both blocks: four rotary layers;
+    the same layer made interleaved (another rotation) fails verify, so verify checks them."""
+    mod, params = tvm_tensorrt.from_onnx(_model_path("llama_block.onnx"))
+    fused = layer_types(network_layers(mod, params))
+    pieces = layer_types(network_layers(mod, params, no_fuse=["rotary_embedding"]))
+    assert fused["ROTARY_EMBEDDING"] == 4 and pieces["ROTARY_EMBEDDING"] == 0
+    assert pieces["CONCATENATION"] - fused["CONCATENATION"] == 4 and pieces["SLICE"] - fused["SLICE"] == 8
+    for precision in ("fp32", "fp16"):
+        report = tvm_tensorrt.verify(mod, params, precision=precision)
+        assert report.passed, report.to_table()
+    real = _trt().INetworkDefinition.add_rotary_embedding
+    monkeypatch.setattr(_trt().INetworkDefinition, "add_rotary_embedding",
+                        lambda net, x, c, s, interleaved, dim: real(net, x, c, s, True, dim))
+    assert not tvm_tensorrt.verify(mod, params).passed
