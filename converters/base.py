@@ -11,8 +11,8 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from ..errors import RegistryError
-from ..registry import Registry
+from tvm_tensorrt.errors import RegistryError
+from tvm_tensorrt.registry import Registry
 from .weight_record import KeptArrays
 
 INPUT_KINDS = ("tensor", "weight")

@@ -1,6 +1,6 @@
 """Convolutions and transposed convolutions (1-D runs as a 2-D window of width 1)."""
 
-from ..errors import ConversionError
+from tvm_tensorrt.errors import ConversionError
 from .base import TensorRTOpConverter, register_converter
 from .helpers import pairs, tensor_of, weight_of
 

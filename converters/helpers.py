@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..common import normalise_axis  # noqa: F401  (converters import it from here with the other helpers)
-from ..errors import ConversionError
+from tvm_tensorrt.common import normalise_axis  # noqa: F401  (converters import it from here with the other helpers)
+from tvm_tensorrt.errors import ConversionError
 
 
 def tensor_of(params, index: int):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ConversionError
-from ..trt_log import captured_errors
+from tvm_tensorrt.errors import ConversionError
+from tvm_tensorrt.trt_log import captured_errors
 from .base import ConverterInput, ConverterParams, as_compute_dtype, get_converter, trt_weights
 from .fusion import conv_biases, transposed_weights
 from .patterns import find_matches, pattern_converter

@@ -24,8 +24,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ..errors import ConfigError, RegistryError
-from ..registry import Registry
+from tvm_tensorrt.errors import ConfigError, RegistryError
+from tvm_tensorrt.registry import Registry
 from .base import INPUT_KINDS, TensorRTOpConverter
 
 logger = logging.getLogger("tvm_tensorrt")

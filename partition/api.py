@@ -10,8 +10,8 @@ from typing import Optional
 import tvm
 from tvm import relax
 
-from ..backend import DEFAULT_TENSORRT_VERSION, find_backend
-from ..common import DEFAULT_WORKSPACE_SIZE
+from tvm_tensorrt.backend import DEFAULT_TENSORRT_VERSION, find_backend
+from tvm_tensorrt.common import DEFAULT_WORKSPACE_SIZE
 from . import rules  # noqa: F401  (registers the built-in rules)
 from .checks import bound_vars, call_size_vars, dtype_of, is_transposed_weight, output_types, shape_text, shape_vars
 from .config import make_config

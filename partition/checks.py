@@ -36,9 +36,9 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from ..common import normalise_axis  # noqa: F401  (rules import it from here with the other checks)
+from tvm_tensorrt.common import normalise_axis  # noqa: F401  (rules import it from here with the other checks)
 from .config import IMPLICIT_BATCH_DROPPED_IN
-from ..shared_tensors import shared_tensor
+from tvm_tensorrt.shared_tensors import shared_tensor
 
 FLOAT_DTYPES = ("float32", "float16", "bfloat16")
 INT_DTYPES = ("int32", "int64")

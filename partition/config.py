@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..errors import ConfigError
-from ..common import DEFAULT_WORKSPACE_SIZE, parse_version
-from ..converters.patterns import check_no_fuse
+from tvm_tensorrt.errors import ConfigError
+from tvm_tensorrt.common import DEFAULT_WORKSPACE_SIZE, parse_version
+from tvm_tensorrt.converters.patterns import check_no_fuse
 
 
 def parse_dim_ranges(dim_ranges) -> dict:

@@ -16,10 +16,10 @@ import logging
 
 from tvm import relax
 
-from ..converters.base import get_converter
-from ..converters.network import populate_network, strongly_typed_flag
-from ..errors import ConversionError
-from ..trt_log import trt_logger
+from tvm_tensorrt.converters.base import get_converter
+from tvm_tensorrt.converters.network import populate_network, strongly_typed_flag
+from tvm_tensorrt.errors import ConversionError
+from tvm_tensorrt.trt_log import trt_logger
 from .outline import CODEGEN, region_function
 
 logger = logging.getLogger("tvm_tensorrt")

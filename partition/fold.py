@@ -22,7 +22,7 @@ import tvm
 import tvm_ffi
 from tvm import relax
 
-from ..shared_tensors import aligned_empty
+from tvm_tensorrt.shared_tensors import aligned_empty
 from .checks import constant_array, is_constant, is_transposed_weight, listed, owned_array_constant
 from .fold_batch_norm import fold_batch_norms, standardised
 from .fold_identities import identity_source, merged_reshape

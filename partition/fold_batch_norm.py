@@ -17,7 +17,7 @@ from typing import Optional
 import numpy as np
 from tvm import relax
 
-from ..shared_tensors import aligned_empty
+from tvm_tensorrt.shared_tensors import aligned_empty
 from .checks import array_constant, constant_array, is_constant, owned_array_constant
 from .graph import op_name, retyped, used_vars
 

@@ -13,9 +13,9 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
-from ..common import format_version, parse_version
-from ..errors import ConfigError, RegistryError
-from ..registry import RELAX_PREFIX, Registry  # noqa: F401  (graph.py reads the prefix from here)
+from tvm_tensorrt.common import format_version, parse_version
+from tvm_tensorrt.errors import ConfigError, RegistryError
+from tvm_tensorrt.registry import RELAX_PREFIX, Registry  # noqa: F401  (graph.py reads the prefix from here)
 from .checks import ANY_DTYPES, FLOAT_DTYPES, QUANTIZED_DTYPES
 
 logger = logging.getLogger("tvm_tensorrt")

@@ -13,7 +13,7 @@ from html import escape
 from pathlib import Path
 from string import Template
 
-from ..common import __version__
+from tvm_tensorrt.common import __version__
 from .checks import batch_mode_note
 from .report_view import view_graph
 

@@ -9,7 +9,7 @@ stand for it; rules registered without an original name (plugins) get rows of th
 from __future__ import annotations
 
 from . import rules  # noqa: F401  (registers the built-in rules)
-from ..common import format_version
+from tvm_tensorrt.common import format_version
 from .registry import get_rule, registered_rule_names
 
 HEADER = """# Operators

@@ -27,7 +27,7 @@ import tempfile
 import time
 from typing import Optional
 
-from ..errors import ConfigError
+from tvm_tensorrt.errors import ConfigError
 
 logger = logging.getLogger("tvm_tensorrt")
 

@@ -24,12 +24,12 @@ import threading
 from dataclasses import dataclass
 from typing import Optional
 
-from ..common import __version__
-from .. import converters as converters_package
-from ..converters import get_converter
-from ..errors import ConversionError
-from ..formats import dims
-from ..backend import Backend, find_backend
+from tvm_tensorrt.common import __version__
+import tvm_tensorrt.converters as converters_package
+from tvm_tensorrt.converters import get_converter
+from tvm_tensorrt.errors import ConversionError
+from tvm_tensorrt.formats import dims
+from tvm_tensorrt.backend import Backend, find_backend
 from .cache import engine_key, open_cache
 from .plan_builder import build_plan
 from .options import EngineOptions

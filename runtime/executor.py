@@ -24,11 +24,11 @@ from typing import Optional
 import numpy as np
 import tvm
 
-from ..backend import find_backend
-from ..errors import TensorRTError
-from ..formats.abi import EXECUTE, NO_ENGINE, PREPARE, RUN_EMBEDDED
-from ..formats.plans import decode_plans
-from ..formats.subgraph import decode, decode_header, read_digest
+from tvm_tensorrt.backend import find_backend
+from tvm_tensorrt.errors import TensorRTError
+from tvm_tensorrt.formats.abi import EXECUTE, NO_ENGINE, PREPARE, RUN_EMBEDDED
+from tvm_tensorrt.formats.plans import decode_plans
+from tvm_tensorrt.formats.subgraph import decode, decode_header, read_digest
 from . import gpu
 from .engine_set import EngineSet
 from .options import EngineOptions, Request

@@ -24,8 +24,8 @@ if TYPE_CHECKING:  # the bindings' signatures, for the static check of this modu
     import tensorrt_rtx_bindings as trt_api
     from tvm_ffi import Tensor
 
-from ..errors import TensorRTError
-from ..trt_log import captured_errors, trt_logger
+from tvm_tensorrt.errors import TensorRTError
+from tvm_tensorrt.trt_log import captured_errors, trt_logger
 
 logger = logging.getLogger("tvm_tensorrt")
 

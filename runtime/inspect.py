@@ -18,12 +18,12 @@ import struct
 
 import numpy as np
 
-from ..errors import SubgraphFormatError, TensorRTError, WeightsFileError
-from ..library_file import check_library
-from ..weights_file import WeightsFile, weights_path
-from ..formats.abi import SUBGRAPHS_LISTING
-from ..formats.plans import MAGIC as PLANS_MAGIC, decode_plans
-from ..formats.subgraph import MAGIC, blob_length, decode
+from tvm_tensorrt.errors import SubgraphFormatError, TensorRTError, WeightsFileError
+from tvm_tensorrt.library_file import check_library
+from tvm_tensorrt.weights_file import WeightsFile, weights_path
+from tvm_tensorrt.formats.abi import SUBGRAPHS_LISTING
+from tvm_tensorrt.formats.plans import MAGIC as PLANS_MAGIC, decode_plans
+from tvm_tensorrt.formats.subgraph import MAGIC, blob_length, decode
 
 
 def library_subgraphs(path: str) -> list:

@@ -16,9 +16,9 @@ from typing import Optional
 import numpy as np
 import tvm
 
-from ..errors import ConfigError, DeviceUnavailableError, InputError, TensorRTError
-from ..library_file import check_library
-from ..weights_file import attach_library, release as release_weights
+from tvm_tensorrt.errors import ConfigError, DeviceUnavailableError, InputError, TensorRTError
+from tvm_tensorrt.library_file import check_library
+from tvm_tensorrt.weights_file import attach_library, release as release_weights
 from .options import Request
 
 DEVICES = ("cpu", "cuda")
@@ -70,7 +70,7 @@ class LoadedModel:
     def close(self) -> None:
         """Let go of the library; its engines and weights go with it (unless another library still
         uses the same subgraph). Also happens when the model is garbage-collected."""
-        from ..formats.abi import SUBGRAPHS_LISTING
+        from tvm_tensorrt.formats.abi import SUBGRAPHS_LISTING
         from .executor import release_blobs
 
         with self._vms_lock:
@@ -123,7 +123,7 @@ class LoadedModel:
 def _bind_options(vm, request: Request) -> bool:
     """This VM's subgraphs (each VM has its own blob constants) build engines with `request`;
     False for a library without a subgraph listing (RunCodegen's: run() says who calls)."""
-    from ..formats.abi import SUBGRAPHS_LISTING
+    from tvm_tensorrt.formats.abi import SUBGRAPHS_LISTING
     from .executor import request_options
 
     try:

@@ -17,8 +17,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..common import DEFAULT_WORKSPACE_SIZE
-from ..errors import ConfigError
+from tvm_tensorrt.common import DEFAULT_WORKSPACE_SIZE
+from tvm_tensorrt.errors import ConfigError
 
 USE_FP16 = "TVM_TENSORRT_USE_FP16"
 PRECISION = "TVM_TENSORRT_PRECISION"

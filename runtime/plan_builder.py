@@ -7,11 +7,11 @@ import os
 import time
 from typing import Optional
 
-from ..converters.network import populate_network, strongly_typed_flag
-from ..errors import ConversionError
-from ..formats import dims
-from ..backend import load_backend
-from ..trt_log import captured_errors, trt_logger
+from tvm_tensorrt.converters.network import populate_network, strongly_typed_flag
+from tvm_tensorrt.errors import ConversionError
+from tvm_tensorrt.formats import dims
+from tvm_tensorrt.backend import load_backend
+from tvm_tensorrt.trt_log import captured_errors, trt_logger
 from .progress import check_cancelled, monitor_for
 
 logger = logging.getLogger("tvm_tensorrt")

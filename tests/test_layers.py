@@ -99,3 +99,37 @@ def test_the_contract_catches_a_back_import(tmp_path):
     found = [t for _, t in imports_of("tvm_tensorrt.partition.bad", False, bad)]
     assert found == ["tvm_tensorrt.runtime.engine_set"]
     assert layer_of(found[0]) > layer_of("tvm_tensorrt.partition.bad")
+
+
+def _folder_of(module: str) -> str:
+    """The top-level folder on disk that holds a module (FOLDERS: folder -> installed package)."""
+    best = max((package for package in FOLDERS.values() if module == package or module.startswith(package + ".")),
+               key=len)
+    return next(folder for folder, package in FOLDERS.items() if package == best)
+
+
+def relative_imports_leaving_their_folder(name: str, is_package: bool, path: Path) -> list:
+    """A relative import names a path on disk to a reader: `..errors` in partition/ reads as
+    ./errors.py beside partition/, which is not where tvm_tensorrt/errors.py is. Across the
+    top-level folders imports are absolute."""
+    package = name if is_package else name.rsplit(".", 1)[0]
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package.split(".")[:len(package.split(".")) - (node.level - 1)]
+            target = ".".join(base + ([node.module] if node.module else []))
+            if _folder_of(target) != _folder_of(name):
+                found.append(f"{shown}:{node.lineno} from {'.' * node.level}{node.module or ''}")
+    return found
+
+
+def test_relative_imports_stay_in_their_folder():
+    found = [f for name, is_package, path in ALL for f in relative_imports_leaving_their_folder(name, is_package, path)]
+    assert not found, "import these absolutely (from tvm_tensorrt.X import ...): " + "; ".join(found)
+
+
+def test_the_relative_import_check_catches_one(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("from ..errors import ConversionError\nfrom .checks import dims\n")
+    assert relative_imports_leaving_their_folder("tvm_tensorrt.partition.bad", False, bad) == [f"{bad}:1 from ..errors"]

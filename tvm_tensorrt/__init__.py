@@ -19,8 +19,8 @@ from .errors import (BackendUnavailableError, ConfigError, ConversionError, Corr
                      InputError, LibraryTooLargeError, ModelImportError, RegistryError, SubgraphFormatError,
                      TensorRTError, WeightsFileError)
 from .library_file import check_library, export_library  # noqa: E402
-from .runtime import executor as _executor  # noqa: E402,F401  (registers tvm_tensorrt.* packed functions)
-from .runtime.model import LoadedModel, load  # noqa: E402
+from tvm_tensorrt.runtime import executor as _executor  # noqa: E402,F401  (registers tvm_tensorrt.* packed functions)
+from tvm_tensorrt.runtime.model import LoadedModel, load  # noqa: E402
 from . import verification as _verification  # noqa: E402,F401  (light: the evaluator, numpy only)
 
 logger = logging.getLogger("tvm_tensorrt")

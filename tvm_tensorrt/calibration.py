@@ -25,8 +25,8 @@ import tvm_ffi
 from tvm import relax
 
 from .errors import ConfigError, TensorRTError
-from .partition.checks import is_constant
-from .partition.fold import fold_module
+from tvm_tensorrt.partition.checks import is_constant
+from tvm_tensorrt.partition.fold import fold_module
 
 logger = logging.getLogger("tvm_tensorrt")
 

@@ -27,7 +27,7 @@ from .cli_quiet import TvmWarningsFiltered
 from .cli_words import cli_words
 from .errors import InputError, TensorRTError
 from .cli_interrupt import INTERRUPTED, Interrupts
-from .runtime.progress import builds_cancelled
+from tvm_tensorrt.runtime.progress import builds_cancelled
 from .models import DEFAULT_MODEL
 
 logger = logging.getLogger("tvm_tensorrt")
@@ -58,9 +58,9 @@ def compile_model(model_path, output, target="llvm", shapes=None, options=None, 
     from . import build
     from .frontend import import_onnx
     from .library_file import export_library
-    from .partition.api import partition_with_decisions
+    from tvm_tensorrt.partition.api import partition_with_decisions
     from .targets import cross_compiler, make_target
-    from .partition.report import PartitionReport
+    from tvm_tensorrt.partition.report import PartitionReport
 
     never_the_model("-o", output, model_path, also=(".json", ".weights"))
     writable_output(output)
@@ -167,7 +167,7 @@ def run_library(path, input_files=(), out=sys.stdout, seed=0, engine_options=Non
 
 def inspect_path(path: str, as_json: bool = False, out=sys.stdout) -> None:
     from .backend import find_backend
-    from .runtime.inspect import inspect_library, inspect_plan, to_table
+    from tvm_tensorrt.runtime.inspect import inspect_library, inspect_plan, to_table
 
     if not os.path.isfile(path):
         raise TensorRTError(f"{path!r} does not exist")
@@ -182,7 +182,7 @@ def explain_model(args, out=None) -> None:
     """explain: the table (or JSON), and the report files asked for."""
     out = out or sys.stdout
     from .onnx_explain import annotate_onnx, explain_onnx, save_annotated
-    from .runtime.options import requested_precision
+    from tvm_tensorrt.runtime.options import requested_precision
 
     files = {"html": args.html, "svg": args.svg, "onnx": args.onnx}
     for kind, path in files.items():
@@ -233,7 +233,7 @@ def _main(argv=None) -> int:
     from .triton.cli import COMMANDS as TRITON_COMMANDS
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
-    from .runtime.progress import TerminalBar, report_builds
+    from tvm_tensorrt.runtime.progress import TerminalBar, report_builds
 
     previous = report_builds(TerminalBar())  # engine builds take seconds to minutes: show them
     quiet = TvmWarningsFiltered(enabled=not args.verbose and args.command in QUIETED)  # after the bar saw a tty

@@ -7,7 +7,7 @@ import argparse
 from .cli_args import dim_item, shape_item, size_arg, target_arg, version_arg
 from .common import DEFAULT_WORKSPACE_SIZE
 from .models import DEFAULT_MODEL
-from .runtime.options import PRECISIONS
+from tvm_tensorrt.runtime.options import PRECISIONS
 
 
 def _level(text):

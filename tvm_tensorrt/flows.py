@@ -24,9 +24,9 @@ from .errors import BackendUnavailableError
 from .library_file import CheckedExecutable, check_embeddable, embedded_bytes
 from .lowering.external import EXTERNAL_AUTO_BYTES, externalize
 from .lowering.dispatch import config_of, lower_offloaded
-from .partition.api import partition_for_tensorrt
-from .runtime.engine_set import prebuild
-from .runtime.options import library_options
+from tvm_tensorrt.partition.api import partition_for_tensorrt
+from tvm_tensorrt.runtime.engine_set import prebuild
+from tvm_tensorrt.runtime.options import library_options
 from .targets import make_target
 
 

@@ -17,7 +17,7 @@ import os
 import onnx
 
 from .frontend import import_onnx, load_onnx, node_names
-from .partition.report import PartitionReport, explain
+from tvm_tensorrt.partition.report import PartitionReport, explain
 
 KEY = "tvm_tensorrt."
 DOC_MARK = "[tvm-tensorrt]"

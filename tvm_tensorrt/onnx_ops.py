@@ -33,9 +33,9 @@ from .errors import ModelImportError, TensorRTError
 
 from .onnx_resize import RESIZE_OVERRIDES
 from .onnx_symbolic import SYMBOLIC_OVERRIDES
-from .partition.checks import is_constant, static_shape
-from .partition.graph import retyped
-from .partition.window_types import conv_type, window_typed
+from tvm_tensorrt.partition.checks import is_constant, static_shape
+from tvm_tensorrt.partition.graph import retyped
+from tvm_tensorrt.partition.window_types import conv_type, window_typed
 
 ONNX_PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}
 

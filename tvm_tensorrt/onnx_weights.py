@@ -24,7 +24,7 @@ import tvm
 from onnx import helper, numpy_helper
 from tvm import relax
 
-from .partition.graph import retyped, substitute, used_vars
+from tvm_tensorrt.partition.graph import retyped, substitute, used_vars
 from .onnx_mapped import FileWeight
 from .shared_tensors import aligned_copy, shared_tensor
 

@@ -5,7 +5,7 @@ verify() partitions and compiles, so it loads on first use.
 
 import importlib
 
-from ..runtime.evaluator import (ArithmeticVariant, EvaluationError, UnsupportedLayerError, evaluate_network,
+from tvm_tensorrt.runtime.evaluator import (ArithmeticVariant, EvaluationError, UnsupportedLayerError, evaluate_network,
                                  supported_layer_types)
 
 _COMPILE_TIME = {"DEFAULT_TOLERANCES", "SubgraphCheck", "VerifyReport", "verify"}

@@ -28,15 +28,15 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from ..partition.api import partition_with_decisions
-from ..backend import load_backend
-from ..lowering.dispatch import offloaded_functions
-from ..runtime.plan_builder import build_network
-from ..runtime.model import flatten_outputs
-from ..errors import TensorRTError
-from ..runtime.options import engine_options
-from ..lowering.serialize import subgraph_of
-from ..runtime.evaluator import ArithmeticVariant, evaluate_network
+from tvm_tensorrt.partition.api import partition_with_decisions
+from tvm_tensorrt.backend import load_backend
+from tvm_tensorrt.lowering.dispatch import offloaded_functions
+from tvm_tensorrt.runtime.plan_builder import build_network
+from tvm_tensorrt.runtime.model import flatten_outputs
+from tvm_tensorrt.errors import TensorRTError
+from tvm_tensorrt.runtime.options import engine_options
+from tvm_tensorrt.lowering.serialize import subgraph_of
+from tvm_tensorrt.runtime.evaluator import ArithmeticVariant, evaluate_network
 
 # FP16 keeps ~3 significant digits per op; errors grow with depth, so its defaults are looser.
 # int8: networks with quantize layers (QDQ models). TVM runs them in float on dequantized values,

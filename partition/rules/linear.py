@@ -3,7 +3,7 @@ Relax's linear lower to permute_dims + matmul + add) and nn.batch_matmul. einsum
 TensorRT's einsum layer, which documents at most two operands, lower-case labels and no
 broadcasting; diagonals (a label twice in one term) are not documented, so they stay in TVM."""
 
-from ...converters.linear import einsum_terms
+from tvm_tensorrt.converters.linear import einsum_terms
 from ..checks import (IMPLICIT_HINT, check_same_dtype_out, dims, implicit_batch, is_constant, is_weight, numel, rank_of,
                       tensor_args)
 from ..registry import register_rule

@@ -3,7 +3,7 @@ computes as TVM does (see converters/resize.py for how they correspond)."""
 
 from ..checks import check_layout, dims, dtype_of, first_reason
 from ..registry import register_rule
-from ...converters.resize import METHODS, TRANSFORMS, nearest_round_mode, rounding_method
+from tvm_tensorrt.converters.resize import METHODS, TRANSFORMS, nearest_round_mode, rounding_method
 
 
 def _attrs(call) -> dict:

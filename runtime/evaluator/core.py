@@ -16,8 +16,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ...common import normalise_axis
-from ...errors import TensorRTError
+from tvm_tensorrt.common import normalise_axis
+from tvm_tensorrt.errors import TensorRTError
 
 try:  # shipped with onnx; gives numpy a bfloat16
     import ml_dtypes as _ml_dtypes

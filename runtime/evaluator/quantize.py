@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...common import normalise_axis
+from tvm_tensorrt.common import normalise_axis
 from .core import _LayerFailure, _handler, _input, _unsupported
 
 

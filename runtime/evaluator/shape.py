@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...common import normalise_axis
+from tvm_tensorrt.common import normalise_axis
 from .core import (_LayerFailure, _enum_name, _handler, _input, _ints, _is_float,
                    _normalize_axes, _shape_values, _unsupported)
 

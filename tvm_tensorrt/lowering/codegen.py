@@ -25,7 +25,7 @@ import tvm
 
 from ..backend import DEFAULT_TENSORRT_VERSION
 from ..formats.abi import RUN_EMBEDDED
-from ..partition.config import make_config
+from tvm_tensorrt.partition.config import make_config
 from .dispatch import function_config
 from .serialize import serialize_function
 

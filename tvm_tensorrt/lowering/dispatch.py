@@ -30,8 +30,8 @@ from typing import Callable, Optional
 from ..backend import DEFAULT_TENSORRT_VERSION
 from ..formats.abi import EXECUTE, NO_ENGINE, PREPARE, SUBGRAPHS_LISTING
 from .constants import plans_constant
-from ..partition.config import make_config
-from ..partition.outline import CODEGEN, CONFIG_ATTR
+from tvm_tensorrt.partition.config import make_config
+from tvm_tensorrt.partition.outline import CODEGEN, CONFIG_ATTR
 from .serialize import serialize_sharing_weights
 
 FALLBACK_SUFFIX = "_tvm"

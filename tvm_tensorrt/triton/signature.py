@@ -164,7 +164,7 @@ def read_signature(path: str, model=None) -> Signature:
     """The Signature of the library at `path` (`model`: the LoadedModel, if one is open)."""
     import tvm
 
-    from ..runtime.model import load
+    from tvm_tensorrt.runtime.model import load
 
     if not os.path.isfile(path):
         raise TensorRTError(f"compiled library {path!r} does not exist; create it with `tvm-tensorrt compile`")
@@ -214,7 +214,7 @@ def _batch_variable(inputs: list) -> Optional[str]:
 
 def _configured_ranges(path: str) -> dict:
     """dim_ranges of the partition config the library was compiled with (the same in every subgraph)."""
-    from ..runtime.inspect import library_subgraphs
+    from tvm_tensorrt.runtime.inspect import library_subgraphs
 
     try:
         subgraphs = library_subgraphs(path)
