@@ -3,7 +3,8 @@ exports with named symbolic axes (tests/models/exports/*.onnx), each file as it 
 
 For each model: whether it imports, ONNX nodes, Relax operator calls after import, our TensorRT
 subgraphs and the operator calls they take, whether NVIDIA's ONNX parser (TensorRT-RTX's
-OnnxParser) takes the whole file, and the subgraph count of TVM's own TensorRT partitioner on the
+OnnxParser) takes the whole file, the layers of our TensorRT networks (fused patterns on: how many
+normalization, attention and rotary layers) beside the parser's, and the subgraph count of TVM's own TensorRT partitioner on the
 same module; then the totals (models whole in one engine: ours, NVIDIA's parser) and, per model,
 the five most common reasons operator calls stayed in TVM.
 
@@ -58,6 +59,38 @@ def tvm_own_subgraphs(mod, params) -> int:
                if func.attrs is not None and func.attrs.get("Codegen") == "tensorrt")
 
 
+FUSED_LAYERS = ("NORMALIZATION", "ATTENTION_INPUT", "ROTARY_EMBEDDING")
+
+
+def network_layers(mod, params, implicit_batch) -> tuple:
+    """(layers of every TensorRT network the runtime builds, {fused layer type: count}): the
+    network builder's fused patterns (converters/patterns.py) on, as by default."""
+    import tvm_tensorrt
+    from tvm_tensorrt.lowering.serialize import subgraph_of
+    from tvm_tensorrt.runtime.plan_builder import build_network
+
+    pmod, config = tvm_tensorrt.partition_for_tensorrt(mod, params, use_implicit_batch=implicit_batch)
+    kinds = Counter()
+    for gvar, func in pmod.functions.items():
+        if func.attrs is not None and func.attrs.get("Codegen") == "tensorrt":
+            _, built, _ = build_network(subgraph_of(func, gvar.name_hint, config))
+            network = built.network
+            kinds.update(network.get_layer(i).type.name for i in range(network.num_layers))
+    return sum(kinds.values()), {k: kinds[k] for k in FUSED_LAYERS}
+
+
+def parser_layers(path: Path):
+    """Layers NVIDIA's ONNX parser builds from the file (None when it does not parse it whole)."""
+    from tvm_tensorrt.backend import load_backend
+
+    trt = load_backend().trt
+    logger = trt.Logger(trt.Logger.ERROR)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)
+    parser = trt.OnnxParser(network, logger)
+    return network.num_layers if parser.parse_from_file(str(path)) else None
+
+
 def measure(path: Path, implicit_batch) -> dict:
     import tvm_tensorrt
 
@@ -71,6 +104,7 @@ def measure(path: Path, implicit_batch) -> dict:
     row.update(subgraphs=len(report.subgraphs), ops_offloaded=totals["ops_offloaded"], ops_total=totals["ops_total"])
     kept = Counter(d.reason or "(no reason given)" for d in report.decisions if not d.offloaded)
     row["kept_reasons"] = kept.most_common()
+    row["layers"], row["fused_layers"] = network_layers(mod, params, implicit_batch)
     try:
         row["tvm_subgraphs"] = tvm_own_subgraphs(mod, params)
     except Exception as err:  # TVM's partitioner failing is a result too
@@ -96,7 +130,8 @@ def main(argv=None):
         return 1
     print(f"batch mode: {dict([(None, 'as the target'), (True, 'implicit'), (False, 'explicit')])[args.implicit_batch]}")
     header = (f"{'model':24s} {'import':>6} {'ONNX nodes':>10} {'Relax ops':>9} {'TRT subgraphs':>13} "
-              f"{'offloaded / total':>17} {'%':>5} {'NVIDIA parser':>13} {'TVM own':>7} {'s':>6}")
+              f"{'offloaded / total':>17} {'%':>5} {'NVIDIA parser':>13} {'TVM own':>7} {'s':>6} "
+              f"{'TRT layers':>10} {'parser layers':>13} {'norm/attn/rotary':>16}")
     print(header)
     print("-" * len(header))
     rows = []
@@ -115,12 +150,15 @@ def main(argv=None):
             rows.append({**row, "parser": parsed})
             continue
         row["parser"] = parsed
+        row["parser_layers"] = parser_layers(path) if parsed == "whole" else None
         rows.append(row)
         share = 100.0 * row["ops_offloaded"] / row["ops_total"] if row["ops_total"] else 0.0
         tvm = "err" if row["tvm_subgraphs"] is None else str(row["tvm_subgraphs"])
         print(f"{row['model']:24s} {'ok':>6} {row['onnx_nodes']:10d} {row['relax_ops']:9d} {row['subgraphs']:13d} "
               f"{row['ops_offloaded']:>8d} / {row['ops_total']:<6d} {share:5.1f} "
-              f"{'whole' if parsed == 'whole' else 'no':>13} {tvm:>7} {row['seconds']:6.1f}", flush=True)
+              f"{'whole' if parsed == 'whole' else 'no':>13} {tvm:>7} {row['seconds']:6.1f} {row['layers']:10d} "
+              f"{row['parser_layers'] if row['parser_layers'] is not None else '-':>13} "
+              f"{'/'.join(str(row['fused_layers'][k]) for k in FUSED_LAYERS):>16}", flush=True)
 
     whole = sum(1 for r in rows if "error" not in r and r["subgraphs"] == 1 and r["ops_offloaded"] == r["ops_total"])
     print(f"\nwhole in one TensorRT engine, as exported: ours {whole} / {len(rows)}, NVIDIA's parser parses "
