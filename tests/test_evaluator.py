@@ -246,6 +246,16 @@ SUPPORTED_NODE_CASES = (
                      "test_resize_upsample_scales_cubic_A_n0p5_exclude_outside "
                      "test_resize_downsample_scales_cubic_A_n0p5_exclude_outside")
     + _cases("all", "test_range_int32_type_negative_delta")
+    # ATTENTION_INPUT/OUTPUT (IAttention: grouped-query heads, scale on Q and K, causal, float and bool
+    # masks) and ROTARY_EMBEDDING (rotate-half, interleaved, position ids, partial rotary dim): the
+    # fused patterns' layers (converters/fused_attention.py, fused_rotary.py). diff_heads_sizes does
+    # not parse: TensorRT's attention needs K and V of one shape.
+    + _cases("all", "test_attention_4d test_attention_4d_gqa test_attention_4d_scaled test_attention_4d_causal "
+                    "test_attention_4d_gqa_causal test_attention_4d_attn_mask test_attention_4d_attn_mask_bool "
+                    "test_attention_4d_fp16 test_rotary_embedding test_rotary_embedding_interleaved "
+                    "test_rotary_embedding_with_rotary_dim test_rotary_embedding_no_position_ids "
+                    "test_rotary_embedding_no_position_ids_interleaved")
+    + _cases("data", "test_rotary_embedding")  # cos, sin and position ids as initializers
 )
 
 # name -> (variant, how it fails, why)
@@ -274,7 +284,6 @@ UNSUPPORTED_NODE_CASES = {
     "test_einsum_batch_matmul_bfloat16": ("data", "evaluator", "BF16 constants: the bindings return their weights "
                                                                "as a 1-element array"),
     "test_clip_default_int8_min": ("data", "evaluator", "CLIP activation on INT8"),
-    "test_rotary_embedding": ("data", "evaluator", "ROTARY_EMBEDDING layers"),
     # the network evaluates (shapes agree with TensorRT's) but NVIDIA's parser built something
     # other than the ONNX operator: the evaluator exposes these parser divergences
     "test_triu": ("data", "diverges", "the parser reads Trilu's missing `upper` as 0 (ONNX default 1): it builds tril"),

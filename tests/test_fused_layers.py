@@ -1,7 +1,7 @@
 """Fused patterns (converters/patterns.py): the pieces exporters write become TensorRT's own
 normalization layer, the rest of the network unchanged, the numbers the same (verify in FP32 and
 FP16), and each pattern can be turned off (no_fuse). The evaluator's kernels for the fused layers
-are checked on the networks NVIDIA's parser builds from ONNX's own ops (ONNX's backend cases)."""
+are checked on the networks NVIDIA's parser builds from ONNX's own ops."""
 
 from __future__ import annotations
 
@@ -221,25 +221,8 @@ def test_evaluator_normalization_matches_onnxruntime_on_parser_networks(name):
     assert_matches(parsed.evaluate(feeds)["y"], _onnxruntime(model, feeds)["y"], name)
 
 
-# ONNX's own cases (expected outputs from ONNX's reference code), as NVIDIA's parser builds them:
-# IAttention (ATTENTION_INPUT + ATTENTION_OUTPUT) and IRotaryEmbedding. (test_attention_4d_diff_heads_sizes
-# does not parse: TensorRT's attention needs K and V of one shape, so the attention pattern asks for that.)
-PARSER_ATTENTION_CASES = ("test_attention_4d test_attention_4d_gqa test_attention_4d_scaled test_attention_4d_causal "
-                          "test_attention_4d_gqa_causal test_attention_4d_attn_mask test_attention_4d_attn_mask_bool "
-                          "test_attention_4d_fp16 "
-                          "test_rotary_embedding test_rotary_embedding_interleaved test_rotary_embedding_with_rotary_dim "
-                          "test_rotary_embedding_no_position_ids test_rotary_embedding_no_position_ids_interleaved").split()
-
-
-@pytest.mark.parametrize("name", PARSER_ATTENTION_CASES)
-def test_evaluator_attention_and_rotary_match_onnx_on_parser_networks(name):
-    from test_evaluator import assert_matches, parsed_node_case
-    parsed, feeds, names, outputs = parsed_node_case(name, "all")
-    kinds = parsed.layer_types
-    assert kinds["ATTENTION_INPUT"] == 1 if "attention" in name else kinds["ROTARY_EMBEDDING"] == 1
-    got = parsed.evaluate(feeds)
-    for out_name, expected in zip(names, outputs):
-        assert_matches(got[out_name], expected, f"{name} output {out_name}")
+# IAttention's and IRotaryEmbedding's kernels are checked with the other layers' in test_evaluator.py
+# (SUPPORTED_NODE_CASES: ONNX's Attention and RotaryEmbedding backend cases as NVIDIA's parser builds them).
 
 
 # ---- attention -------------------------------------------------------------------------------------
