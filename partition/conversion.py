@@ -19,7 +19,7 @@ from tvm import relax
 from tvm_tensorrt.converters.base import get_converter
 from tvm_tensorrt.converters.network import populate_network, strongly_typed_flag
 from tvm_tensorrt.errors import ConversionError
-from tvm_tensorrt.trt_log import trt_logger
+from tvm_tensorrt.trt_log import new_builder
 from .outline import CODEGEN, region_function
 
 logger = logging.getLogger("tvm_tensorrt")
@@ -35,7 +35,7 @@ class ConversionCheck:
 
     def __init__(self, backend, config: dict):
         self.trt = backend.trt
-        self.builder = self.trt.Builder(trt_logger(self.trt))
+        self.builder = new_builder(self.trt)
         self.flags = strongly_typed_flag(self.trt)
         self.config = config
         self._graph = None

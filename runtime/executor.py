@@ -228,8 +228,12 @@ def request_options(blobs, request: Request) -> None:
     """Engines for these blob constants (one VM's) use `request`; any binding made before goes."""
     with _RUNTIMES_LOCK:
         for blob in blobs:
-            _REQUESTS[blob.__chandle__()] = request
-            _BOUND.pop(blob.__chandle__(), None)
+            handle = blob.__chandle__()
+            _REQUESTS[handle] = request
+            bound = _BOUND.get(handle)
+            if bound is not None:  # a VM of another thread shares the constant: keep its runtime and engines
+                config = bound.runtime.subgraph.config
+                _BOUND[handle] = _Binding(blob, bound.runtime, request.options_for(config))
 
 
 def _strong_references(obj) -> int:
@@ -257,6 +261,8 @@ def release_blobs(blobs) -> int:
 
 
 def _release(handles) -> int:
+    if not handles:
+        return 0
     for handle in handles:
         del _BOUND[handle]
         _REQUESTS.pop(handle, None)  # the handle may name another object later

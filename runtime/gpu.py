@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # the bindings' signatures, for the static check of this modu
     from tvm_ffi import Tensor
 
 from tvm_tensorrt.errors import TensorRTError
-from tvm_tensorrt.trt_log import captured_errors, trt_logger
+from tvm_tensorrt.trt_log import captured_errors, new_runtime
 
 logger = logging.getLogger("tvm_tensorrt")
 
@@ -84,7 +84,7 @@ def deserialize(trt, plan: bytes) -> tuple[trt_api.Runtime, trt_api.ICudaEngine]
     """(runtime, engine) for `plan` on the current device; GpuExecutionError with TensorRT's own
     words when the plan does not fit (made by another TensorRT or for another GPU, or damaged)."""
     with captured_errors() as errors:
-        runtime = trt.Runtime(trt_logger(trt))
+        runtime = new_runtime(trt)
         engine = runtime.deserialize_cuda_engine(plan)
     if engine is None:
         raise GpuExecutionError("; ".join(errors) or "TensorRT could not deserialize the engine")

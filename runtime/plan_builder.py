@@ -11,7 +11,7 @@ from tvm_tensorrt.converters.network import populate_network, strongly_typed_fla
 from tvm_tensorrt.errors import ConversionError
 from tvm_tensorrt.formats import dims
 from tvm_tensorrt.backend import load_backend
-from tvm_tensorrt.trt_log import captured_errors, trt_logger
+from tvm_tensorrt.trt_log import captured_errors, new_builder, trt_logger
 from .progress import check_cancelled, monitor_for
 
 logger = logging.getLogger("tvm_tensorrt")
@@ -23,7 +23,7 @@ def build_network(subgraph, backend=None, precision: str = "fp32"):
     backend = backend or load_backend()
     trt = backend.trt
     bridge = trt_logger(trt)
-    builder = trt.Builder(bridge)
+    builder = new_builder(trt)
     network = builder.create_network(strongly_typed_flag(trt))
     built = populate_network(trt, network, subgraph, precision)
     return builder, built, bridge

@@ -59,3 +59,22 @@ def captured_errors():
         yield errors
     finally:
         stack.remove(errors)
+
+
+# TensorRT's Python bindings hold the GIL while createInferBuilder / createInferRuntime take a
+# process-wide mutex, and a thread inside them logs through the bridge above, which needs the GIL:
+# two threads creating builders at once deadlocked (seen: eight threads building engines). Waiting
+# on this lock releases the GIL, so only one thread is ever inside those calls.
+_CREATING = threading.Lock()
+
+
+def new_builder(trt):
+    """trt.Builder with the bridge, one thread at a time (see _CREATING)."""
+    with _CREATING:
+        return trt.Builder(trt_logger(trt))
+
+
+def new_runtime(trt):
+    """trt.Runtime with the bridge, one thread at a time (see _CREATING)."""
+    with _CREATING:
+        return trt.Runtime(trt_logger(trt))
