@@ -12,7 +12,7 @@ from tvm_tensorrt.errors import ConversionError
 from tvm_tensorrt.trt_log import captured_errors
 from .base import ConverterInput, ConverterParams, as_compute_dtype, get_converter, trt_weights
 from .fusion import conv_biases, transposed_weights
-from .patterns import find_matches, pattern_converter
+from .patterns import PATTERN_KEYS, find_matches, pattern_converter
 from .weight_record import KeptArrays, RecordingNetwork
 
 TRT_DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16", "int32": "int32",
@@ -31,10 +31,11 @@ class NetworkBuild:
     `weights`: {(layer index, attribute): array} for the weights the bindings cannot give back
     (BF16), which the CPU evaluator reads (evaluate_network(..., weights=))."""
 
-    def __init__(self, network, keep_alive, weights=None):
+    def __init__(self, network, keep_alive, weights=None, fused: int = 0):
         self.network = network
         self.keep_alive = keep_alive
         self.weights = weights if weights is not None else {}
+        self.fused = fused  # patterns built as one layer each (converters/patterns.py)
 
 
 FLOATS = ("float32", "float16", "bfloat16")
@@ -48,9 +49,11 @@ def strongly_typed_flag(trt) -> int:
     return 1 << int(flag) if flag is not None else 0
 
 
-def populate_network(trt, network, subgraph, precision: str = "fp32") -> NetworkBuild:
+def populate_network(trt, network, subgraph, precision: str = "fp32", fuse: bool = True) -> NetworkBuild:
     """Fill `network`. precision "fp16" ("bf16"): float inputs are cast to half (bfloat16) at the
-    edge, weights are stored so, outputs are cast back, so a strongly typed engine computes in it."""
+    edge, weights are stored so, outputs are cast back, so a strongly typed engine computes in it.
+    fuse=False: every pattern as its pieces (the engine builder's retry when TensorRT cannot build
+    a fused layer)."""
     build = _Build(trt, network, subgraph, {"fp16": "float16", "bf16": "bfloat16"}.get(precision))
     for i, desc in enumerate(subgraph.inputs):
         tensor = network.add_input(desc["name"], trt_dtype(trt, desc["dtype"]), tuple(desc["shape"]))
@@ -58,7 +61,7 @@ def populate_network(trt, network, subgraph, precision: str = "fp32") -> Network
     biases = conv_biases(subgraph)  # {convolution: (the add folded into it, bias weight)}
     folded = {add: conv for conv, (add, _) in biases.items()}
     build.transposed = transposed_weights(subgraph)  # {permute_dims read as a view: its weight}
-    matches, _ = find_matches(subgraph, subgraph.config.get("no_fuse", ()),
+    matches, _ = find_matches(subgraph, subgraph.config.get("no_fuse", ()) if fuse else PATTERN_KEYS,
                               unavailable=set(biases) | set(folded) | set(build.transposed))
     fused = {m.root: m for m in matches}  # patterns.py: nodes built as one layer of their own
     inside = {i for m in matches for i in m.members if i != m.root}
@@ -87,7 +90,7 @@ def populate_network(trt, network, subgraph, precision: str = "fp32") -> Network
             tensor = network.add_identity(tensor).get_output(0)
         tensor.name = desc["name"]
         network.mark_output(tensor)
-    return NetworkBuild(network, build.keep_alive, build.network.weights)
+    return NetworkBuild(network, build.keep_alive, build.network.weights, fused=len(matches))
 
 
 class _Build:

@@ -18,14 +18,14 @@ logger = logging.getLogger("tvm_tensorrt")
 
 TIMING_CACHE_FILE = "timing.cache"  # beside the engines in the cache folder (full TensorRT only)
 
-def build_network(subgraph, backend=None, precision: str = "fp32"):
+def build_network(subgraph, backend=None, precision: str = "fp32", fuse: bool = True):
     """(builder, network build, trt logger) for `subgraph`; callers keep all three alive."""
     backend = backend or load_backend()
     trt = backend.trt
     bridge = trt_logger(trt)
     builder = new_builder(trt)
     network = builder.create_network(strongly_typed_flag(trt))
-    built = populate_network(trt, network, subgraph, precision)
+    built = populate_network(trt, network, subgraph, precision, fuse)
     return builder, built, bridge
 
 
@@ -76,11 +76,24 @@ def build_plan(subgraph, workspace_size: int, backend=None, precision: str = "fp
                options=None, stats: Optional[dict] = None) -> bytes:
     """Plan bytes for `subgraph`; `ranges` ((name, min, opt, max), ...) when it has symbolic dims;
     `options` (runtime.options.EngineOptions): the builder settings the user chose; `stats`, when
-    given, receives the network's layer count and the build's seconds."""
+    given, receives the network's layer count and the build's seconds. Where TensorRT cannot build
+    the network with its fused layers (converters/patterns.py; TensorRT-RTX 1.7's attention fails
+    on some dynamic shapes, e.g. a Whisper decoder step), it is built again from the pieces."""
+    try:
+        return _build_plan(subgraph, workspace_size, backend, precision, ranges, options, stats, fuse=True)
+    except ConversionError as err:
+        if not err.fused:
+            raise
+        logger.warning("TensorRT could not build subgraph %s with its %d fused layer(s) (%s); building it from "
+                       "their pieces", subgraph.symbol, err.fused, err)
+        return _build_plan(subgraph, workspace_size, backend, precision, ranges, options, stats, fuse=False)
+
+
+def _build_plan(subgraph, workspace_size, backend, precision, ranges, options, stats, fuse: bool) -> bytes:
     backend = backend or load_backend()
     trt = backend.trt
     start = time.perf_counter()
-    builder, built, _ = build_network(subgraph, backend, precision)
+    builder, built, _ = build_network(subgraph, backend, precision, fuse)
     config = builder.create_builder_config()
     monitor = monitor_for(trt, subgraph.symbol)
     if monitor is not None:
@@ -98,7 +111,8 @@ def build_plan(subgraph, workspace_size: int, backend=None, precision: str = "fp
     check_cancelled(subgraph.symbol)  # Ctrl-C: the monitor stopped the build (progress.py)
     if plan is None:
         detail = "; ".join(errors[-3:]) or "no error message from TensorRT"
-        raise ConversionError(f"TensorRT could not build the engine: {detail}", symbol=subgraph.symbol)
+        raise ConversionError(f"TensorRT could not build the engine: {detail}", symbol=subgraph.symbol,
+                              fused=built.fused if fuse else 0)
     if timing is not None:
         _write_quietly(timing_path, bytes(memoryview(timing.serialize())))
     if stats is not None:

@@ -304,3 +304,34 @@ def test_rotary_embedding_is_one_layer_and_verifies(monkeypatch):
     monkeypatch.setattr(_trt().INetworkDefinition, "add_rotary_embedding",
                         lambda net, x, c, s, interleaved, dim: real(net, x, c, s, True, dim))
     assert not tvm_tensorrt.verify(mod, params).passed
+
+
+def test_a_fused_network_tensorrt_cannot_build_is_built_from_its_pieces(monkeypatch, caplog):
+    """TensorRT-RTX 1.7 fails to build some fused layers (its attention on a Whisper decoder
+    step's shapes: Myelin's CHECK(def_tactic_desc)); the engine is then built from the pieces."""
+    from tvm_tensorrt.runtime import plan_builder
+
+    mod, params = tvm_tensorrt.from_onnx(NORM_MODELS["layer_norm"]())
+    pmod, config = tvm_tensorrt.partition_for_tensorrt(mod, params)
+    [(gvar, func)] = [(g, f) for g, f in pmod.functions.items() if f.attrs is not None and f.attrs.get("Codegen")]
+    subgraph = subgraph_of(func, gvar.name_hint, config)
+    real_builder = plan_builder.new_builder
+
+    class RefusesNormalization:  # TensorRT's builder, failing like TensorRT on a network with the fused layer
+        def __init__(self, trt):
+            self.builder = real_builder(trt)
+
+        def __getattr__(self, name):
+            return getattr(self.builder, name)
+
+        def build_serialized_network(self, network, config):
+            kinds = {network.get_layer(i).type.name for i in range(network.num_layers)}
+            return None if "NORMALIZATION" in kinds else self.builder.build_serialized_network(network, config)
+
+    monkeypatch.setattr(plan_builder, "new_builder", RefusesNormalization)
+    stats: dict = {}
+    with caplog.at_level("WARNING", logger="tvm_tensorrt"):
+        plan = plan_builder.build_plan(subgraph, 1 << 28, stats=stats)
+    assert len(plan) > 0
+    assert any("building it from their pieces" in r.getMessage() for r in caplog.records)
+    assert stats["layers"] == sum(layer_types(network_layers(mod, params, no_fuse=ALL)).values())

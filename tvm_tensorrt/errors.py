@@ -31,11 +31,12 @@ class ConversionError(TensorRTError, RuntimeError):
     Carries the subgraph symbol and op so a user knows which call to exclude or report.
     """
 
-    def __init__(self, message, *, symbol=None, op_name=None):
+    def __init__(self, message, *, symbol=None, op_name=None, fused: int = 0):
         where = " ".join(p for p in (f"subgraph {symbol}" if symbol else "", f"op {op_name}" if op_name else "") if p)
         super().__init__(f"{where}: {message}" if where else message)
         self.symbol = symbol
         self.op_name = op_name
+        self.fused = fused  # an engine build that failed with this many fused layers (converters/patterns.py)
 
 
 class SubgraphFormatError(TensorRTError, ValueError):
