@@ -239,8 +239,9 @@ def test_cli_explain_refuses_to_overwrite_the_model(tmp_path, capsys):
     copy = tmp_path / "model.onnx"
     copy.write_bytes(open(DEFAULT_MODEL, "rb").read())
     before = copy.read_bytes()
-    assert main(["explain", str(copy), "--onnx", str(copy)]) == 1
-    assert "is the model itself" in capsys.readouterr().err
+    assert main(["explain", str(copy), "--onnx", str(copy)]) == 2  # a usage error, as argparse's
+    err = capsys.readouterr().err
+    assert "would replace the model" in err and "e.g. --onnx model.annotated.onnx" in err
     assert copy.read_bytes() == before
     assert main(["explain", str(copy), "--html", str(tmp_path / "missing" / "r.html")]) == 1
     assert "does not exist" in capsys.readouterr().err

@@ -102,8 +102,9 @@ def never_the_model(flag: str, path: str, model_path: str, also=()) -> None:
     """An output (and the files written beside it: `also` suffixes) never replaces the model."""
     for written in [path, *(path + s for s in also)]:
         if os.path.exists(written) and os.path.exists(model_path) and os.path.samefile(written, model_path):
+            suffix = {"--onnx": ".annotated.onnx", "--html": ".html", "--svg": ".svg"}.get(flag, ".so")
             raise UsageError(f"{flag} {path} would replace the model {model_path}; give another file name, "
-                             f"e.g. {flag} {default_output(model_path)}")
+                             f"e.g. {flag} {default_output(model_path, suffix)}")
     if flag in ("-o", "--output") and path.lower().endswith(".onnx"):
         raise UsageError(f"{flag} {path}: a library named .onnx would pass for a model; give a .so name, "
                          f"e.g. {flag} {default_output(path)}")
