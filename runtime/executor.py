@@ -165,6 +165,20 @@ class SubgraphRuntime:
 
 _RUNTIMES: dict[str, SubgraphRuntime] = {}
 _RUNTIMES_LOCK = threading.Lock()
+# The garbage collector can close a LoadedModel (its __del__) inside a region holding the lock, in
+# the same thread: release_blobs then defers its blobs here instead of deadlocking on the lock.
+_HELD = threading.local()
+_PENDING: list = []
+
+
+@contextlib.contextmanager
+def _runtimes_locked():
+    with _RUNTIMES_LOCK:
+        _HELD.on = True
+        try:
+            yield
+        finally:
+            _HELD.on = False
 
 
 def _host_bytes(tensor) -> np.ndarray:
@@ -226,7 +240,7 @@ _REQUESTS: dict[int, Request] = {}
 
 def request_options(blobs, request: Request) -> None:
     """Engines for these blob constants (one VM's) use `request`; any binding made before goes."""
-    with _RUNTIMES_LOCK:
+    with _runtimes_locked():
         for blob in blobs:
             handle = blob.__chandle__()
             _REQUESTS[handle] = request
@@ -246,15 +260,21 @@ def release_unloaded() -> int:
     """Drop the engines and weights of every library whose blob constants are gone (only our
     binding still references the blob: a VM that held device copies of the constants was freed);
     returns how many subgraph bindings were released. Runs when a library is first called."""
-    with _RUNTIMES_LOCK:
-        return _release([handle for handle, bound in _BOUND.items() if _strong_references(bound.blob) == 1])
+    with _runtimes_locked():
+        pending, _PENDING[:] = list(_PENDING), []
+        released = _release([b.__chandle__() for b in pending if b.__chandle__() in _BOUND])
+        return released + _release([handle for handle, bound in list(_BOUND.items())
+                                    if _strong_references(bound.blob) == 1])
 
 
 def release_blobs(blobs) -> int:
     """Drop the bindings of these blob constants, and the engines no other binding uses: a
     library being closed (LoadedModel.close). TVM 0.27 itself keeps a loaded library, and so its
     constants, until the process ends, so this is how its engines and our weight views go."""
-    with _RUNTIMES_LOCK:
+    if getattr(_HELD, "on", False):  # closed by the garbage collector inside our own locked region
+        _PENDING.extend(blobs)
+        return 0
+    with _runtimes_locked():
         for blob in blobs:
             _REQUESTS.pop(blob.__chandle__(), None)
         return _release([blob.__chandle__() for blob in blobs if blob.__chandle__() in _BOUND])
@@ -282,10 +302,10 @@ def binding_for(blob, plans, args) -> _Binding:
     data = _host_bytes(blob).copy()  # small (no weights): the runtime must not keep the blob alive
     digest = read_digest(data)
     prebuilt = decode_plans(_host_bytes(plans))
-    with _RUNTIMES_LOCK:
+    with _runtimes_locked():
         request = _REQUESTS.get(blob.__chandle__())
     request = request if request is not None else Request.capture()  # plain TVM's load: the edge is now
-    with _RUNTIMES_LOCK:
+    with _runtimes_locked():
         runtime = _RUNTIMES.get(digest)
         if runtime is None:
             runtime = _RUNTIMES[digest] = SubgraphRuntime(_decode_with_weights(data, args), prebuilt)
@@ -314,7 +334,7 @@ def embedded_runtime(address: int, size: int) -> SubgraphRuntime:
     reach a stale runtime; the first call copies the blob, which must outlive the library."""
     view = np.ctypeslib.as_array((ctypes.c_uint8 * size).from_address(address))
     digest = read_digest(view)
-    with _RUNTIMES_LOCK:
+    with _runtimes_locked():
         runtime = _RUNTIMES.get(digest)
         if runtime is None:
             runtime = _RUNTIMES[digest] = SubgraphRuntime(decode(view.copy()), {}, embedded=True)
@@ -370,7 +390,7 @@ def _no_engine(blob, plans, *args):
 def forget_runtimes() -> None:
     """Drop every engine this process holds (tests use it to act like a fresh process). Loaded
     models keep the options they asked for (_REQUESTS): their next call binds with them again."""
-    with _RUNTIMES_LOCK:
+    with _runtimes_locked():
         _RUNTIMES.clear()
         _BOUND.clear()
 

@@ -94,3 +94,29 @@ def test_a_library_in_use_keeps_its_engines_while_another_is_released(two_subgra
     assert len(executor._BOUND) == 2 and len(executor._RUNTIMES) == 2
     kept.run(X)
     assert len(executor._BOUND) == 2
+
+
+def test_a_library_the_garbage_collector_closes_inside_the_runtime_lock_does_not_deadlock():
+    """LoadedModel.__del__ -> close -> release_blobs can run inside a region that holds the
+    runtime lock (a collection triggered there, in the same thread: seen hanging a test run)."""
+    import threading
+
+    from tvm_tensorrt.runtime import executor
+
+    class Blob:
+        def __chandle__(self):
+            return 12345
+
+    done = threading.Event()
+
+    def closed_inside_the_lock():
+        with executor._runtimes_locked():
+            executor.release_blobs([Blob()])
+        done.set()
+
+    thread = threading.Thread(target=closed_inside_the_lock, daemon=True)
+    thread.start()
+    thread.join(10)
+    assert done.is_set(), "release_blobs deadlocked on the lock its own thread held"
+    executor.release_unloaded()
+    assert not executor._PENDING
