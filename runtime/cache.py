@@ -23,11 +23,11 @@ import json
 import logging
 import os
 import stat
-import tempfile
 import time
 from typing import Optional
 
 from tvm_tensorrt.errors import ConfigError
+from tvm_tensorrt.file_writes import write_atomically
 
 logger = logging.getLogger("tvm_tensorrt")
 
@@ -102,8 +102,8 @@ class EngineCache:
         if not self.writable:
             return
         try:
-            _atomic_write(path, plan)
-            _atomic_write(self.meta_path(key), json.dumps(meta, indent=2, sort_keys=True).encode())
+            write_atomically(path, plan, private=True)
+            write_atomically(self.meta_path(key), json.dumps(meta, indent=2, sort_keys=True).encode(), private=True)
         except OSError as err:
             logger.warning("Could not write the TensorRT cache entry %s (%s); the engine is kept in memory only",
                            path, err.strerror)
@@ -140,23 +140,6 @@ def _untrusted(path: str) -> Optional[str]:
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         return f"{os.path.basename(path)} is writable by other users (mode {stat.S_IMODE(info.st_mode):o})"
     return None
-
-
-def _atomic_write(path: str, data: bytes) -> None:
-    """mkstemp makes the file 0600 (owner-only); os.replace swaps a symbolic link itself, never
-    writing through it."""
-    folder = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path)[-5:])
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 _OPEN: dict = {}

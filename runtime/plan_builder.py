@@ -9,6 +9,7 @@ from typing import Optional
 
 from tvm_tensorrt.converters.network import populate_network, strongly_typed_flag
 from tvm_tensorrt.errors import ConversionError
+from tvm_tensorrt.file_writes import write_atomically
 from tvm_tensorrt.formats import dims
 from tvm_tensorrt.backend import load_backend
 from tvm_tensorrt.trt_log import captured_errors, new_builder, trt_logger
@@ -122,10 +123,7 @@ def _build_plan(subgraph, workspace_size, backend, precision, ranges, options, s
 
 def _write_quietly(path: str, data: bytes) -> None:
     """The timing cache only speeds builds up: a failed write is logged, never an error."""
-    tmp = f"{path}.tmp-{os.getpid()}"
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
+        write_atomically(path, data)
     except OSError as err:
         logger.warning("Could not write the TensorRT timing cache %s (%s)", path, err.strerror)

@@ -183,7 +183,7 @@ def test_two_processes_building_into_one_directory(library, tmp_path):
     builds = sum(len(messages(log, "Building new TensorRT engine")) for _, log in results.values())
     assert builds == 2  # each engine built once; the other process waited and loaded it
     assert len(entries(cache)) == 2
-    assert not [f for f in os.listdir(cache) if f.startswith(".tmp-")]
+    assert not [f for f in os.listdir(cache) if f.endswith(".partial")]
     _, log = run(library, tmp_path, cache)
     assert "Building" not in log and "Ignoring" not in log
 

@@ -25,6 +25,7 @@ import tvm_ffi
 from tvm import relax
 
 from .errors import ConfigError, TensorRTError
+from .file_writes import write_atomically
 from tvm_tensorrt.partition.checks import is_constant
 from tvm_tensorrt.partition.fold import fold_module
 
@@ -206,10 +207,8 @@ def _read_cache(path: Optional[str], key: str, count: int) -> Optional[list]:
 def _write_cache(path: Optional[str], key: str, method: str, scales: list) -> None:
     if not path:
         return
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump({"format": CACHE_FORMAT, "key": key, "method": method, "scales": scales}, f, indent=1)
-    os.replace(tmp, path)
+    entry = {"format": CACHE_FORMAT, "key": key, "method": method, "scales": scales}
+    write_atomically(path, json.dumps(entry, indent=1).encode())
     logger.info("Wrote calibration scales to %s", path)
 
 

@@ -26,6 +26,7 @@ from .cli_parser import build_parser
 from .cli_quiet import TvmWarningsFiltered
 from .cli_words import cli_words
 from .errors import InputError, TensorRTError
+from .file_writes import write_atomically
 from .cli_interrupt import INTERRUPTED, Interrupts
 from tvm_tensorrt.runtime.progress import builds_cancelled
 from .models import DEFAULT_MODEL
@@ -81,21 +82,9 @@ def compile_model(model_path, output, target="llvm", shapes=None, options=None, 
     meta = {"model": os.path.abspath(model_path), "inputs": _model_inputs(mod),
             "target": str(make_target(target, arch, host)),
             "summary": report.summary(), "subgraphs": report.subgraphs, "config": config, "cpu_fallback": cpu_fallback}
-    _write_atomically(output + ".json", json.dumps(meta, indent=2).encode())
+    write_atomically(output + ".json", json.dumps(meta, indent=2).encode())
     print(f"Wrote {output} in {time.perf_counter() - start:.1f} s", file=out)
     return meta
-
-
-def _write_atomically(path: str, data: bytes) -> None:
-    """Written beside, then renamed: an interrupted write leaves no half of a file."""
-    tmp = f"{path}.partial-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _cuda_present() -> bool:
@@ -159,7 +148,7 @@ def run_library(path, input_files=(), out=sys.stdout, seed=0, engine_options=Non
             target = os.path.join(save, f"output_{i}.npy")
             buffer = io.BytesIO()
             np.save(buffer, a)
-            _write_atomically(target, buffer.getvalue())
+            write_atomically(target, buffer.getvalue())
             print(f"wrote {target}", file=out)
     print(f"First run (includes engine builds) took {elapsed:.2f} s", file=out)
     return arrays_out
