@@ -15,7 +15,6 @@ import argparse
 import concurrent.futures
 import io
 import os
-import socket
 import tempfile
 import time
 
@@ -24,6 +23,7 @@ import onnx
 
 import tvm_tensorrt
 from tvm_tensorrt.models import DEFAULT_MODEL
+from tvm_tensorrt.triton.server import free_ports
 
 
 def batch_cnn(folder: str) -> str:
@@ -37,16 +37,6 @@ def batch_cnn(folder: str) -> str:
     compile_model(os.path.join(folder, "cnn_batch.onnx"), path, options={"dim_ranges": {"batch": (1, 8, 32)}},
                   out=io.StringIO())
     return path
-
-
-def free_ports(count=3):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def batches(server) -> dict:

@@ -23,20 +23,10 @@ import tritonclient.http as httpclient
 
 import tvm_tensorrt
 from tvm_tensorrt.models import DEFAULT_MODEL
-from tvm_tensorrt.triton.server import _backend_folder, server_environment, site_dirs, triton_dist
+from tvm_tensorrt.triton.server import _backend_folder, free_ports, server_environment, site_dirs, triton_dist
 
 CLIENTS = 32
 CLI = [sys.executable, "-m", "tvm_tensorrt.cli"]
-
-
-def free_ports(count=3):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ import logging
 import os
 import signal
 import site
+import socket
 import subprocess
 import sys
 import sysconfig
@@ -90,6 +91,20 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
     """A SIGKILLed `serve` must not leave Triton holding its ports."""
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def free_ports(count: int = 3, host: str = "127.0.0.1") -> list:
+    """`count` ports nothing listens on now, for a server beside others on one machine (tests,
+    benchmarks, several `serve` runs): the ports are released again before Triton binds them, so
+    another process could take one in between; Triton then fails to start and says which port."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind((host, 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 class TritonServer:
