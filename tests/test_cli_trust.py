@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -128,6 +129,28 @@ def test_ctrl_c_from_outside_at_any_moment_after_start_up(tmp_path):
     assert stopped, "the CLI finished before it could be interrupted"
     assert proc.returncode == 130 and err.strip().splitlines()[-1] == "tvm-tensorrt: interrupted", err
     assert "Traceback" not in err and "output 0" not in out
+
+
+
+# While Python imports TVM (the first ~1.3 s), before cli.main() runs: the installed command's
+# module (tvm_tensorrt_launcher.py) has its handler in place by then. The first ~30 ms are
+# Python's own start-up (site, .pth files), before any module of ours: 0.1 s is past them.
+SCRIPT = os.path.join(os.path.dirname(sys.executable), "tvm-tensorrt")
+
+
+@pytest.mark.parametrize("command, moments", [([SCRIPT], (0.1, 0.3, 0.8, 1.3)),
+                                              ([sys.executable, "-m", "tvm_tensorrt_launcher"], (0.5,))])
+def test_ctrl_c_while_the_command_starts(tmp_path, command, moments):
+    assert os.path.isfile(command[0]), "the console script: pip install -e . (setup.sh) installs it"
+    for moment in moments:
+        proc = subprocess.Popen([*command, "compile", "-o", "a.so"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, cwd=tmp_path)
+        time.sleep(moment)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert (proc.returncode, err.splitlines()) == (130, ["tvm-tensorrt: interrupted"]), (moment, err)
+        assert "Wrote" not in out
+    assert os.listdir(tmp_path) == []
 
 
 # -- 3. a damaged library ------------------------------------------------------------------------
