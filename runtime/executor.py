@@ -14,6 +14,7 @@ from is evaluated on the CPU by the evaluator (runtime/evaluator): correct, slow
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import ctypes
 import functools
@@ -165,20 +166,19 @@ class SubgraphRuntime:
 
 _RUNTIMES: dict[str, SubgraphRuntime] = {}
 _RUNTIMES_LOCK = threading.Lock()
-# The garbage collector can close a LoadedModel (its __del__) inside a region holding the lock, in
-# the same thread: release_blobs then defers its blobs here instead of deadlocking on the lock.
-_HELD = threading.local()
-_PENDING: list = []
+# Libraries closed but not yet released: a close that must not wait for the lock (the garbage
+# collector's, which can run inside a region holding it, in the same thread) leaves its blobs here,
+# and whoever holds the lock releases them as it leaves its region. A deque: appends need no lock.
+_PENDING: collections.deque = collections.deque()
 
 
 @contextlib.contextmanager
 def _runtimes_locked():
     with _RUNTIMES_LOCK:
-        _HELD.on = True
         try:
             yield
         finally:
-            _HELD.on = False
+            _release_pending()
 
 
 def _host_bytes(tensor) -> np.ndarray:
@@ -261,30 +261,41 @@ def release_unloaded() -> int:
     binding still references the blob: a VM that held device copies of the constants was freed);
     returns how many subgraph bindings were released. Runs when a library is first called."""
     with _runtimes_locked():
-        pending, _PENDING[:] = list(_PENDING), []
-        released = _release([b.__chandle__() for b in pending if b.__chandle__() in _BOUND])
-        return released + _release([handle for handle, bound in list(_BOUND.items())
-                                    if _strong_references(bound.blob) == 1])
+        return _release([handle for handle, bound in list(_BOUND.items())
+                         if _strong_references(bound.blob) == 1])
 
 
-def release_blobs(blobs) -> int:
+def release_blobs(blobs, wait: bool = True) -> None:
     """Drop the bindings of these blob constants, and the engines no other binding uses: a
     library being closed (LoadedModel.close). TVM 0.27 itself keeps a loaded library, and so its
-    constants, until the process ends, so this is how its engines and our weight views go."""
-    if getattr(_HELD, "on", False):  # closed by the garbage collector inside our own locked region
-        _PENDING.extend(blobs)
-        return 0
-    with _runtimes_locked():
+    constants, until the process ends, so this is how its engines and our weight views go.
+    `wait=False` (the garbage collector closing a model) never blocks: if the lock is held, by
+    another thread or by the region this collection interrupted, its holder releases them."""
+    _PENDING.append(list(blobs))
+    if wait:
+        with _runtimes_locked():
+            pass
+    elif _RUNTIMES_LOCK.acquire(blocking=False):
+        try:
+            _release_pending()
+        finally:
+            _RUNTIMES_LOCK.release()
+
+
+def _release_pending() -> None:
+    """With the lock held. A collection during this loop may append more: the loop takes them."""
+    while _PENDING:
+        blobs = _PENDING.popleft()
         for blob in blobs:
             _REQUESTS.pop(blob.__chandle__(), None)
-        return _release([blob.__chandle__() for blob in blobs if blob.__chandle__() in _BOUND])
+        _release([blob.__chandle__() for blob in blobs if blob.__chandle__() in _BOUND])
 
 
 def _release(handles) -> int:
     if not handles:
         return 0
     for handle in handles:
-        del _BOUND[handle]
+        _BOUND.pop(handle, None)  # a library closed twice (close(), then the collector) lists it twice
         _REQUESTS.pop(handle, None)  # the handle may name another object later
     live = {id(bound.runtime) for bound in _BOUND.values()}
     for digest in [d for d, r in _RUNTIMES.items() if id(r) not in live and not r.embedded]:

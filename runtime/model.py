@@ -70,11 +70,17 @@ class LoadedModel:
     def close(self) -> None:
         """Let go of the library; its engines and weights go with it (unless another library still
         uses the same subgraph). Also happens when the model is garbage-collected."""
+        self._close(wait=True)
+
+    def _close(self, wait: bool) -> None:
         from tvm_tensorrt.formats.abi import SUBGRAPHS_LISTING
         from .executor import release_blobs
 
-        with self._vms_lock:
-            vms, self._vms = self._vms, []
+        if wait:
+            with self._vms_lock:
+                vms, self._vms = self._vms, []
+        else:  # nothing else can reach a model being collected: no lock needed (nor taken)
+            vms, self._vms = self.__dict__.get("_vms", []), []
         self.__dict__.pop("_local", None)
         if self.__dict__.pop("library", None) is None:
             return
@@ -83,12 +89,15 @@ class LoadedModel:
                 listing = [v for v in vm[SUBGRAPHS_LISTING]()]
             except (AttributeError, RuntimeError, KeyError):  # not a tvm_tensorrt.build library
                 continue
-            release_blobs(_blobs_of(listing))
-        release_weights(self.__dict__.pop("weights", None))  # external weights: their mapping
+            release_blobs(_blobs_of(listing), wait=wait)
+        release_weights(self.__dict__.pop("weights", None), wait=wait)  # external weights: their mapping
 
     def __del__(self):
+        """The garbage collector can run this inside any region of any thread, one holding our
+        locks included: it never waits for a lock (what it cannot release now, the lock's holder
+        releases as it leaves)."""
         try:
-            self.close()
+            self._close(wait=False)
         except Exception:  # noqa: BLE001 (interpreter shutdown: modules may be gone)
             pass
 

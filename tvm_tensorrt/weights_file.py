@@ -25,6 +25,8 @@ damaged byte is an error, never a wrong answer.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import json
 import mmap
 import os
@@ -268,28 +270,56 @@ class MemoryWeights:
 
 _LOADED: dict = {}  # identity -> WeightsFile or MemoryWeights
 _LOADED_LOCK = threading.Lock()
+# Weights of closed models not yet unregistered: a close that must not wait for the lock (the
+# garbage collector's, which can run inside a region holding it, in the same thread) leaves them
+# here for the lock's holder. A deque: appends need no lock.
+_CLOSED: collections.deque = collections.deque()
+
+
+@contextlib.contextmanager
+def _loaded_locked():
+    with _LOADED_LOCK:
+        _unregister_closed()
+        try:
+            yield
+        finally:
+            _unregister_closed()
+
+
+def _unregister_closed() -> None:
+    while _CLOSED:
+        weights = _CLOSED.popleft()
+        if _LOADED.get(weights.identity) is weights:
+            del _LOADED[weights.identity]
+        weights.close()
 
 
 def register(weights) -> None:
-    with _LOADED_LOCK:
+    with _loaded_locked():
         _LOADED[weights.identity] = weights
 
 
-def release(weights) -> None:
+def release(weights, wait: bool = True) -> None:
     """A closed model's weights: unregistered and their tensors dropped (the mapping goes with the
-    last view). Another model of the same library that still runs maps the file again."""
+    last view). Another model of the same library that still runs maps the file again.
+    `wait=False` (the garbage collector) never blocks: the lock's holder finishes it."""
     if weights is None:
         return
-    with _LOADED_LOCK:
-        if _LOADED.get(weights.identity) is weights:
-            del _LOADED[weights.identity]
-    weights.close()
+    _CLOSED.append(weights)
+    if wait:
+        with _loaded_locked():
+            pass
+    elif _LOADED_LOCK.acquire(blocking=False):
+        try:
+            _unregister_closed()
+        finally:
+            _LOADED_LOCK.release()
 
 
 def attach(library: str, identity: str) -> WeightsFile:
     """The weights file beside `library`, checked against the identity the library was built with,
     and registered for its calls (one mapping per identity per process)."""
-    with _LOADED_LOCK:
+    with _loaded_locked():
         found = _LOADED.get(identity)
         if isinstance(found, WeightsFile) and os.path.exists(found.path) and \
                 os.path.exists(weights_path(library)) and os.path.samefile(found.path, weights_path(library)):
