@@ -13,7 +13,8 @@ from tvm import relax
 from tvm_tensorrt.backend import DEFAULT_TENSORRT_VERSION, find_backend
 from tvm_tensorrt.common import DEFAULT_WORKSPACE_SIZE
 from . import rules  # noqa: F401  (registers the built-in rules)
-from .checks import bound_vars, call_size_vars, dtype_of, is_transposed_weight, output_types, shape_text, shape_vars
+from .checks import dtype_of, is_transposed_weight, output_types, shape_text
+from .symbolic_dims import bound_vars, call_size_vars, shape_vars
 from .config import make_config
 from .conversion import ConversionCheck
 from .fold import fold_module, fold_transposed_weights

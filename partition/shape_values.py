@@ -21,7 +21,8 @@ from tvm import relax
 from tvm.ir.prim.expr import IntImm
 from tvm.sym.analyzer import Analyzer
 
-from .checks import INT_DTYPES, is_constant, tir_vars
+from .checks import INT_DTYPES, is_constant
+from .symbolic_dims import tir_vars
 
 MAX_ELEMENTS = 8  # shapes have a handful of elements; larger int tensors are data, not shapes
 SIZE_BOUND = 1 << 40  # size variables are non-negative: lets max(seq, 0) simplify to seq

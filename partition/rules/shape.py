@@ -7,8 +7,9 @@ dim 0 happens to keep its size).
 
 from __future__ import annotations
 
-from ..checks import (ANY_DTYPES, IMPLICIT_HINT, NUMERIC_DTYPES, check_axes_avoid_batch, dim_ast, dims,
-                      implicit_batch, is_constant, normalise_axis, rank_of)
+from ..checks import (ANY_DTYPES, IMPLICIT_HINT, NUMERIC_DTYPES, check_axes_avoid_batch, dims, implicit_batch,
+                      is_constant, normalise_axis, rank_of)
+from ..symbolic_dims import dim_ast
 from ..registry import register_rule
 
 CHANGES_BATCH = "keeps dim 0 (as every op must)"

@@ -7,7 +7,8 @@ these rules has symbolic sizes, which the engine computes from its inputs' shape
 
 from tvm import relax
 
-from ..checks import INT_DTYPES, dim_ast, is_size, tir_vars
+from ..checks import INT_DTYPES
+from ..symbolic_dims import dim_ast, is_size, tir_vars
 from ..registry import register_rule
 from .gates import TENSORRT_10
 

@@ -7,7 +7,8 @@ import tvm
 from tvm import relax
 
 from ..errors import ConversionError
-from tvm_tensorrt.partition.checks import constant_array, dim_ast, is_constant, is_size, listed, static_shape
+from tvm_tensorrt.partition.checks import constant_array, is_constant, listed, static_shape
+from tvm_tensorrt.partition.symbolic_dims import dim_ast, is_size
 from tvm_tensorrt.partition.graph import op_name
 from tvm_tensorrt.partition.registry import get_rule
 from ..formats.subgraph import Subgraph, decode, encode, make_subgraph, plain
