@@ -19,7 +19,7 @@ from tvm import relax
 from tvm_tensorrt.converters.base import get_converter
 from tvm_tensorrt.converters.network import populate_network, strongly_typed_flag
 from tvm_tensorrt.errors import ConversionError
-from tvm_tensorrt.trt_log import new_builder
+from tvm_tensorrt.trt_log import errors_handled, new_builder
 from .outline import CODEGEN, region_function
 
 logger = logging.getLogger("tvm_tensorrt")
@@ -74,7 +74,8 @@ class ConversionCheck:
             made = region_function(graph, nodes, TRIAL_SYMBOL)
             subgraph = subgraph_of(made[0], TRIAL_SYMBOL, self.config)
             network = self.builder.create_network(self.flags)
-            populate_network(self.trt, network, subgraph)
+            with errors_handled():  # a refusal is this check's answer: its warning says why
+                populate_network(self.trt, network, subgraph)
             return made, {}
         except Exception as err:  # noqa: BLE001 - whatever a converter raises is its answer
             calls = [n for n in nodes if isinstance(graph.nodes[n]["binding"].value, relax.Call)]  # the writer's nodes

@@ -3,6 +3,8 @@ partition_for_tensorrt populates each region's network with the real converters;
 converter raises goes back to TVM with the converter's words as its reason, the regions are
 formed again around it, and the model still builds, runs and matches."""
 
+import logging
+
 import numpy as np
 import pytest
 from tvm import relax
@@ -77,6 +79,17 @@ def test_a_call_whose_converter_raises_goes_back_to_tvm_with_its_words(registrie
     inputs = random_inputs(mod)
     np.testing.assert_array_equal(run_tvm(tvm_tensorrt.build(partitioned, config=config), inputs)[0],
                                   run_tvm(mod, inputs)[0])
+
+
+def test_tensorrt_s_refusal_during_the_check_is_one_warning_not_its_error_lines(registries, caplog):
+    register_failing_trunc(tensorrt_refuses, "MismatchedAdd")
+    with caplog.at_level(logging.DEBUG, logger="tvm_tensorrt"):
+        tvm_tensorrt.partition_for_tensorrt(relu_trunc_relu())
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
+    assert any(r.levelno == logging.DEBUG and "broadcast dimensions" in r.getMessage() for r in caplog.records)
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "stays in TVM" in r.getMessage()]
+    assert "relax.trunc stays in TVM" in warning and "broadcast dimensions must be conformable" in warning
 
 
 def test_overriding_a_builtin_converter_with_one_that_raises(registries):

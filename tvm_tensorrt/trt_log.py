@@ -37,6 +37,8 @@ def trt_logger(trt):
                 level = levels.get(severity, logging.DEBUG)
                 if level == logging.ERROR:
                     _capture(msg)
+                    if getattr(_CAPTURE, "handled", 0):
+                        level = logging.DEBUG
                 if logger.isEnabledFor(level):
                     logger.log(level, "TensorRT: %s", msg)
 
@@ -59,6 +61,18 @@ def captured_errors():
         yield errors
     finally:
         stack.remove(errors)
+
+
+@contextlib.contextmanager
+def errors_handled():
+    """TensorRT's errors in this block are answers, not failures (the compile-time conversion check
+    tries regions TensorRT may refuse, and says why in its own warning): captured as always, but
+    logged at DEBUG, so a user sees the decision once instead of TensorRT's ERROR lines."""
+    _CAPTURE.handled = getattr(_CAPTURE, "handled", 0) + 1
+    try:
+        yield
+    finally:
+        _CAPTURE.handled -= 1
 
 
 # TensorRT's Python bindings hold the GIL while createInferBuilder / createInferRuntime take a
