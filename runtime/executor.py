@@ -27,7 +27,7 @@ import tvm
 
 from tvm_tensorrt.backend import find_backend
 from tvm_tensorrt.errors import TensorRTError
-from tvm_tensorrt.formats.abi import EXECUTE, NO_ENGINE, PREPARE, RUN_EMBEDDED
+from tvm_tensorrt.formats.abi import EXECUTE, NO_ENGINE, PREPARE, PREPARE_GPU_ONLY, RUN_EMBEDDED
 from tvm_tensorrt.formats.plans import decode_plans
 from tvm_tensorrt.formats.subgraph import decode, decode_header, read_digest
 from . import gpu
@@ -67,18 +67,19 @@ class SubgraphRuntime:
     def values_of(self, inputs):
         return self.engines.values_of([t.shape for t in inputs])
 
-    def engine_for(self, inputs, options: EngineOptions, fallback: str = "through TVM on the CPU"):
+    def engine_for(self, inputs, options: EngineOptions, fallback: Optional[str] = "through TVM on the CPU"):
         """The CUDA engine that runs a call with these inputs and options, or None (the caller
         falls back). Builds or loads the plan first, so conversion is checked even where no
-        engine can run."""
+        engine can run. fallback: where the call then runs, said once; None: a library without a
+        fallback, whose caller raises (the log must not promise a run that will not happen)."""
         backend = find_backend()
         if backend is None:
-            self._warn_once("No TensorRT backend is installed: subgraph %s runs %s", self.symbol, fallback)
+            self._warn_once(fallback, "No TensorRT backend is installed: subgraph %s runs %s", self.symbol, fallback)
             return None
         spec, key, plan = self.engines.plan_for(self.values_of(inputs), backend, options)
         if not inputs or not all(gpu.is_cuda(t) for t in inputs):
-            self._warn_once("No CUDA device holds the inputs of %s: it runs %s (its TensorRT engine was built "
-                            "and checked)", self.symbol, fallback)
+            self._warn_once(fallback, "No CUDA device holds the inputs of %s: it runs %s (its TensorRT engine was "
+                            "built and checked)", self.symbol, fallback)
             return None
         device = inputs[0].device.index
         engine = self.cuda_engine(device, key, plan, backend)
@@ -94,7 +95,7 @@ class SubgraphRuntime:
             with self.lock:
                 self.cuda_engines.pop((device, key), None)
             return self.cuda_engine(device, key, plan, backend)
-        self._warn_once("The TensorRT engine of %s cannot run on CUDA device %d: it runs through TVM",
+        self._warn_once(fallback, "The TensorRT engine of %s cannot run on CUDA device %d: it runs through TVM",
                         self.symbol, device)
         return None
 
@@ -158,8 +159,8 @@ class SubgraphRuntime:
         results = evaluate_network(built.network, backend.trt, feeds, weights=built.weights)  # BF16 weights too
         return [results[d["name"]] for d in self.subgraph.outputs]
 
-    def _warn_once(self, message, *args):
-        if not self.warned:
+    def _warn_once(self, fallback, message, *args):
+        if fallback is not None and not self.warned:
             logger.warning(message, *args)
             self.warned = True
 
@@ -212,8 +213,9 @@ class _Binding:
             return where,
         return where, tuple(tuple(t.shape) for t in inputs)
 
-    def engine_for(self, inputs):
-        """The CUDA engine for this call, or None: one dict lookup once the kind of call is known."""
+    def engine_for(self, inputs, fallback: Optional[str] = "through TVM on the CPU"):
+        """The CUDA engine for this call, or None: one dict lookup once the kind of call is known.
+        fallback: SubgraphRuntime.engine_for's."""
         key = self.call_key(inputs)
         if self.generation != self.runtime.engines.generation:  # a wider engine replaced the old ones
             self.decided.clear()
@@ -222,7 +224,7 @@ class _Binding:
             return self.decided[key]
         except KeyError:
             pass
-        engine = self.runtime.engine_for(inputs, self.options)
+        engine = self.runtime.engine_for(inputs, self.options, fallback)
         if len(self.decided) >= _MAX_DECISIONS:  # many distinct dynamic shapes: forget, never grow
             self.decided.clear()
         self.decided[key] = engine
@@ -385,6 +387,12 @@ def _prepare(blob, plans, *args):
     return _answer(bound.engine_for(args[:bound.n_inputs]) is not None)
 
 
+def _prepare_gpu_only(blob, plans, *args):
+    """prepare in a library built with cpu_fallback=False: no fallback to announce."""
+    bound = binding_for(blob, plans, args)
+    return _answer(bound.engine_for(args[:bound.n_inputs], fallback=None) is not None)
+
+
 def _execute(blob, plans, *args):
     bound = binding_for(blob, plans, args)
     bound.runtime.execute(bound.engine_for(args[:bound.n_inputs]), args)
@@ -407,6 +415,7 @@ def forget_runtimes() -> None:
 
 
 tvm.register_global_func(PREPARE, _prepare, override=True)
+tvm.register_global_func(PREPARE_GPU_ONLY, _prepare_gpu_only, override=True)
 tvm.register_global_func(EXECUTE, _execute, override=True)
 tvm.register_global_func(NO_ENGINE, _no_engine, override=True)
 tvm.register_global_func(RUN_EMBEDDED, _run_embedded, override=True)

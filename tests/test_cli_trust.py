@@ -216,6 +216,43 @@ def test_reasons_and_errors_name_flags_at_the_shell(tmp_path):
     assert "compiled with --no-cpu-fallback" in line and "compile it again without --no-cpu-fallback" in line
 
 
+
+def test_a_library_without_cpu_fallback_raises_without_promising_a_fallback(tmp_path, caplog):
+    """Where no engine runs, a cpu_fallback=False library raises its one typed error; the log must
+    not say first that the subgraph runs through TVM. The same subgraph in a library with the
+    fallback still says so (once per process: it is checked after, on a fresh runtime)."""
+    import logging
+
+    import numpy as np
+    from tvm import relax
+
+    import tvm_tensorrt
+    from tvm_tensorrt.runtime.executor import forget_runtimes
+
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType((2, 8), "float32"))
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            out = bb.emit_output(relax.op.nn.relu(relax.op.matmul(x, relax.const(np.ones((8, 4), "float32")))))
+        bb.emit_func_output(out)
+    partitioned, config = tvm_tensorrt.partition_for_tensorrt(bb.get())
+    for name, fallback in (("gpu_only.so", False), ("both.so", True)):
+        tvm_tensorrt.build(partitioned, config=config, cpu_fallback=fallback).export_library(str(tmp_path / name))
+    caplog.set_level(logging.INFO, logger="tvm_tensorrt")
+    forget_runtimes()
+    with pytest.raises(tvm_tensorrt.TensorRTError, match="built with cpu_fallback=False") as raised:
+        tvm_tensorrt.load(str(tmp_path / "gpu_only.so")).run(np.ones((2, 8), "float32"))
+    assert str(raised.value).count("\n") == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == [], warnings
+    assert "Finished building TensorRT engine for subgraph tensorrt_0" in caplog.text  # conversion still checked
+    caplog.clear()
+    out = tvm_tensorrt.load(str(tmp_path / "both.so")).run(np.ones((2, 8), "float32"))[0]
+    np.testing.assert_allclose(out, np.full((2, 4), 8.0))
+    assert "No CUDA device holds the inputs of tensorrt_0: it runs through TVM on the CPU" in caplog.text
+    forget_runtimes()
+
+
 def test_cli_words_translate_the_python_hints():
     from tvm_tensorrt.cli_words import cli_words
 

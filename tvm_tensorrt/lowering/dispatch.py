@@ -28,7 +28,7 @@ from tvm import relax
 from typing import Callable, Optional
 
 from ..backend import DEFAULT_TENSORRT_VERSION
-from ..formats.abi import EXECUTE, NO_ENGINE, PREPARE, SUBGRAPHS_LISTING
+from ..formats.abi import EXECUTE, NO_ENGINE, PREPARE, PREPARE_GPU_ONLY, SUBGRAPHS_LISTING
 from .constants import plans_constant
 from tvm_tensorrt.partition.config import make_config
 from tvm_tensorrt.partition.outline import CODEGEN, CONFIG_ATTR
@@ -68,7 +68,8 @@ class _DispatchRewriter(relax.PyExprMutator):
         if target is None:
             return relax.Call(call.op, args, call.attrs, call.ty_args) if args else call
         blob, plans, weights, fallback = target
-        ready = self.builder_.emit(relax.Call(relax.ExternFunc(PREPARE), [blob, plans, *args, *weights],
+        prepare = PREPARE if fallback is not None else PREPARE_GPU_ONLY
+        ready = self.builder_.emit(relax.Call(relax.ExternFunc(prepare), [blob, plans, *args, *weights],
                                               ty_args=[relax.TensorType((), "bool")]), "trt_ready")
         out_ty = call.ty
         out_types = list(out_ty.fields) if isinstance(out_ty, relax.TupleType) else out_ty
