@@ -32,7 +32,7 @@ def test_editable_install_maps_every_subpackage_to_its_folder():
 def test_a_wheel_installs_every_subpackage(tmp_path):
     source = tmp_path / "source"  # a copy: building writes build/ and *.egg-info/ where it builds
     source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "tvm_tensorrt_launcher.py"):  # the last: the command's module
         shutil.copy(os.path.join(ROOT, name), source / name)
     for folder in {"tvm_tensorrt", *(f.split("/")[0] for f in SUBPACKAGES.values())}:
         shutil.copytree(os.path.join(ROOT, folder), source / folder, ignore=shutil.ignore_patterns("__pycache__"))
@@ -54,3 +54,4 @@ def test_a_wheel_installs_every_subpackage(tmp_path):
     for data in ("tvm_tensorrt/models/default_cnn.onnx", "tvm_tensorrt/partition/report_assets/report.js",
                  "tvm_tensorrt/partition/report_assets/report.css", "tvm_tensorrt/partition/report_assets/report.html"):
         assert (target / data).is_file(), data
+    assert (target / "tvm_tensorrt_launcher.py").is_file()  # [project.scripts]' tvm-tensorrt
