@@ -256,6 +256,13 @@ SUPPORTED_NODE_CASES = (
                     "test_rotary_embedding_with_rotary_dim test_rotary_embedding_no_position_ids "
                     "test_rotary_embedding_no_position_ids_interleaved")
     + _cases("data", "test_rotary_embedding")  # cos, sin and position ids as initializers
+    # NMS (INMSLayer): corner and centre boxes, IoU and score thresholds, the per-class limit, batches
+    # (runtime/evaluator/nms.py; more in tests/test_fused_nms_cache_moe.py)
+    + _cases("all", "test_nonmaxsuppression_center_point_box_format test_nonmaxsuppression_flipped_coordinates "
+                    "test_nonmaxsuppression_identical_boxes test_nonmaxsuppression_iou_threshold_boundary "
+                    "test_nonmaxsuppression_limit_output_size test_nonmaxsuppression_single_box "
+                    "test_nonmaxsuppression_suppress_by_IOU test_nonmaxsuppression_suppress_by_IOU_and_scores "
+                    "test_nonmaxsuppression_two_batches")
 )
 
 # name -> (variant, how it fails, why)
@@ -273,7 +280,6 @@ UNSUPPORTED_NODE_CASES = {
     # the evaluator raises UnsupportedLayerError (layer type or parameter not implemented)
     "test_gridsample": ("data", "evaluator", "GRID_SAMPLE layers"),
     "test_hardmax_example": ("data", "evaluator", "ONE_HOT layers"),
-    "test_nonmaxsuppression_single_box": ("data", "evaluator", "NMS layers"),
     "test_reversesequence_time": ("data", "evaluator", "REVERSE_SEQUENCE layers"),
     "test_lstm_defaults": ("data", "evaluator", "loops (TRIP_LIMIT/RECURRENCE/ITERATOR/LOOP_OUTPUT)"),
     "test_if": ("data", "evaluator", "conditionals (CONDITION layers)"),
@@ -293,6 +299,8 @@ UNSUPPORTED_NODE_CASES = {
     "test_maxpool_2d_ceil_output_size_reduce_by_one": (
         "data", "diverges", "EXPLICIT_ROUND_UP keeps a last window that starts in the padding; ONNX drops it"),
     "test_spacetodepth_crd_mode_example": ("data", "diverges", "the parser ignores SpaceToDepth's `mode` (CRD)"),
+    "test_nonmaxsuppression_two_classes": ("data", "diverges", "TensorRT's NMS orders a batch item's rows by score "
+                                                               "across classes; ONNX by class, then score"),
 }
 
 

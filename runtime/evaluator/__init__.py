@@ -22,7 +22,7 @@ geometry.py the window arithmetic of convolution and pooling. Every other module
 family of layers and registers its handlers when imported, and this module imports them all.
 """
 
-from . import attention, conv, elementwise, linalg, pool, quantize, reduce, resize, shape  # noqa: F401  (registers the handlers)
+from . import attention, conv, elementwise, linalg, nms, pool, quantize, reduce, resize, shape  # noqa: F401  (registers the handlers)
 from .core import (ArithmeticVariant, EvaluationError, UnsupportedLayerError, evaluate_network,
                    supported_layer_types)
 
