@@ -31,11 +31,12 @@ class NetworkBuild:
     `weights`: {(layer index, attribute): array} for the weights the bindings cannot give back
     (BF16), which the CPU evaluator reads (evaluate_network(..., weights=))."""
 
-    def __init__(self, network, keep_alive, weights=None, fused: int = 0):
+    def __init__(self, network, keep_alive, weights=None, fused: int = 0, matches=(), refused=()):
         self.network = network
         self.keep_alive = keep_alive
         self.weights = weights if weights is not None else {}
         self.fused = fused  # patterns built as one layer each (converters/patterns.py)
+        self.matches, self.refused = list(matches), list(refused)  # fusion_plan's answer, for explain()
 
 
 FLOATS = ("float32", "float16", "bfloat16")
@@ -61,8 +62,7 @@ def populate_network(trt, network, subgraph, precision: str = "fp32", fuse: bool
     biases = conv_biases(subgraph)  # {convolution: (the add folded into it, bias weight)}
     folded = {add: conv for conv, (add, _) in biases.items()}
     build.transposed = transposed_weights(subgraph)  # {permute_dims read as a view: its weight}
-    matches, _ = find_matches(subgraph, subgraph.config.get("no_fuse", ()) if fuse else PATTERN_KEYS,
-                              unavailable=set(biases) | set(folded) | set(build.transposed))
+    matches, refused = fusion_plan(subgraph, fuse)
     fused = {m.root: m for m in matches}  # patterns.py: nodes built as one layer of their own
     inside = {i for m in matches for i in m.members if i != m.root}
     for index, node in enumerate(subgraph.nodes):
@@ -90,7 +90,16 @@ def populate_network(trt, network, subgraph, precision: str = "fp32", fuse: bool
             tensor = network.add_identity(tensor).get_output(0)
         tensor.name = desc["name"]
         network.mark_output(tensor)
-    return NetworkBuild(network, build.keep_alive, build.network.weights, fused=len(matches))
+    return NetworkBuild(network, build.keep_alive, build.network.weights, fused=len(matches),
+                        matches=matches, refused=refused)
+
+
+def fusion_plan(subgraph, fuse: bool = True) -> tuple[list, list]:
+    """find_matches's (matches, refused) as populate_network uses them: the nodes its own
+    peepholes take (fusion.py) are not available to a pattern. explain() reads the same answer."""
+    biases = conv_biases(subgraph)
+    unavailable = set(biases) | {add for add, _ in biases.values()} | set(transposed_weights(subgraph))
+    return find_matches(subgraph, subgraph.config.get("no_fuse", ()) if fuse else PATTERN_KEYS, unavailable=unavailable)
 
 
 class _Build:

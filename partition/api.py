@@ -18,6 +18,7 @@ from .symbolic_dims import bound_vars, call_size_vars, shape_vars
 from .config import make_config
 from .conversion import ConversionCheck
 from .fold import fold_module, fold_transposed_weights
+from .fusions import block_fusions
 from .graph import EXTERNAL, build_block_graph, used_vars
 from .outline import CODEGEN, CONFIG_ATTR, RegionOutliner
 from .regions import form_regions
@@ -43,6 +44,11 @@ class Decision:
     shapes: tuple = ()  # its result's shape(s) as text, e.g. ("1x64x56x56",); symbolic dims by name
     dtype: Optional[str] = None  # its (first) result's dtype
     used_after: bool = False  # read after its dataflow block: an output of the function
+    # The fused pattern (converters/patterns.py) the network builder builds this call into, if any:
+    pattern: Optional[str] = None  # its key, e.g. "attention"
+    pattern_root: Optional[str] = None  # the binding of the pattern's last call (names the instance)
+    pattern_layers: tuple = ()  # the TensorRT layer types its converter made
+    not_fused: tuple = ()  # ((pattern key or rule, reason), ...): patterns found at this call that did not apply
 
 
 # The layouts TensorRT layers take; ConvertLayout rewrites other layouts of these ops into them
@@ -146,7 +152,8 @@ def _partition_function(func: relax.Function, fname: str, config, outliner, deci
         region_of = _regions(graph, config, check)
         new_blocks.append(outliner.rewrite_block(block, graph, region_of, check.converted if check else None))
         if decisions is not None:
-            _record(graph, region_of, fname, outliner.last_symbols, decisions)
+            fusions = block_fusions(graph, region_of, config, check)
+            _record(graph, region_of, fname, outliner.last_symbols, decisions, fusions)
     new_body = relax.SeqExpr(new_blocks, body.body)
     return fold_transposed_weights(relax.Function(func.params, new_body, func.ret_ty, func.is_pure, func.attrs))
 
@@ -230,7 +237,7 @@ def has_mac_counter(op: str) -> bool:
     return rule is not None and rule.does_mac_work
 
 
-def _record(graph, region_of, fname, symbols, decisions):
+def _record(graph, region_of, fname, symbols, decisions, fusions):
     defined_by = {graph.nodes[n]["binding"].var: n for n in graph.nodes if n != EXTERNAL}
 
     def sources(var) -> list:
@@ -252,11 +259,16 @@ def _record(graph, region_of, fname, symbols, decisions):
         binding = data["binding"]
         inputs = tuple(dict.fromkeys(name for v in data["reads"] for name in sources(v)))
         results = output_types(binding.value)
+        fused = fusions.fused.get(node)
         decisions.append(Decision(fname, binding.var.name, "relax." + data["op"],
                                   region is not None, symbols.get(region), data["reason"], data["macs"],
                                   inputs=inputs, shapes=tuple(shape_text(t) for t in results),
                                   dtype=dtype_of(results[0]) if results else None,
-                                  used_after=_read_after(graph, node)))
+                                  used_after=_read_after(graph, node),
+                                  pattern=fused.key if fused else None,
+                                  pattern_root=graph.nodes[fused.root]["binding"].var.name if fused else None,
+                                  pattern_layers=fused.layers if fused else (),
+                                  not_fused=tuple(fusions.not_fused.get(node, ()))))
 
 
 def _read_after(graph, node) -> bool:

@@ -20,6 +20,7 @@ from tvm_tensorrt.converters.base import get_converter
 from tvm_tensorrt.converters.network import populate_network, strongly_typed_flag
 from tvm_tensorrt.errors import ConversionError
 from tvm_tensorrt.trt_log import errors_handled, new_builder
+from .fusions import remember_fusions
 from .outline import CODEGEN, region_function
 
 logger = logging.getLogger("tvm_tensorrt")
@@ -40,13 +41,14 @@ class ConversionCheck:
         self.config = config
         self._graph = None
         self.converted: dict = {}  # {frozenset of a region's nodes: region_function's answer}
+        self.fusions: dict = {}  # {frozenset of a region's nodes: fusions.RegionFusions}, for explain()
         self._said: set = set()
 
     def refuse(self, graph, region_of: dict) -> bool:
         """Populate each region's network; a call that cannot be converted gets its reason in
         `graph`. True when any did: the caller forms the regions again."""
         if graph is not self._graph:
-            self._graph, self.converted = graph, {}
+            self._graph, self.converted, self.fusions = graph, {}, {}
         members: dict = {}
         for node, region in region_of.items():
             members.setdefault(region, []).append(node)
@@ -75,7 +77,8 @@ class ConversionCheck:
             subgraph = subgraph_of(made[0], TRIAL_SYMBOL, self.config)
             network = self.builder.create_network(self.flags)
             with errors_handled():  # a refusal is this check's answer: its warning says why
-                populate_network(self.trt, network, subgraph)
+                built = populate_network(self.trt, network, subgraph)
+            remember_fusions(self.fusions, graph, nodes, built, TRIAL_SYMBOL)
             return made, {}
         except Exception as err:  # noqa: BLE001 - whatever a converter raises is its answer
             calls = [n for n in nodes if isinstance(graph.nodes[n]["binding"].value, relax.Call)]  # the writer's nodes

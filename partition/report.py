@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 from .checks import batch_mode_note
+from .report_fusions import fused_patterns, fusion_lines, unfused_patterns
 
 
 def format_count(n: int) -> str:
@@ -58,6 +59,16 @@ class PartitionReport:
             rows.append({"subgraph": symbol, "ops": len(members), "macs": sum(d.macs for d in members)})
         return rows
 
+    @property
+    def fused_patterns(self) -> list[dict]:
+        """The patterns the network builder builds as one unit each (report_fusions.py)."""
+        return fused_patterns(self)
+
+    @property
+    def unfused_patterns(self) -> list[dict]:
+        """Patterns found that did not apply, with why (report_fusions.py)."""
+        return unfused_patterns(self)
+
     def summary(self) -> str:
         total, done = len(self.decisions), len(self.offloaded)
         return (f"{done} of {total} operator calls offloaded to TensorRT "
@@ -76,6 +87,7 @@ class PartitionReport:
             ops = Counter(d.op for d in self.decisions if d.subgraph == symbol)
             lines.append(f"  {symbol}: " + ", ".join(f"{op.removeprefix('relax.')} x{n}" for op, n in ops.items())
                          + f" ({row['ops']} ops, {format_count(row['macs'])} MACs)")
+        lines.extend(fusion_lines(self))
         kept = Counter((d.op, d.reason) for d in self.decisions if not d.offloaded)
         if kept:
             lines.append("Kept in TVM:")
@@ -92,6 +104,7 @@ class PartitionReport:
         return {"summary": self.summary(), "batch_mode": batch_mode_note(self.config), "totals": self.totals,
                 "config": self.config,
                 "subgraphs": self.subgraphs, "subgraph_totals": self.subgraph_totals(),
+                "fused_patterns": self.fused_patterns, "unfused_patterns": self.unfused_patterns,
                 "decisions": [asdict(d) for d in self.decisions]}
 
     def to_json(self, **kwargs) -> str:

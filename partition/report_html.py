@@ -41,6 +41,7 @@ def page_data(report, precision=None) -> dict:
     if config.get("remove_no_mac_subgraphs"):
         options.append("remove_no_mac_subgraphs")
     return {"nodes": graph.nodes, "edges": graph.edges, "groups": graph.groups, "reasons": reasons,
+            "fusions": graph.fusions, "unfused": _unfused(report, graph),
             "open_collapsed": len(report.decisions) > OPEN_COLLAPSED_ABOVE,
             "header": {**report.totals, "options": " \u00b7 ".join(options)}}
 
@@ -54,3 +55,9 @@ def to_html(report, title: str = "", precision=None) -> str:
         css=(ASSETS / "report.css").read_text(encoding="utf-8"),
         js=(ASSETS / "report.js").read_text(encoding="utf-8"), data=data)
 
+
+
+def _unfused(report, graph) -> list:
+    """The patterns that did not apply, each with the index of the node it was tried at."""
+    index = {(n["function"], n["name"]): i for i, n in enumerate(graph.nodes) if n["kind"] == "op"}
+    return [{**item, "node": index.get((item["function"], item["at"]))} for item in report.unfused_patterns]

@@ -11,7 +11,7 @@ barycenter sweep to order each rank (fewer crossings, no solver).
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html import escape
 
 from .report import format_count
@@ -25,6 +25,7 @@ class ViewGraph:
     nodes: list  # dicts: kind (input | op | output), label, and for ops the decision's fields
     edges: list  # (from node index, to node index)
     groups: list  # dicts: id (tensorrt_k), ops, macs, histogram [[op, count]], colour
+    fusions: list = field(default_factory=list)  # fused patterns: report_fusions.fused_patterns + members (node indices)
 
 
 def short_op(op: str) -> str:
@@ -52,7 +53,8 @@ def view_graph(report) -> ViewGraph:
         nodes.append({"kind": "op", "label": short_op(d.op), "op": d.op, "name": d.binding,
                       "onnx": report.node_names.get(d.binding), "function": d.function,
                       "shapes": list(d.shapes), "dtype": d.dtype, "macs": d.macs,
-                      "subgraph": d.subgraph, "reason": d.reason})
+                      "subgraph": d.subgraph, "reason": d.reason, "fusion": None,
+                      "not_fused": [list(pair) for pair in d.not_fused]})
         if d.used_after:
             outputs.append(len(nodes) - 1)
     for k, source in enumerate(outputs):
@@ -64,7 +66,12 @@ def view_graph(report) -> ViewGraph:
         histogram = Counter(short_op(d.op) for d in report.decisions if d.subgraph == row["subgraph"])
         groups.append({"id": row["subgraph"], "ops": row["ops"], "macs": row["macs"],
                        "histogram": histogram.most_common(), "colour": PALETTE[i % len(PALETTE)]})
-    return ViewGraph(nodes, edges, groups)
+    fusions = report.fused_patterns
+    for k, item in enumerate(fusions):
+        item["members"] = [index_of[(item["function"], p["name"])] for p in item["pieces"]]
+        for i in item["members"]:
+            nodes[i]["fusion"] = k
+    return ViewGraph(nodes, edges, groups, fusions)
 
 
 def collapsed_units(graph: ViewGraph):

@@ -57,10 +57,13 @@ def test_the_report_is_one_offline_file(bert_html):
 def test_the_report_in_a_browser(bert_report, bert_html, tmp_path):
     kept = [d for d in bert_report.decisions if not d.offloaded]
     assert len(bert_report.subgraphs) == 3 and len(kept) == 2
+    fused = bert_report.fused_patterns  # each one box until opened (test_fused_report.py)
+    pieces = {p["name"]: f["subgraph"] for f in fused for p in f["pieces"]}
     page = ReportPage(bert_html)
     try:
-        # a small model opens expanded: one node per operator call
-        assert page.count(".unit.op") == len(bert_report.decisions)
+        # a small model opens expanded: one node per operator call, a fused pattern's calls one box
+        assert page.count(".unit.op") == len(bert_report.decisions) - len(pieces)
+        assert page.count(".unit.fused") == len(fused)
         assert page.count(".frame") == 3
         page.page.click("#collapse-all")
         assert page.count(".unit.group") == 3  # one group per subgraph
@@ -73,7 +76,9 @@ def test_the_report_in_a_browser(bert_report, bert_html, tmp_path):
         page.page.click(".unit.group[data-unit='g:tensorrt_1']")  # open one subgraph
         assert page.count(".unit.group") == 2
         members = sum(1 for d in bert_report.decisions if d.subgraph == "tensorrt_1")
-        assert page.count(".unit.op.trt") == members
+        inside = [f for f in fused if f["subgraph"] == "tensorrt_1"]
+        assert page.count(".unit.op.trt") == members - sum(len(f["pieces"]) for f in inside)
+        assert page.count(".unit.fused") == len(inside)
         page.page.click("#expand-all")
         assert page.count(".unit.op") == len(bert_report.decisions)
         # the reasons summary: a click highlights exactly the ops kept for that reason

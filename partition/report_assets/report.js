@@ -10,6 +10,8 @@
   var groupById = {};
   groups.forEach(function (g) { groupById[g.id] = g; });
   var collapsed = new Set(data.open_collapsed ? groups.map(function (g) { return g.id; }) : []);
+  var fusions = data.fusions || [];  // fused patterns: one box each until opened to their pieces
+  var closedFusions = new Set(fusions.map(function (_, k) { return k; }));
   var highlighted = new Set(), matches = [], matched = new Set(), matchedGroups = new Set();
   var matchAt = -1, selected = null, elements = {};
   var placed = {}, bounds = { x: 0, y: 0, w: 1, h: 1 }, camera = { x: 0, y: 0, scale: 1 };
@@ -29,7 +31,13 @@
       if (v < 1000 || i === units.length - 1) return v + " " + units[i][1];
     }
   }
-  function unitOf(i) { var g = nodes[i].subgraph; return g && collapsed.has(g) ? "g:" + g : "n:" + i; }
+  function unitOf(i) {
+    var n = nodes[i], g = n.subgraph;
+    if (g && collapsed.has(g)) return "g:" + g;
+    if (n.fusion !== null && n.fusion !== undefined && closedFusions.has(n.fusion)) return "f:" + n.fusion;
+    return "n:" + i;
+  }
+  function anyMember(f, set) { return f.members.some(function (i) { return set.has(i); }); }
 
   // ---- layout --------------------------------------------------------------------------------
   function layout() {
@@ -91,6 +99,11 @@
     if (u.charAt(0) === "g") {
       c.push("group");
       if (matchedGroups.has(u.slice(2))) c.push("match");
+    } else if (u.charAt(0) === "f") {
+      var f = fusions[+u.slice(2)];
+      c.push("fused", "trt");
+      if (anyMember(f, matched)) c.push("match");
+      if (anyMember(f, highlighted)) c.push("hl");
     } else {
       var i = +u.slice(2), n = nodes[i];
       c.push(n.kind === "op" ? "op" : "io");
@@ -108,6 +121,10 @@
       var g = groupById[u.slice(2)];
       lines = [g.id, g.ops + " ops, " + count(g.macs) + " MACs"];
       style = ' style="fill:' + g.colour + ';fill-opacity:0.22;stroke:' + g.colour + '"';
+    } else if (u.charAt(0) === "f") {
+      var f = fusions[+u.slice(2)], fc = groupById[f.subgraph].colour;
+      lines = [f.key + " (" + f.members.length + " ops)", f.layer || "fused"];
+      style = ' style="fill:' + fc + ';fill-opacity:0.38;stroke:' + fc + '"';
     } else {
       var n = nodes[+u.slice(2)];
       if (n.kind === "op") {
@@ -130,7 +147,7 @@
     var box = {}, out = [];
     nodes.forEach(function (n, i) {
       if (!n.subgraph || collapsed.has(n.subgraph)) return;
-      var p = placed["n:" + i], b = box[n.subgraph];
+      var p = placed[unitOf(i)], b = box[n.subgraph];  // a piece of a closed fused pattern: its box
       if (!b) b = box[n.subgraph] = { x0: p.x, y0: p.y, x1: p.x + p.w, y1: p.y + p.h };
       b.x0 = Math.min(b.x0, p.x); b.y0 = Math.min(b.y0, p.y); b.x1 = Math.max(b.x1, p.x + p.w); b.y1 = Math.max(b.y1, p.y + p.h);
     });
@@ -143,6 +160,26 @@
         (b.x1 - b.x0 + 16) + '" height="' + (b.y1 - b.y0 + 30) + '" rx="8" style="fill:' + c + ';stroke:' + c + '"></rect>' +
         '<text class="frame-title" data-frame="' + esc(id) + '" x="' + tx + '" y="' + ty + '" style="fill:' + c + '">' +
         esc(id) + " \u25be close</text></g>");
+    });
+    return out.join("") + fusionFrames();
+  }
+  function fusionFrames() {  // an open fused pattern: a dotted frame around its pieces, its title closes it
+    var out = [];
+    fusions.forEach(function (f, k) {
+      if (closedFusions.has(k) || collapsed.has(f.subgraph)) return;
+      var b = null;
+      f.members.forEach(function (i) {
+        var p = placed["n:" + i];
+        if (!p) return;
+        if (!b) b = { x0: p.x, y0: p.y, x1: p.x + p.w, y1: p.y + p.h };
+        b.x0 = Math.min(b.x0, p.x); b.y0 = Math.min(b.y0, p.y); b.x1 = Math.max(b.x1, p.x + p.w); b.y1 = Math.max(b.y1, p.y + p.h);
+      });
+      if (!b) return;
+      var c = groupById[f.subgraph].colour;
+      out.push('<g class="fuse-frame"><rect x="' + (b.x0 - 5) + '" y="' + (b.y0 - 16) + '" width="' + (b.x1 - b.x0 + 10) +
+        '" height="' + (b.y1 - b.y0 + 21) + '" rx="6" style="stroke:' + c + '"></rect><text class="fuse-title" data-fusion="' +
+        k + '" x="' + (b.x1 + 2) + '" y="' + (b.y0 - 4) + '" text-anchor="end" style="fill:' + c + '">' + esc(f.key) +
+        " \u25be close</text></g>");
     });
     return out.join("");
   }
@@ -231,6 +268,13 @@
       html = "<table>" + row("TensorRT subgraph", g.id) + row("operators", g.ops) + row("MACs", count(g.macs)) +
         row("ops", g.histogram.map(function (h) { return h[0] + " x" + h[1]; }).join(", ")) + "</table>" +
         "<p>Click to open it.</p>";
+    } else if (u.charAt(0) === "f") {
+      var f = fusions[+u.slice(2)];
+      html = "<table>" + row("fused pattern", f.key) + row("TensorRT", f.layer || "") +
+        (f.layers.length ? row("layers", f.layers.filter(function (t, k, all) { return t !== "CONSTANT" && all.indexOf(t) === k; }).join(", ")) : "") +
+        row("pieces", f.pieces.map(function (p) { return p.op.replace(/^relax\./, ""); }).join(", ")) +
+        row("nodes", f.pieces.map(function (p) { return p.onnx || p.name; }).join(", ")) +
+        row("runs in", "TensorRT, subgraph " + f.subgraph) + "</table><p>Click to open it.</p>";
     } else {
       var n = nodes[+u.slice(2)];
       if (n.kind !== "op") {
@@ -239,7 +283,9 @@
         html = "<table>" + row("op", n.op) + row("name", n.name) + (n.onnx ? row("ONNX node", n.onnx) : "") +
           row("shape", n.shapes.join(", ")) + row("dtype", n.dtype || "") + row("MACs", count(n.macs)) +
           row("runs in", n.subgraph ? "TensorRT, subgraph " + n.subgraph : "TVM") +
-          (n.subgraph ? "" : row("reason", n.reason || "", "reason")) + "</table>";
+          (n.subgraph ? "" : row("reason", n.reason || "", "reason")) +
+          (n.fusion !== null && n.fusion !== undefined ? row("fused into", fusions[n.fusion].key + ": " + (fusions[n.fusion].layer || "")) : "") +
+          (n.not_fused || []).map(function (r) { return row("not fused", r[0] + ": " + r[1], "reason"); }).join("") + "</table>";
       }
     }
     document.getElementById("details").innerHTML = html;
@@ -251,16 +297,24 @@
   svg.addEventListener("click", function (e) {
     if (drag && drag.moved) return;
     var title = e.target.closest(".frame-title"), g = e.target.closest("[data-unit]");
+    var fuseTitle = e.target.closest(".fuse-title");
     if (title) { setCollapsed(title.getAttribute("data-frame"), true); return; }
+    if (fuseTitle) { setFusion(+fuseTitle.getAttribute("data-fusion"), true); return; }
     if (!g) return;
     var u = g.getAttribute("data-unit");
     if (u.charAt(0) === "g") { setCollapsed(u.slice(2), false); return; }
+    if (u.charAt(0) === "f") { setFusion(+u.slice(2), false); return; }
     selected = u; details(u); restyle();
   });
   function setCollapsed(id, closed) {
     if (closed) collapsed.add(id); else collapsed.delete(id);
     relayout();
     centreOn(closed ? "g:" + id : firstUnitOf(id));
+  }
+  function setFusion(k, closed) {
+    if (closed) closedFusions.add(k); else closedFusions.delete(k);
+    relayout();
+    centreOn(unitOf(fusions[k].members[0]));
   }
   function firstUnitOf(id) {
     for (var i = 0; i < nodes.length; i++) if (nodes[i].subgraph === id) return "n:" + i;
@@ -294,6 +348,33 @@
     if (!active) centreOn(unitOf(data.reasons[+li.getAttribute("data-reason")].ops[0]));
   });
 
+  // the fused patterns by key, then the patterns that did not apply: a click highlights their ops
+  var fusionItems = [], byKey = {};
+  fusions.forEach(function (f) {
+    if (!byKey[f.key]) { byKey[f.key] = { text: f.key + ": " + (f.layer || "fused"), count: 0, ops: [] }; fusionItems.push(byKey[f.key]); }
+    byKey[f.key].count++;
+    byKey[f.key].ops = byKey[f.key].ops.concat(f.members);
+  });
+  (data.unfused || []).forEach(function (r) {
+    if (r.node === null || r.node === undefined) return;
+    fusionItems.push({ text: r.key + " not fused at " + (r.onnx || r.at) + ": " + r.reason, ops: [r.node], unfused: true });
+  });
+  var fusionList = document.getElementById("fusions");
+  fusionList.innerHTML = fusionItems.length ? fusionItems.map(function (item, k) {
+    return '<li data-fusion-item="' + k + '"' + (item.unfused ? ' class="unfused"' : "") + ">" +
+      (item.unfused ? "" : '<span class="count">' + item.count + "</span>") + esc(item.text) + "</li>";
+  }).join("") : "<li>none: no pattern the network builder fuses</li>";
+  fusionList.addEventListener("click", function (e) {
+    var li = e.target.closest("[data-fusion-item]");
+    if (!li) return;
+    var active = li.classList.contains("active"), item = fusionItems[+li.getAttribute("data-fusion-item")];
+    fusionList.querySelectorAll("li").forEach(function (x) { x.classList.remove("active"); });
+    highlighted = new Set(active ? [] : item.ops);
+    if (!active) li.classList.add("active");
+    restyle();
+    if (!active) centreOn(unitOf(item.ops[0]));
+  });
+
   var search = document.getElementById("search"), searchCount = document.getElementById("search-count"), pending = null;
   function runSearch() {  // a subgraph by its exact name; anything else by substring of op, name, ONNX node
     pending = null;
@@ -302,7 +383,8 @@
     if (q) nodes.forEach(function (n, i) {
       if (n.kind === "output") return;  // named after the op that makes it: would count it twice
       var hit = groupById[q] ? n.subgraph === q
-        : [n.label, n.name, n.onnx || "", n.subgraph || ""].join("\n").toLowerCase().indexOf(q) >= 0;
+        : [n.label, n.name, n.onnx || "", n.subgraph || "", n.fusion !== null && n.fusion !== undefined ? fusions[n.fusion].key : ""]
+          .join("\n").toLowerCase().indexOf(q) >= 0;
       if (hit) matches.push(i);
     });
     matched = new Set(matches);
@@ -321,10 +403,12 @@
     centreOn(matchUnits[matchAt]);
   });
   document.getElementById("collapse-all").addEventListener("click", function () {
-    groups.forEach(function (g) { collapsed.add(g.id); }); relayout(); fit(true);
+    groups.forEach(function (g) { collapsed.add(g.id); });
+    fusions.forEach(function (_, k) { closedFusions.add(k); });
+    relayout(); fit(true);
   });
   document.getElementById("expand-all").addEventListener("click", function () {
-    collapsed.clear(); relayout(); fit(true);
+    collapsed.clear(); closedFusions.clear(); relayout(); fit(true);
   });
   document.getElementById("fit").addEventListener("click", function () { fit(false); });
 
