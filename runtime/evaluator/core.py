@@ -201,7 +201,8 @@ class _Evaluator:
     def _round_differently(self, result: np.ndarray) -> np.ndarray:
         if self.variant is None or not self.variant.ulp_noise or not _is_float(result.dtype) or not result.size:
             return result
-        unit = float(np.finfo(result.dtype).eps) / 2  # unit roundoff of the layer's output dtype
+        # unit roundoff of the layer's output dtype (numpy's finfo does not know bfloat16; ml_dtypes' knows all)
+        unit = float((_ml_dtypes.finfo if _ml_dtypes is not None else np.finfo)(result.dtype).eps) / 2
         noise = self._rng.uniform(-unit, unit, result.shape)
         return (result.astype(np.float64) * (1.0 + noise)).astype(result.dtype)
 
