@@ -16,6 +16,7 @@ from tvm import relax
 
 from .checks import (batch_key, check_batch_dim, check_call_tensors, config_for_call, explicit_mode_reason,
                      implicit_batch, judging, limits_apply, listed, output_types, static_type)
+from .gaps import gap_reason
 from .registry import RELAX_PREFIX, count_macs, gate_reason, get_rule, run_rule
 
 EXTERNAL = -1
@@ -69,7 +70,7 @@ def support_reason(call, config: dict) -> str | None:
         return "not an operator call"
     rule = get_rule(name)
     if rule is None:
-        return f"no TensorRT rule is registered for {RELAX_PREFIX}{name}"
+        return gap_reason(name) or f"no TensorRT rule is registered for {RELAX_PREFIX}{name}"
     if name in config.get("ops_to_exclude", ()):
         return f"{RELAX_PREFIX}{name} is in ops_to_exclude"
     effective = config_for_call(call, config, rule.dynamic)
