@@ -6,6 +6,7 @@ import numpy as np
 
 from tvm_tensorrt.common import normalise_axis  # noqa: F401  (converters import it from here with the other helpers)
 from tvm_tensorrt.errors import ConversionError
+from .reshape_dims import constant_runs, plan_reshape
 
 
 def tensor_of(params, index: int):
@@ -33,21 +34,25 @@ def weight_of(params, index: int) -> np.ndarray:
     return item.weight
 
 
-def reshape(params, tensor, dims):
-    """Reshape to `dims` (ints, or formats.dims data for symbolic ones). With at most one
-    symbolic dim TensorRT infers it (-1); with more, the shape is computed at run time."""
+def reshape(params, tensor, dims, in_dims=None):
+    """Reshape to `dims` (ints, or formats.dims data for symbolic ones). Symbolic dims equal to
+    `in_dims`' (the input's dims) at the same position are copied (0), one other is inferred
+    (-1); only the rest are computed at run time (converters/reshape_dims.py)."""
     layer = params.network.add_shuffle(tensor)
-    symbolic = [d for d in dims if not isinstance(d, int) or d < 0]
-    if len(symbolic) <= 1:
-        layer.reshape_dims = tuple(d if isinstance(d, int) else -1 for d in dims)
+    entries, placeholder = plan_reshape(dims, in_dims)
+    if all(isinstance(e, int) for e in entries):
+        layer.reshape_dims = tuple(entries)
     else:
-        layer.set_input(1, shape_tensor(params, dims))
+        layer.set_input(1, shape_tensor(params, entries))
+    layer.zero_is_placeholder = placeholder  # else a static 0 is an empty dim
     return layer.get_output(0)
 
 
 def shape_tensor(params, dims):
-    """A 1-D INT64 shape tensor for `dims`, computing symbolic dims from the shape variables."""
-    parts = [dim_tensor(params, d) for d in dims]
+    """A 1-D INT64 shape tensor for `dims`, computing symbolic dims from the shape variables;
+    each run of static dims is one constant."""
+    parts = [params.constant(np.array(value, dtype=np.int64)) if kind == "constant" else dim_tensor(params, value)
+             for kind, value in constant_runs(dims)]
     if len(parts) == 1:
         return parts[0]
     return params.network.add_concatenation(parts).get_output(0)
@@ -126,6 +131,10 @@ def runtime_size(params, tensor, size):
     network, trt = params.network, params.trt
     shape = network.add_shape(tensor).get_output(0)
     dtype = np.int64 if shape.dtype == trt.int64 else np.int32
+    static = tuple(tensor.shape)
+    if all(v < 0 or static[k] >= 0 for k, v in enumerate(size)):  # the shape less what the slice leaves out
+        less = params.constant(np.array([0 if v < 0 else static[k] - v for k, v in enumerate(size)], dtype=dtype))
+        return network.add_elementwise(shape, less, trt.ElementWiseOperation.SUB).get_output(0)
     keep = params.constant(np.array([1 if v < 0 else 0 for v in size], dtype=dtype))
     fixed = params.constant(np.array([max(v, 0) for v in size], dtype=dtype))
     taken = network.add_elementwise(shape, keep, trt.ElementWiseOperation.PROD).get_output(0)

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from .base import TensorRTOpConverter, register_converter
 from .helpers import normalise_axis, reshape, scalar_constant, slice_layer, tensor_of
+from .reshape_dims import shape_tensor_cost
 
 
 class ReshapeToOutputConverter(TensorRTOpConverter):
     def convert(self, params):
-        return [reshape(params, tensor_of(params, 0), params.output_dims[0])]
+        item = params.inputs[0]
+        return [reshape(params, tensor_of(params, 0), params.output_dims[0], item.dims or item.shape)]
 
 
 register_converter("reshape")(type("ReshapeConverter", (ReshapeToOutputConverter,), {}))
@@ -91,8 +93,13 @@ class StridedSliceConverter(TensorRTOpConverter):
             selected = range(shape[axis])[slice(int(b), int(e), int(s))]
             start[axis], size[axis], step[axis] = selected.start, len(selected), int(s)
         size = [-1 if o < 0 else s for s, o in zip(size, params.output_shapes[0])]
+        in_dims, out_dims = params.inputs[0].dims or shape, params.output_dims[0]
+        # symbolic sizes that are the input's whole axes come from its shape at run time (a
+        # subtraction), others are computed from the shape variables
+        whole = all(in_dims[k] == out_dims[k] for k, o in enumerate(params.output_shapes[0]) if o < 0) \
+            and shape_tensor_cost(out_dims) > 3  # shape, constant, subtraction
         return [slice_layer(params, tensor_of(params, 0), start, size, step,
-                            out_dims=params.output_dims[0]).get_output(0)]
+                            out_dims=None if whole else out_dims).get_output(0)]
 
 
 PAD_SAMPLE_MODES = {"constant": "FILL", "reflect": "REFLECT", "replicate": "CLAMP", "circular": "WRAP"}
