@@ -17,6 +17,7 @@ from .checks import dtype_of, is_transposed_weight, output_types, shape_text
 from .symbolic_dims import bound_vars, call_size_vars, shape_vars
 from .config import make_config
 from .conversion import ConversionCheck
+from .data_movement import drop_data_movement_regions
 from .fold import fold_module, fold_transposed_weights
 from .fusions import block_fusions
 from .graph import EXTERNAL, build_block_graph, used_vars
@@ -165,6 +166,8 @@ def _regions(graph, config, check=None) -> dict:
     while True:
         region_of = form_regions(graph)
         region_of = _drop_small_regions(graph, region_of, config)
+        if config["remove_no_compute_subgraphs"]:
+            region_of = drop_data_movement_regions(graph, region_of)
         if config["remove_no_mac_subgraphs"]:
             region_of = _drop_no_mac_regions(graph, region_of)
         if _refuse_unbound_shape_vars(graph, region_of):

@@ -43,13 +43,15 @@ def resolve_batch_mode(use_implicit_batch, version) -> bool:
 
 def make_config(version, use_implicit_batch=None, remove_no_mac_subgraphs=False,
                 max_workspace_size=DEFAULT_WORKSPACE_SIZE, min_subgraph_size=1, ops_to_exclude=(), dim_ranges=None,
-                int8_symmetric=False, backend: str | None = None, no_fuse=()) -> dict:
+                int8_symmetric=False, backend: str | None = None, no_fuse=(), remove_no_compute_subgraphs=True) -> dict:
     """version: the target TensorRT release, given by the caller (partition_for_tensorrt reads
     the installed backend's); backend: the backend found at partition time, for the record.
     no_fuse: fused patterns (converters/patterns.py) the network builder leaves as pieces.
     int8_symmetric: asymmetric activation Q/DQ pairs are re-quantized symmetrically so TensorRT
     runs true INT8 (changes the numbers); by default they run fake-quantized in float, giving
-    onnxruntime's numbers."""
+    onnxruntime's numbers.
+    remove_no_compute_subgraphs: a subgraph that only moves data (partition/data_movement.py)
+    stays in TVM; False offloads it as any other."""
     version = list(parse_version(version))
     if not isinstance(max_workspace_size, int) or max_workspace_size <= 0:
         raise ConfigError(f"max_workspace_size must be a positive number of bytes, got {max_workspace_size!r}")
@@ -62,6 +64,7 @@ def make_config(version, use_implicit_batch=None, remove_no_mac_subgraphs=False,
         "use_implicit_batch": resolve_batch_mode(use_implicit_batch, version),
         "batch_mode_chosen": "default" if use_implicit_batch is None else "argument",
         "remove_no_mac_subgraphs": bool(remove_no_mac_subgraphs),
+        "remove_no_compute_subgraphs": bool(remove_no_compute_subgraphs),
         "max_workspace_size": int(max_workspace_size),
         "min_subgraph_size": int(min_subgraph_size),
         "ops_to_exclude": sorted(str(o).removeprefix("relax.") for o in ops_to_exclude),

@@ -38,7 +38,8 @@ def test_pad_imports_as_nn_pad_and_is_offloaded(mode):
     assert main_ops(mod) == ["relax.nn.pad"]
     x = np.random.default_rng(0).standard_normal((2, 3, 4)).astype(np.float32)
     np.testing.assert_allclose(run_relax(mod, x), onnxruntime_output(model, "x", x), rtol=1e-6)
-    assert all(d.offloaded for d in tvm_tensorrt.explain(mod, params).decisions)
+    # a lone pad only moves data, which stays in TVM by default: its rule is what is checked here
+    assert all(d.offloaded for d in tvm_tensorrt.explain(mod, params, remove_no_compute_subgraphs=False).decisions)
 
 
 def test_negative_pads_keep_tvm_s_own_lowering():

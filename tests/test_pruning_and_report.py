@@ -148,3 +148,53 @@ def test_cli_compile_records_the_flags(tmp_path):
     meta = json.loads((tmp_path / "m.so.json").read_text())
     assert meta["config"]["tensorrt_version"] == [7, 0, 0] and meta["config"]["ops_to_exclude"] == ["nn.softmax"]
     assert meta["config"]["remove_no_mac_subgraphs"] is True
+
+
+def cast_between_tvm_ops():
+    """A lone astype + reshape between two cumprods (no rule), and a reshape beside arithmetic."""
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType((1, 8), "float32"))
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            v = bb.emit(relax.op.cumprod(x, axis=1))
+            v = bb.emit(relax.op.astype(v, "float16"))
+            v = bb.emit(relax.op.reshape(v, (2, 4)))
+            v = bb.emit(relax.op.cumprod(v, axis=1))
+            v = bb.emit(relax.op.reshape(v, (1, 8)))
+            out = bb.emit_output(relax.op.nn.relu(v))
+        bb.emit_func_output(out)
+    return bb.get()
+
+
+def test_a_subgraph_that_only_moves_data_stays_in_tvm_by_default(capsys, tmp_path):
+    mod = cast_between_tvm_ops()
+    partitioned, config = tvm_tensorrt.partition_for_tensorrt(mod)
+    assert config["remove_no_compute_subgraphs"] is True
+    assert offloaded_ops(partitioned) == {"tensorrt_0": ["relax.reshape", "relax.nn.relu"]}  # beside arithmetic
+    assert main_ops(partitioned) == ["relax.cumprod", "relax.astype", "relax.reshape", "relax.cumprod"]
+    kept = {d.op: d.reason for d in tvm_tensorrt.explain(mod).decisions if d.op in ("relax.astype", "relax.reshape")
+            and not d.offloaded}
+    reason = ("its subgraph only moves or converts data (astype, reshape), no arithmetic for TensorRT to speed up "
+              "(remove_no_compute_subgraphs=False offloads it)")
+    assert kept == {"relax.astype": reason, "relax.reshape": reason}
+    assert_same_numbers(mod, partitioned, config)
+
+    partitioned, config = tvm_tensorrt.partition_for_tensorrt(mod, remove_no_compute_subgraphs=False)
+    assert offloaded_ops(partitioned) == {"tensorrt_0": ["relax.astype", "relax.reshape"],
+                                          "tensorrt_1": ["relax.reshape", "relax.nn.relu"]}
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(  # the whole model a cast: it stays in TVM, the CLI's flag offloads it
+        [helper.make_node("Cast", ["x"], ["y"], to=TensorProto.FLOAT16)], "cast",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT16, [2, 3])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "cast.onnx")
+    assert cli.main(["explain", str(tmp_path / "cast.onnx")]) == 0
+    table = capsys.readouterr().out
+    assert "0 of 1 operator calls offloaded" in table
+    assert ("relax.astype x1: its subgraph only moves or converts data (astype), no arithmetic for TensorRT to "
+            "speed up (--keep-no-compute-subgraphs offloads it)") in table
+    assert cli.main(["explain", str(tmp_path / "cast.onnx"), "--keep-no-compute-subgraphs"]) == 0
+    assert "1 of 1 operator calls offloaded" in capsys.readouterr().out

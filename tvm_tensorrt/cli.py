@@ -38,6 +38,7 @@ BROKEN_PIPE = 141  # 128 + SIGPIPE: what `ls | head` leaves, for a reader that s
 
 def _partition_options(args) -> dict:
     return {"use_implicit_batch": args.implicit_batch, "remove_no_mac_subgraphs": args.remove_no_mac_subgraphs,
+            "remove_no_compute_subgraphs": not args.keep_no_compute_subgraphs,
             "max_workspace_size": args.max_workspace_size, "min_subgraph_size": args.min_subgraph_size,
             "ops_to_exclude": args.exclude or (), "version": args.tensorrt_version,
             "dim_ranges": dict(args.dim) if args.dim else None, "int8_symmetric": args.int8_symmetric,

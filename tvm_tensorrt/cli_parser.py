@@ -25,6 +25,8 @@ def add_partition_flags(p):
                        help="axis 0 is a batch one engine serves at any size; ops that read, move or change it "
                             "stay in TVM (the default below TensorRT 10)")
     p.add_argument("--remove-no-mac-subgraphs", action="store_true")
+    p.add_argument("--keep-no-compute-subgraphs", action="store_true",
+                   help="offload subgraphs that only move data (reshape, astype, ...); by default they stay in TVM")
     p.add_argument("--max-workspace-size", type=size_arg, default=DEFAULT_WORKSPACE_SIZE, metavar="SIZE",
                    help="builder workspace: bytes, or 1G, 512M, ...")
     p.add_argument("--min-subgraph-size", type=int, default=1, help="smaller subgraphs stay in TVM")

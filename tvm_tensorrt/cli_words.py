@@ -22,6 +22,7 @@ _WORDS = [
     (r"\(no_fuse=", "(--no-fuse "),
     (r"\(min_subgraph_size\)", "(--min-subgraph-size)"),
     (r"\(remove_no_mac_subgraphs\)", "(--remove-no-mac-subgraphs)"),
+    (r"\bremove_no_compute_subgraphs=False\b", "--keep-no-compute-subgraphs"),
     (r"\bprebuild_engines=True\b", "--prebuild-engines"),
     (r"\bverify precision='(\w+)'", r"verify --precision \1"),
     (r"\bpass precision='fp32', 'fp16' or 'bf16'", "pass --precision fp32, fp16 or bf16"),
