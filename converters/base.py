@@ -54,6 +54,7 @@ class ConverterParams:
     output_dims: list = field(default_factory=list)  # per output: its dims (formats.dims data)
     shape_var: Any = None  # name -> 1-element INT64 ITensor holding that shape variable at run time
     bias: Optional[np.ndarray] = None  # a per-channel bias the builder folded into this op (fusion.py)
+    shared: dict = field(default_factory=dict)  # one network's values converters derive once and share (rotary caches)
 
     def weights(self, array: np.ndarray):
         """trt.Weights over `array` in the compute precision (networks are strongly typed, so

@@ -1,6 +1,6 @@
 """Scaled dot-product attention as exporters write it, fused into TensorRT's IAttention:
 
-    matmul(Q, K^T) [* scale | / scale] [+ mask] -> softmax(last axis) -> matmul(., V)
+    matmul(Q, K^T) [* scale | / scale] [masks] -> softmax(last axis) -> matmul(., V)
 
 with K^T a permute_dims of K (or of the (B, S, H, D) projection K came from), and K and V
 optionally repeated for grouped-query attention (expand_dims -> broadcast_to -> reshape, the
@@ -8,19 +8,19 @@ form torch's repeat_kv exports): IAttention shares each K/V head between Hq / Hk
 itself, so the repeat disappears. IAttention has no scale: Q is multiplied by it first (NVIDIA's
 parser multiplies Q and K by its square root). A constant additive mask that is exactly the
 causal one (0 on and below the diagonal, a large negative number above) becomes the layer's
-causal flag; any other mask (constant or computed, broadcastable to (B, H, Sq, Skv)) is the
-layer's mask. TensorRT's attention needs K and V of one shape and 4-d (B, H, S, D) operands.
+causal flag; any other masks (additive terms, Swin's windowed mask, `where` fills: see
+attention_mask.py) become the layer's one mask. TensorRT's attention needs K and V of one shape
+and 4-d (B, H, S, D) operands.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .attention_mask import build_mask, causal_only, peel
 from .base import TensorRTOpConverter
 from .helpers import elementwise, reshape, tensor_of
 from .patterns import Match, register_matcher, register_pattern
-
-MASKED = -1e4  # a constant mask entry at or below this hides its key (exp underflows to 0 in float32 and float16)
 
 
 def _swap_last_two(rank):
@@ -69,16 +69,6 @@ def _unrepeated(view, ref, members):
     return source
 
 
-def _causal(mask: np.ndarray, sq, skv) -> bool:
-    """Is a constant additive mask exactly ONNX's is_causal (upper-left) mask?"""
-    if not (isinstance(sq, int) and isinstance(skv, int)) or mask.shape[-2:] != (sq, skv) \
-            or any(d != 1 for d in mask.shape[:-2]):
-        return False
-    square = mask.reshape(sq, skv).astype(np.float64)
-    allowed = np.arange(skv)[None, :] <= np.arange(sq)[:, None]
-    return bool(np.all(square[allowed] == 0) and np.all(square[~allowed] <= MASKED))
-
-
 @register_matcher("attention", anchors=("nn.softmax",))
 def match_attention(view, index):
     softmax = view.nodes[index]
@@ -89,21 +79,12 @@ def match_attention(view, index):
     if reader is None or view.nodes[reader]["op"] != "matmul" \
             or tuple(view.nodes[reader]["inputs"][0]) != ("node", index, 0):
         return None
-    members, mask = {index, reader}, None
-    scores = _scaled_scores(view, softmax["inputs"][0])
-    if scores is None:
-        add = view.node(softmax["inputs"][0], "add")
-        if add is None:
-            return None
-        a, b = add[1]["inputs"]
-        for side, other in ((a, b), (b, a)):
-            scores = _scaled_scores(view, side)
-            if scores is not None:
-                mask = other
-                members.add(add[0])
-                break
-        else:
-            return None
+    members = {index, reader}
+    peeled = peel(view, softmax["inputs"][0], rank, _scaled_scores)
+    if not isinstance(peeled, tuple):
+        return peeled
+    scores, terms, masking = peeled
+    members |= masking
     qk, scale, nodes = scores
     members |= nodes
     if rank not in (3, 4):
@@ -142,16 +123,13 @@ def match_attention(view, index):
         return f"{q_dims[1]} query heads are no multiple of {k_dims[1]} key/value heads"
     if view.desc(q)["dtype"] not in ("float32", "float16", "bfloat16"):
         return f"attention on {view.desc(q)['dtype']}"
-    causal = False
-    if mask is not None:
-        constant = view.constant(mask)
-        mask_dims = view.dims(mask)
-        if len(mask_dims) > rank:
-            return f"a mask of rank {len(mask_dims)}"
-        causal = constant is not None and _causal(constant, q_dims[-2], k_dims[-2])
-    inputs = [q, k_source, v] + ([mask] if mask is not None and not causal else [])
-    return Match("attention", reader, members, inputs,
-                 {"scale": scale, "k_axes": k_axes, "causal": causal, "mask": mask is not None and not causal,
+    for ref, spec in terms:
+        if len(view.dims(ref)) > (5 if spec["how"] == "windows" else rank):
+            return f"a mask of rank {len(view.dims(ref))}"
+    causal = causal_only(view, terms, q_dims[-2], k_dims[-2])
+    masks = [] if causal else terms
+    return Match("attention", reader, members, [q, k_source, v] + [ref for ref, _ in masks],
+                 {"scale": scale, "k_axes": k_axes, "causal": causal, "masks": [spec for _, spec in masks],
                   "rank": rank})
 
 
@@ -181,19 +159,10 @@ class AttentionPattern(TensorRTOpConverter):
             layer = network.add_attention_v2(q, k, v, softmax, kind)
         else:
             layer = network.add_attention(q, k, v, softmax, bool(attrs["causal"]))
-        if attrs["mask"]:
-            layer.mask = _mask_4d(params, 3)
+        if attrs["masks"]:
+            layer.mask = build_mask(params, 3, attrs["masks"])
         layer.decomposable = True  # where no fused kernel fits (head size, dtype), TensorRT may decompose it
         if rank == 3:
             return [reshape(params, layer.get_output(0), params.output_dims[0])]
         return [layer.get_output(0)]
 
-
-def _mask_4d(params, index):
-    item = params.inputs[index]
-    rank = len(item.shape)
-    if item.weight is not None:
-        return params.constant(np.asarray(item.weight).reshape((1,) * (4 - rank) + tuple(item.shape)))
-    if rank == 4:
-        return item.tensor
-    return reshape(params, item.tensor, [1] * (4 - rank) + list(item.dims or item.shape))

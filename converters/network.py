@@ -12,7 +12,7 @@ from tvm_tensorrt.errors import ConversionError
 from tvm_tensorrt.trt_log import captured_errors
 from .base import ConverterInput, ConverterParams, as_compute_dtype, get_converter, trt_weights
 from .fusion import conv_biases, transposed_weights
-from .patterns import PATTERN_KEYS, find_matches, pattern_converter
+from .patterns import PATTERN_KEYS, find_matches, pattern_converter, unused_after
 from .weight_record import KeptArrays, RecordingNetwork
 
 TRT_DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16", "int32": "int32",
@@ -64,7 +64,7 @@ def populate_network(trt, network, subgraph, precision: str = "fp32", fuse: bool
     build.transposed = transposed_weights(subgraph)  # {permute_dims read as a view: its weight}
     matches, refused = fusion_plan(subgraph, fuse)
     fused = {m.root: m for m in matches}  # patterns.py: nodes built as one layer of their own
-    inside = {i for m in matches for i in m.members if i != m.root}
+    inside = {i for m in matches for i in m.members if i != m.root} | unused_after(subgraph, matches)
     for index, node in enumerate(subgraph.nodes):
         if index in build.transposed or index in inside:
             continue
@@ -110,6 +110,7 @@ class _Build:
         self.values: dict = {}
         self.transposed: dict = {}
         self.shape_vars: dict = {}
+        self.shared: dict = {}  # ConverterParams.shared
 
     def shape_var(self, name: str):
         """The shape variable `name` at run time: a dimension of the first network input that has
@@ -201,7 +202,7 @@ def _convert_node(build, index, node, bias=None, converter=None) -> list:
                              [tuple(o["shape"]) for o in node["outputs"]], out_dtypes, build.keep_alive,
                              compute_dtype=build.compute_dtype or _float_dtype_of(inputs, out_dtypes),
                              output_dims=[o.get("dims") or o["shape"] for o in node["outputs"]],
-                             shape_var=build.shape_var, bias=bias)
+                             shape_var=build.shape_var, bias=bias, shared=build.shared)
     first_layer = network.num_layers
     with captured_errors() as trt_errors:
         try:

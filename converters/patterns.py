@@ -201,3 +201,27 @@ def _unusable(view, found: Match, no_fuse, taken) -> Optional[str]:
         return (f"node {escaping} ({view.nodes[escaping]['op']}) is also read outside the pattern, "
                 "so its value must exist as a tensor of its own")
     return None
+
+
+def unused_after(subgraph, matches) -> set:
+    """Nodes only fused patterns read, through members that are gone now (a rotary cache's
+    cos(concat(f, f)), which the pattern rebuilds as cos(f)): nothing reads them any more, so they
+    get no layer. A node that had no reader to begin with is kept as it was."""
+    inside = {i for m in matches for i in m.members if i != m.root}
+    reads: dict = {}
+    roots = {m.root: m for m in matches}
+    for index, node in enumerate(subgraph.nodes):
+        for ref in node["inputs"]:
+            if ref[0] == "node":
+                reads.setdefault(ref[1], set()).add(index)
+    live = {d["ref"][1] for d in subgraph.outputs if d["ref"][0] == "node"}
+    unused = set()
+    for index in reversed(range(len(subgraph.nodes))):
+        if index in inside:
+            continue
+        if index not in live and reads.get(index):
+            unused.add(index)
+            continue
+        refs = roots[index].inputs if index in roots else subgraph.nodes[index]["inputs"]
+        live |= {ref[1] for ref in refs if ref[0] == "node"}
+    return unused
