@@ -2,7 +2,8 @@
 interpreter and the bash blocks with bash, in order, in one folder laid out as a checkout (its
 .venv), holding the files the text calls the user's: model.onnx (here the bundled CNN), calib/
 and image.npy. The set-up block is the one left out: it creates the checkout and runs this very
-suite."""
+suite. The machinery (blocks, the user's folder, running one) serves docs/ too
+(tests/test_docs_blocks.py)."""
 
 import os
 import re
@@ -15,32 +16,51 @@ import numpy as np
 from tvm_tensorrt.models import DEFAULT_MODEL
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BLOCK = re.compile(r"^```(python|bash)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+BLOCK = re.compile(r"^```([\w-]*)\n(.*?)^```", re.MULTILINE | re.DOTALL)  # every fenced block, with its language
+RUN = ("bash", "python")  # the languages run as written; tests/test_docs_blocks.py names the others
+
+
+def code_blocks(path: str) -> list:
+    """(language, code) of every fenced block of a Markdown file, in order."""
+    with open(path, encoding="utf-8") as f:
+        return BLOCK.findall(f.read())
 
 
 def readme_blocks() -> list:
-    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
-        return BLOCK.findall(f.read())
+    return [b for b in code_blocks(os.path.join(ROOT, "README.md")) if b[0] in RUN]
+
+
+def user_folder(folder, model: str = DEFAULT_MODEL) -> dict:
+    """Lay out `folder` as the docs' user has it: model.onnx, calib/ (4 batches), image.npy, and
+    a checkout's .venv. Returns the environment to run blocks in (HOME there, so ~/.cache too)."""
+    os.symlink(os.path.join(ROOT, ".venv"), os.path.join(folder, ".venv"))
+    shutil.copy(model, os.path.join(folder, "model.onnx"))
+    rng = np.random.default_rng(0)
+    os.mkdir(os.path.join(folder, "calib"))
+    for i in range(4):
+        np.save(os.path.join(folder, "calib", f"batch{i}.npy"), rng.standard_normal((1, 3, 32, 32)).astype("float32"))
+    np.save(os.path.join(folder, "image.npy"), rng.standard_normal((1, 3, 32, 32)).astype("float32"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TVM_TENSORRT_")}
+    env["HOME"] = str(folder)
+    return env
+
+
+def run_block(language: str, code: str, folder, env: dict) -> subprocess.CompletedProcess:
+    """One block, as written: exit 0, no traceback, no warning on stderr."""
+    command = [sys.executable, "-c", code] if language == "python" else ["bash", "-eo", "pipefail", "-c", code]
+    proc = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, (code, proc.stdout[-2000:], proc.stderr[-3000:])
+    assert "Traceback" not in proc.stderr and "Warning: " not in proc.stderr, (code, proc.stderr[-3000:])
+    return proc
 
 
 def test_every_readme_code_block_runs_as_written(tmp_path):
     blocks = readme_blocks()
     setup, *rest = blocks
     assert "setup.sh" in setup[1] and len(rest) >= 5, blocks
-    os.symlink(os.path.join(ROOT, ".venv"), tmp_path / ".venv")
-    shutil.copy(DEFAULT_MODEL, tmp_path / "model.onnx")
-    rng = np.random.default_rng(0)
-    (tmp_path / "calib").mkdir()
-    for i in range(4):
-        np.save(tmp_path / "calib" / f"batch{i}.npy", rng.standard_normal((1, 3, 32, 32)).astype("float32"))
-    np.save(tmp_path / "image.npy", rng.standard_normal((1, 3, 32, 32)).astype("float32"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TVM_TENSORRT_")}
-    env["HOME"] = str(tmp_path)  # the README's ~/.cache/tvm-tensorrt: here
+    env = user_folder(tmp_path)
     for language, code in rest:
-        command = [sys.executable, "-c", code] if language == "python" else ["bash", "-eo", "pipefail", "-c", code]
-        proc = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, (code, proc.stdout[-2000:], proc.stderr[-3000:])
-        assert "Traceback" not in proc.stderr and "Warning: " not in proc.stderr, (code, proc.stderr[-3000:])
+        run_block(language, code, tmp_path, env)
     written = {"default.so", "report.html", "compiled.so", "model.so", "gpu_only.so", "int8.so"}
     assert written <= set(os.listdir(tmp_path))
     assert os.path.isdir(tmp_path / ".cache" / "tvm-tensorrt")
