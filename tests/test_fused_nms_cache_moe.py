@@ -165,3 +165,25 @@ def test_moe_layer_does_not_build_with_tensorrt_rtx_1_7():
     assert tuple(layer.get_output(0).shape) == (1, tokens, hidden)
     assert _build(network, builder) is None
     assert any("Cannot decompose operation" in m and "moe" in m for m in logger.messages), logger.messages
+
+
+def test_moe_network_of_nvidias_parser_fails_the_same_way():
+    """Not our use of the API: the network NVIDIA's parser makes of its own TRT_MoE node fails too."""
+    tokens, hidden, inter, experts, k = 8, 32, 16, 4, 2
+    rng = np.random.default_rng(0)
+    weights = [numpy_helper.from_array(rng.standard_normal(shape).astype(np.float16), name) for name, shape in
+               (("gate", (experts, hidden, inter)), ("up", (experts, hidden, inter)), ("down", (experts, inter, hidden)))]
+    node = helper.make_node("TRT_MoE", ["x", "experts", "weights", "gate", "up", "down"], ["y"], domain="trt",
+                            activation_type=1)  # SILU
+    graph = helper.make_graph(
+        [node], "moe",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT16, [1, tokens, hidden]),
+         helper.make_tensor_value_info("experts", TensorProto.INT32, [1, tokens, k]),
+         helper.make_tensor_value_info("weights", TensorProto.FLOAT16, [1, tokens, k])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT16, [1, tokens, hidden])], initializer=weights)
+    parsed = Parsed(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("trt", 1)]))
+    assert parsed.layer_types["MOE"] == 1
+    logger = Errors()
+    builder = TRT.Builder(logger)  # the parsed network, built by a builder that records its errors
+    assert builder.build_serialized_network(parsed.network, builder.create_builder_config()) is None
+    assert any("Cannot decompose operation" in m and "moe" in m for m in logger.messages), logger.messages
