@@ -176,3 +176,31 @@ def test_symbolic_reshapes_need_no_shape_arithmetic_and_compute_what_tvm_does():
         got = evaluate_network(network, backend.trt, {subgraph.inputs[0]["name"]: x})
         for desc, value in zip(subgraph.outputs, expected):
             np.testing.assert_allclose(got[desc["name"]], value.numpy(), rtol=1e-6, atol=1e-6)
+
+
+# ---- a linear layer the exporter flattened to 2-D --------------------------------------------------
+def _flattened_gemm_model(back=(2, 5, 8)):
+    """GPT-2's Conv1D as exported: reshape (2, 5, 16) -> (10, 16), Gemm with bias, reshape back."""
+    rng = np.random.default_rng(12)
+    weights = {"w": rng.standard_normal((8, 16)).astype(C), "b": rng.standard_normal(8).astype(C),
+               "flat": np.array([-1, 16], np.int64), "back": np.array(back, np.int64)}
+    nodes = [helper.make_node("Reshape", ["x", "flat"], ["f"]),
+             helper.make_node("Gemm", ["f", "w", "b"], ["g"], transB=1),
+             helper.make_node("Reshape", ["g", "back"], ["r"]),
+             helper.make_node("Relu", ["r"], ["y"])]
+    return _model(nodes, (2, 5, 16), weights)
+
+
+def test_flattened_linear_is_one_batched_matmul_and_verifies():
+    mod, params = tvm_tensorrt.from_onnx(_flattened_gemm_model())
+    fused = layer_types(network_layers(mod, params))
+    pieces = layer_types(network_layers(mod, params, no_fuse=["flattened_linear"]))
+    assert fused["SHUFFLE"] == 0 and fused["MATRIX_MULTIPLY"] == 1 and fused["ELEMENTWISE"] == 1, fused
+    assert pieces["SHUFFLE"] == 2 and sum(pieces.values()) == sum(fused.values()) + 2, pieces
+    for precision in ("fp32", "fp16"):
+        report = tvm_tensorrt.verify(mod, params, precision=precision)
+        assert report.passed, report.to_table()
+    # split back to other leading dims than the input's: not the same rows, the pieces stay
+    mod, params = tvm_tensorrt.from_onnx(_flattened_gemm_model(back=(5, 2, 8)))
+    assert layer_types(network_layers(mod, params))["SHUFFLE"] == 2
+    assert tvm_tensorrt.verify(mod, params).passed
