@@ -148,6 +148,10 @@ def match_gelu(view, anchor):
         expected["the cubic coefficient"] = (argument[3], CUBIC)
     wrong = [f"{name} {value:.6g} (GELU's is {target:.6g})" for name, (value, target) in expected.items()
              if not _close(value, target)]
+    reader = view.single_reader(anchor)
+    if len(wrong) == 1 and not _close(outer[0], HALF) and reader is not None \
+            and view.nodes[reader]["op"] == "multiply":
+        return None  # (x * (1 + erf)) * 0.5: the product goes on, the GELU's root is its reader
     if wrong:
         return f"a GELU-like {kind} form with other constants: {', '.join(wrong)}"
     if view.desc(x)["dtype"] not in ("float32", "float16", "bfloat16"):

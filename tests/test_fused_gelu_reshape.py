@@ -77,6 +77,8 @@ def test_decomposed_gelu_is_one_activation_and_verifies(form, activation):
     assert fused["ELEMENTWISE"] == 0 and fused["UNARY"] == 0 and fused["ACTIVATION"] == 1, fused
     assert pieces["ELEMENTWISE"] >= 4 and sum(pieces.values()) - sum(fused.values()) >= 6, pieces
     assert _activations(mod, params, no_fuse=("gelu",)) == ([] if form == "erf" else ["TANH"])
+    matches, refused = _refusals(mod, params)  # an inner product of the GELU is no refused GELU
+    assert [m.key for m in matches] == ["gelu"] and not refused, refused
     for precision in ("fp32", "fp16"):
         report = tvm_tensorrt.verify(mod, params, precision=precision)
         assert report.passed, report.to_table()
