@@ -40,7 +40,7 @@ def add_partition_flags(p):
                         "other numbers (default: they run in float, with onnxruntime's numbers)")
     p.add_argument("--no-fuse", action="append", metavar="PATTERN",
                    help="leave a fused pattern as its pieces: attention, rotary_embedding, layer_norm, rms_norm, "
-                        "group_norm, instance_norm (default: each becomes TensorRT's own layer)")
+                        "group_norm, instance_norm, gelu, flattened_linear (default: each becomes TensorRT's own layer)")
     p.add_argument("--tensorrt-version", type=version_arg, metavar="M.m.p",
                    help="TensorRT release to partition for (default: the installed one)")
 
