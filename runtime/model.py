@@ -46,6 +46,11 @@ class LoadedModel:
             self.library = tvm.runtime.load_module(path)
             self.library["vm_load_executable"]  # what every Relax library has; other .so files do not
         except Exception as err:  # noqa: BLE001 (TVM's loader raises several types)
+            if "load_from_bytes.cuda" in str(err):  # TVM's loader meets the library's CUDA kernels
+                raise DeviceUnavailableError(
+                    f"{path} was compiled for CUDA (its TVM part has GPU kernels), and this machine's TVM has no "
+                    "CUDA runtime to load them; use it on a machine with an NVIDIA GPU and a CUDA-enabled TVM, or "
+                    "compile for this one with target=\"llvm\"") from None
             raise TensorRTError(f"{path} is not a library compiled by tvm-tensorrt or TVM "
                                 f"({str(err).strip().splitlines()[-1][:200]}); compile one with `tvm-tensorrt compile`") \
                 from None

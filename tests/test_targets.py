@@ -76,3 +76,19 @@ def test_cli_takes_a_json_target(tmp_path):
                           text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert os.path.getsize(library) > 0
+
+
+def test_a_cuda_library_on_a_machine_without_cuda_says_so_in_one_line(tmp_path):
+    """TVM's loader meets the CUDA kernels of the library's TVM part before any device check."""
+    library = str(tmp_path / "gpu.so")
+    proc = subprocess.run([*CLI, "compile", "-o", library, "--target", "cuda", "--arch", "sm_87"],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for command in (["run", library], ["export-triton", library, str(tmp_path / "repo")]):
+        proc = subprocess.run([*CLI, *command], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 1, proc.stderr[-3000:]
+        [line] = proc.stderr.strip().splitlines()
+        assert "was compiled for CUDA" in line and "--target llvm" in line, line
+        assert "load_from_bytes" not in line and 'target="llvm"' not in line
+    with pytest.raises(tvm_tensorrt.DeviceUnavailableError, match='compile for this one with target="llvm"'):
+        tvm_tensorrt.load(library)

@@ -15,7 +15,7 @@ import logging
 import tvm
 
 from .common import __version__  # noqa: E402
-from .errors import (BackendUnavailableError, ConfigError, ConversionError, CorruptLibraryError,  # noqa: E402
+from .errors import (BackendUnavailableError, ConfigError, ConversionError, CorruptLibraryError, DeviceUnavailableError,  # noqa: E402
                      InputError, LibraryTooLargeError, ModelImportError, RegistryError, SubgraphFormatError,
                      TensorRTError, WeightsFileError)
 from .library_file import check_library, export_library  # noqa: E402
@@ -62,7 +62,8 @@ def _tensorrt_codegen(functions, options, constant_names):
 
 tvm.register_global_func("relax.ext.tensorrt", _tensorrt_codegen, override=True)
 
-__all__ = ["BackendUnavailableError", "ConfigError", "ConversionError", "CorruptLibraryError", "InputError",
-           "LibraryTooLargeError", "RegistryError", "SubgraphFormatError", "check_library", "export_library",
+__all__ = ["BackendUnavailableError", "ConfigError", "ConversionError", "CorruptLibraryError", "DeviceUnavailableError",
+           "InputError", "LibraryTooLargeError", "ModelImportError", "RegistryError", "SubgraphFormatError",
+           "WeightsFileError", "check_library", "export_library",
            "LoadedModel", "LowerToTensorRT", "PartitionForTensorRT", "PartitionReport", "TensorRTError",
            "VerifyReport", "build", "calibrate", "explain", "from_onnx", "load", "partition_for_tensorrt", "pipeline", "serve", "export_triton", "verify"]

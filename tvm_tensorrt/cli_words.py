@@ -24,6 +24,7 @@ _WORDS = [
     (r"\(remove_no_mac_subgraphs\)", "(--remove-no-mac-subgraphs)"),
     (r"\bremove_no_compute_subgraphs=False\b", "--keep-no-compute-subgraphs"),
     (r"\bprebuild_engines=True\b", "--prebuild-engines"),
+    (r'\bcompile for this one with target="(\w+)"', r"compile for this one with --target \1"),
     (r"\bverify precision='(\w+)'", r"verify --precision \1"),
     (r"\bpass precision='fp32', 'fp16' or 'bf16'", "pass --precision fp32, fp16 or bf16"),
 ]
