@@ -10,7 +10,9 @@ casts and a constant scalar factor (HF's attention_scaling) on the way to the pr
 cache is cos(f) [* factor], built once per network and shared by every Q and K that reads it.
 
 Partial rotary (Phi-3's `x[..., :R]` rotated, `x[..., R:]` passed through and concatenated back)
-is the layer's rotary_embedding_dim; a slice of the whole width is no slice.
+is the layer's rotary_embedding_dim; a slice of the whole width is no slice. The interleaved form
+(GPT-J's rotate_every_two: pairs (-x[..., 1::2], x[..., 0::2]) stacked and flattened, cos and sin
+repeated pairwise) is recognised with constant caches whose pairs are equal.
 """
 
 from __future__ import annotations
@@ -24,15 +26,15 @@ from .patterns import Match, register_matcher, register_pattern
 WHOLE = 1 << 62  # a slice end at or past this is "to the end" (torch writes INT64_MAX)
 
 
-def _last_axis_slice(view, ref):
-    """(index, source, begin, end) when ref is a unit-stride slice of its source's last axis with
-    static bounds, else None."""
+def _last_axis_slice(view, ref, stride=1):
+    """(index, source, begin, end) when ref is a slice of its source's last axis with static
+    bounds and the given stride, else None."""
     found = view.node(ref, "strided_slice")
     if found is None:
         return None
     attrs, source = found[1]["attrs"], found[1]["inputs"][0]
     dims = view.dims(source)
-    if [a % len(dims) for a in attrs.get("axes", [])] != [len(dims) - 1] or list(attrs.get("strides", [1])) != [1] \
+    if [a % len(dims) for a in attrs.get("axes", [])] != [len(dims) - 1] or list(attrs.get("strides", [1])) != [stride] \
             or not isinstance(dims[-1], int) or not all(isinstance(v, int) for v in attrs["begin"] + attrs["end"]):
         return None
     begin, end = attrs["begin"][0], attrs["end"][0]
@@ -77,7 +79,7 @@ def _computed_cache(view, ref, func, width):
     return None
 
 
-def _cache(view, ref, func, dims, rotary):
+def _cache(view, ref, func, dims, rotary, interleaved=False):
     """How the half-width cache for factor `ref` (cos or sin, as it multiplies (B, H, S, D) data)
     is made, as attrs for the converter; or a string saying why it cannot be."""
     shape = view.dims(ref)
@@ -87,9 +89,13 @@ def _cache(view, ref, func, dims, rotary):
     constant = view.constant(ref)
     half = rotary // 2
     if constant is not None:
-        if not np.array_equal(constant[..., :half], constant[..., half:]):
+        if interleaved and not np.array_equal(constant[..., 0::2], constant[..., 1::2]):
+            return f"{func} pairs differ: not the interleaved form IRotaryEmbedding computes"
+        if not interleaved and not np.array_equal(constant[..., :half], constant[..., half:]):
             return f"{func} halves differ: not the rotate-half form IRotaryEmbedding computes"
         return {"kind": "constant", "batch": lifted[0]}
+    if interleaved:
+        return f"interleaved rotary with {func} computed in the graph (constant caches only)"
     found = _computed_cache(view, ref, func, rotary)
     if found is None:
         return f"{func} is computed, and not as {func}(concat(f, f)): its halves cannot be shown equal"
@@ -100,8 +106,7 @@ def _cache(view, ref, func, dims, rotary):
 
 
 def _rotated(view, ref):
-    """(concat index, neg index, upper slice, lower slice, source, half) when ref is
-    concat(-x[..., h:2h], x[..., :h]) of one x."""
+    """(nodes, x, half) when ref is concat(-x[..., h:2h], x[..., :h]) of one x."""
     concat = view.node(ref, "concat")
     if concat is None or len(concat[1]["inputs"]) != 2:
         return None
@@ -113,7 +118,32 @@ def _rotated(view, ref):
     half = lower[3]
     if lower[2] != 0 or upper[2] != half or upper[3] != 2 * half or half == 0:
         return None
-    return concat[0], neg[0], upper[0], lower[0], lower[1], half
+    return {concat[0], neg[0], upper[0], lower[0]}, lower[1], half
+
+
+def _interleaved(view, ref):
+    """(nodes, x, half) when ref is GPT-J's rotate_every_two: the pairs (-x[..., 1::2], x[..., 0::2])
+    stacked on a new last axis (expand_dims each, concat), flattened back to x's shape."""
+    flat = view.node(ref, "reshape")
+    concat = view.node(flat[1]["inputs"][0], "concat") if flat else None
+    if concat is None or len(concat[1]["inputs"]) != 2:
+        return None
+    rank = len(view.dims(concat[1]["inputs"][0]))
+    if concat[1]["attrs"].get("axis", -1) % rank != rank - 1:
+        return None
+    first, second = (view.node(part, "expand_dims") for part in concat[1]["inputs"])
+    if first is None or second is None or any(e[1]["attrs"].get("axis") not in ([-1], [rank - 1], -1, rank - 1)
+                                              for e in (first, second)):
+        return None
+    neg = view.node(first[1]["inputs"][0], "negative")
+    odd = _last_axis_slice(view, neg[1]["inputs"][0], 2) if neg else None
+    even = _last_axis_slice(view, second[1]["inputs"][0], 2)
+    if odd is None or even is None or tuple(odd[1]) != tuple(even[1]) or view.dims(ref) != view.dims(odd[1]):
+        return None
+    width = view.dims(odd[1])[-1]
+    if even[2:] != (0, width) or odd[2:] != (1, width) or width % 2:
+        return None
+    return {flat[0], concat[0], first[0], second[0], neg[0], odd[0], even[0]}, odd[1], width // 2
 
 
 @register_matcher("rotary_embedding", anchors=("add",))
@@ -124,20 +154,21 @@ def match_rotary(view, index):
         if product is None or direct_product is None:
             continue
         for part, sin_ref in (product[1]["inputs"], product[1]["inputs"][::-1]):
-            found = _rotated(view, part)
-            if found is None:
-                continue
-            concat, neg, upper, lower, x, half = found
-            d1, d2 = direct_product[1]["inputs"]
-            cos_ref = d2 if tuple(d1) == tuple(x) else d1 if tuple(d2) == tuple(x) else None
-            if cos_ref is None:
-                continue
-            return _rotary_match(view, index, x, half, cos_ref, sin_ref,
-                                 {index, product[0], direct_product[0], concat, neg, upper, lower})
+            for interleaved, form in ((False, _rotated), (True, _interleaved)):
+                found = form(view, part)
+                if found is None:
+                    continue
+                nodes, x, half = found
+                d1, d2 = direct_product[1]["inputs"]
+                cos_ref = d2 if tuple(d1) == tuple(x) else d1 if tuple(d2) == tuple(x) else None
+                if cos_ref is None:
+                    continue
+                return _rotary_match(view, index, x, half, cos_ref, sin_ref,
+                                     nodes | {index, product[0], direct_product[0]}, interleaved)
     return None
 
 
-def _rotary_match(view, index, x, half, cos_ref, sin_ref, members):
+def _rotary_match(view, index, x, half, cos_ref, sin_ref, members, interleaved):
     rotary = 2 * half
     whole = _last_axis_slice(view, x)  # Phi-3's x[..., :R]: R == D is no slice; R < D is partial rotary
     root, data = index, x
@@ -160,7 +191,7 @@ def _rotary_match(view, index, x, half, cos_ref, sin_ref, members):
         return f"rotary embedding of {view.desc(data)['dtype']} data"
     caches = []
     for ref, func in ((cos_ref, "cos"), (sin_ref, "sin")):
-        cache = _cache(view, ref, func, dims, rotary)
+        cache = _cache(view, ref, func, dims, rotary, interleaved)
         if isinstance(cache, str):
             return cache
         caches.append(cache)
@@ -169,18 +200,19 @@ def _rotary_match(view, index, x, half, cos_ref, sin_ref, members):
     for ref, cache in zip(sources, caches):
         cache["dims"] = view.dims(ref)
     return Match("rotary_embedding", root, members, [data] + sources,
-                 {"caches": caches, "rotary_dim": rotary_dim, "width": rotary})
+                 {"caches": caches, "rotary_dim": rotary_dim, "width": rotary, "interleaved": interleaved})
 
 
-@register_pattern("rotary_embedding", "x * cos + rotate_half(x) * sin, cos/sin constant or cos/sin(concat(f, f)) "
-                                      "-> one IRotaryEmbedding")
+@register_pattern("rotary_embedding", "x * cos + rotate_half(x) * sin, cos/sin constant or cos/sin(concat(f, f)); "
+                                      "the interleaved form with constant cos/sin -> one IRotaryEmbedding")
 class RotaryPattern(TensorRTOpConverter):
     input_types = ("tensor", "tensor", "tensor")
 
     def convert(self, params):
         caches = [self._cache(params, 1 + k, spec, "COS" if k == 0 else "SIN")
                   for k, spec in enumerate(params.attrs["caches"])]
-        layer = params.network.add_rotary_embedding(tensor_of(params, 0), caches[0], caches[1], False,
+        layer = params.network.add_rotary_embedding(tensor_of(params, 0), caches[0], caches[1],
+                                                    bool(params.attrs.get("interleaved")),
                                                     int(params.attrs["rotary_dim"]))
         return [layer.get_output(0)]
 
@@ -194,7 +226,8 @@ class RotaryPattern(TensorRTOpConverter):
         item = params.inputs[index]
         if spec["kind"] == "constant":
             table = np.asarray(item.weight)
-            table = table.reshape((-1,) + table.shape[-2:])[..., :half]
+            table = table.reshape((-1,) + table.shape[-2:])
+            table = table[..., 0::2] if params.attrs.get("interleaved") else table[..., :half]
             if isinstance(batch, int):
                 return params.constant(np.ascontiguousarray(np.broadcast_to(table, (batch,) + table.shape[1:])))
             return _over_batch(params, params.constant(np.ascontiguousarray(table)), batch, seq, half)

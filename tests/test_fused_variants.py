@@ -125,6 +125,40 @@ def test_cos_sin_whose_halves_may_differ_stay_pieces():
     assert network_layers(mod, params) == network_layers(mod, params, no_fuse=["rotary_embedding"])
 
 
+def interleaved_model():
+    """GPT-J's rotate_every_two on Q and K: stack((-x[..., 1::2], x[..., 0::2]), -1).flatten(-2),
+    cos and sin constants repeated pairwise (repeat_interleave)."""
+    rng = np.random.default_rng(2)
+    angles = rng.uniform(0, 3, (1, 1, S, D // 2)).astype(np.float32)
+    w = {"wq": (H * D, H * D), "wk": (H * D, H * D), "cos": np.repeat(np.cos(angles), 2, axis=-1),
+         "sin": np.repeat(np.sin(angles), 2, axis=-1)}
+    w.update(_ints(heads=[2, S, H, D], zero=[0], one=[1], big=[1 << 62], last=[-1], two=[2], shape=[2, H, S, D]))
+    nodes = _heads("x", "q", 2) + _heads("x", "k", 2)
+    for t in ("q", "k"):
+        nodes += [helper.make_node("Slice", [t, "zero", "big", "last", "two"], [t + "even"]),
+                  helper.make_node("Slice", [t, "one", "big", "last", "two"], [t + "odd"]),
+                  helper.make_node("Neg", [t + "odd"], [t + "nodd"]),
+                  helper.make_node("Unsqueeze", [t + "nodd", "last"], [t + "a"]),
+                  helper.make_node("Unsqueeze", [t + "even", "last"], [t + "b"]),
+                  helper.make_node("Concat", [t + "a", t + "b"], [t + "st"], axis=-1),
+                  helper.make_node("Reshape", [t + "st", "shape"], [t + "rot"]),
+                  helper.make_node("Mul", [t, "cos"], [t + "xc"]), helper.make_node("Mul", [t + "rot", "sin"], [t + "rs"]),
+                  helper.make_node("Add", [t + "xc", t + "rs"], [t + "o"])]
+    nodes += [helper.make_node("Add", ["qo", "ko"], ["y"])]
+    return _graph(nodes, [("x", F, [2, S, H * D])], w)
+
+
+def test_interleaved_rotary_with_constant_caches():
+    mod, params = interleaved_model()
+    fused = layer_types(network_layers(mod, params))
+    pieces = layer_types(network_layers(mod, params, no_fuse=["rotary_embedding"]))
+    assert fused["ROTARY_EMBEDDING"] == 2 and fused["CONCATENATION"] == 0 and pieces["CONCATENATION"] == 2, fused
+    for precision in ("fp32", "fp16"):
+        report = tvm_tensorrt.verify(mod, params, precision=precision)
+        assert report.passed, report.to_table()
+    assert_tensorrt_builds_fused(mod, params)
+
+
 # ---- attention masks -----------------------------------------------------------------------------
 def attention_model(kind, batch=1):
     """Self-attention over x (batch, S, H * D) with the mask `kind` between scores and softmax."""
