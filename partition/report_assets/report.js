@@ -128,7 +128,8 @@
     } else {
       var n = nodes[+u.slice(2)];
       if (n.kind === "op") {
-        lines = [n.label, n.subgraph ? n.subgraph : "TVM"];
+        var inPattern = n.fusion !== null && n.fusion !== undefined ? " \u00b7 " + fusions[n.fusion].key : "";
+        lines = [n.label, n.subgraph ? n.subgraph + inPattern : "TVM"];
         if (n.subgraph) { var c = groupById[n.subgraph].colour; style = ' style="fill:' + c + ';fill-opacity:0.16;stroke:' + c + '"'; }
       } else {
         lines = n.kind === "input" ? [n.name, "input"] : [n.label, n.name];
@@ -176,10 +177,11 @@
       });
       if (!b) return;
       var c = groupById[f.subgraph].colour;
-      out.push('<g class="fuse-frame"><rect x="' + (b.x0 - 5) + '" y="' + (b.y0 - 16) + '" width="' + (b.x1 - b.x0 + 10) +
-        '" height="' + (b.y1 - b.y0 + 21) + '" rx="6" style="stroke:' + c + '"></rect><text class="fuse-title" data-fusion="' +
-        k + '" x="' + (b.x1 + 2) + '" y="' + (b.y0 - 4) + '" text-anchor="end" style="fill:' + c + '">' + esc(f.key) +
-        " \u25be close</text></g>");
+      // a short title at the top right: the subgraph frame's own title may sit at the top left
+      // (the pieces' boxes name the pattern)
+      out.push('<g class="fuse-frame"><rect x="' + (b.x0 - 5) + '" y="' + (b.y0 - 5) + '" width="' + (b.x1 - b.x0 + 10) +
+        '" height="' + (b.y1 - b.y0 + 10) + '" rx="6" style="stroke:' + c + '"></rect><text class="fuse-title" data-fusion="' +
+        k + '" x="' + (b.x1 + 4) + '" y="' + (b.y0 - 8) + '" text-anchor="end" style="fill:' + c + '">\u25b4 close</text></g>');
     });
     return out.join("");
   }
