@@ -1,5 +1,6 @@
-"""Property-based fuzzing of the partitioner: 150 random graphs a run here (a new draw each run; each partitions and builds twice: ~0.45 s) (generator:
-tests/partition_fuzz.py), ten thousand in bench/partition_fuzz.py."""
+"""Property-based fuzzing of the partitioner: 150 random graphs a run here, a new draw each run
+(each is partitioned and built twice: ~0.45 s), ten thousand in bench/partition_fuzz.py
+(generator: tests/partition_fuzz.py)."""
 
 from hypothesis import HealthCheck, given, settings
 
