@@ -14,7 +14,6 @@ from is evaluated on the CPU by the evaluator (runtime/evaluator): correct, slow
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import ctypes
 import functools
@@ -26,6 +25,7 @@ import numpy as np
 import tvm
 
 from tvm_tensorrt.backend import find_backend
+from tvm_tensorrt.collector_safe_lock import CollectorSafeLock
 from tvm_tensorrt.errors import TensorRTError
 from tvm_tensorrt.formats.abi import EXECUTE, NO_ENGINE, PREPARE, PREPARE_GPU_ONLY, RUN_EMBEDDED
 from tvm_tensorrt.formats.plans import decode_plans
@@ -166,20 +166,17 @@ class SubgraphRuntime:
 
 
 _RUNTIMES: dict[str, SubgraphRuntime] = {}
-_RUNTIMES_LOCK = threading.Lock()
-# Libraries closed but not yet released: a close that must not wait for the lock (the garbage
-# collector's, which can run inside a region holding it, in the same thread) leaves its blobs here,
-# and whoever holds the lock releases them as it leaves its region. A deque: appends need no lock.
-_PENDING: collections.deque = collections.deque()
 
 
-@contextlib.contextmanager
-def _runtimes_locked():
-    with _RUNTIMES_LOCK:
-        try:
-            yield
-        finally:
-            _release_pending()
+def _release_closed(blobs) -> None:
+    """A closed library's blob constants (the lock held): their bindings, and engines no other uses."""
+    for blob in blobs:
+        _REQUESTS.pop(blob.__chandle__(), None)
+    _release([blob.__chandle__() for blob in blobs if blob.__chandle__() in _BOUND])
+
+
+_RUNTIMES_LOCK = CollectorSafeLock(_release_closed)  # guards _RUNTIMES, _BOUND and _REQUESTS
+_runtimes_locked = _RUNTIMES_LOCK.held
 
 
 def _host_bytes(tensor) -> np.ndarray:
@@ -271,26 +268,8 @@ def release_blobs(blobs, wait: bool = True) -> None:
     """Drop the bindings of these blob constants, and the engines no other binding uses: a
     library being closed (LoadedModel.close). TVM 0.27 itself keeps a loaded library, and so its
     constants, until the process ends, so this is how its engines and our weight views go.
-    `wait=False` (the garbage collector closing a model) never blocks: if the lock is held, by
-    another thread or by the region this collection interrupted, its holder releases them."""
-    _PENDING.append(list(blobs))
-    if wait:
-        with _runtimes_locked():
-            pass
-    elif _RUNTIMES_LOCK.acquire(blocking=False):
-        try:
-            _release_pending()
-        finally:
-            _RUNTIMES_LOCK.release()
-
-
-def _release_pending() -> None:
-    """With the lock held. A collection during this loop may append more: the loop takes them."""
-    while _PENDING:
-        blobs = _PENDING.popleft()
-        for blob in blobs:
-            _REQUESTS.pop(blob.__chandle__(), None)
-        _release([blob.__chandle__() for blob in blobs if blob.__chandle__() in _BOUND])
+    `wait=False`: the garbage collector closing a model (collector_safe_lock.py)."""
+    _RUNTIMES_LOCK.put(list(blobs), wait)
 
 
 def _release(handles) -> int:

@@ -130,8 +130,8 @@ def test_a_library_the_garbage_collector_closes_inside_our_locks_does_not_deadlo
     def check_inside_the_locks():
         with executor._runtimes_locked():
             executor.release_blobs([Blob()], wait=False)
-            assert len(executor._PENDING) == 1  # left for the holder: this region
-        assert not executor._PENDING
+            assert len(executor._RUNTIMES_LOCK.pending) == 1  # left for the holder: this region
+        assert not executor._RUNTIMES_LOCK.pending
         with weights_file._loaded_locked():
             weights_file.release(weights, wait=False)
             assert not weights.closed

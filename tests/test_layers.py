@@ -16,7 +16,8 @@ FOLDERS = {"tvm_tensorrt": "tvm_tensorrt", "partition": "tvm_tensorrt.partition"
 LAYERS = [
     ("leaf: errors, shared facts, registries, TensorRT discovery and its log bridge",
      ["tvm_tensorrt.errors", "tvm_tensorrt.common", "tvm_tensorrt.registry", "tvm_tensorrt.backend",
-      "tvm_tensorrt.trt_log", "tvm_tensorrt.shared_tensors", "tvm_tensorrt.file_writes"]),
+      "tvm_tensorrt.trt_log", "tvm_tensorrt.shared_tensors", "tvm_tensorrt.file_writes",
+      "tvm_tensorrt.collector_safe_lock"]),
     ("formats: what a library carries, and its file checked", ["tvm_tensorrt.formats", "tvm_tensorrt.library_file",
                                                                "tvm_tensorrt.weights_file"]),
     ("partition and converters (and the ONNX frontend, targets; serialize: the partitioner converts each region)",

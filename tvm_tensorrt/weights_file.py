@@ -25,8 +25,6 @@ damaged byte is an error, never a wrong answer.
 
 from __future__ import annotations
 
-import collections
-import contextlib
 import json
 import mmap
 import os
@@ -36,6 +34,7 @@ import threading
 import numpy as np
 import xxhash
 
+from .collector_safe_lock import CollectorSafeLock
 from .errors import WeightsFileError
 
 MAGIC = b"TVMTRTWT"
@@ -269,29 +268,17 @@ class MemoryWeights:
 
 
 _LOADED: dict = {}  # identity -> WeightsFile or MemoryWeights
-_LOADED_LOCK = threading.Lock()
-# Weights of closed models not yet unregistered: a close that must not wait for the lock (the
-# garbage collector's, which can run inside a region holding it, in the same thread) leaves them
-# here for the lock's holder. A deque: appends need no lock.
-_CLOSED: collections.deque = collections.deque()
 
 
-@contextlib.contextmanager
-def _loaded_locked():
-    with _LOADED_LOCK:
-        _unregister_closed()
-        try:
-            yield
-        finally:
-            _unregister_closed()
+def _unregister(weights) -> None:
+    """A closed model's weights (the lock held): unregistered, their tensors dropped."""
+    if _LOADED.get(weights.identity) is weights:
+        del _LOADED[weights.identity]
+    weights.close()
 
 
-def _unregister_closed() -> None:
-    while _CLOSED:
-        weights = _CLOSED.popleft()
-        if _LOADED.get(weights.identity) is weights:
-            del _LOADED[weights.identity]
-        weights.close()
+_LOADED_LOCK = CollectorSafeLock(_unregister)
+_loaded_locked = _LOADED_LOCK.held
 
 
 def register(weights) -> None:
@@ -302,18 +289,9 @@ def register(weights) -> None:
 def release(weights, wait: bool = True) -> None:
     """A closed model's weights: unregistered and their tensors dropped (the mapping goes with the
     last view). Another model of the same library that still runs maps the file again.
-    `wait=False` (the garbage collector) never blocks: the lock's holder finishes it."""
-    if weights is None:
-        return
-    _CLOSED.append(weights)
-    if wait:
-        with _loaded_locked():
-            pass
-    elif _LOADED_LOCK.acquire(blocking=False):
-        try:
-            _unregister_closed()
-        finally:
-            _LOADED_LOCK.release()
+    `wait=False`: the garbage collector closing a model (collector_safe_lock.py)."""
+    if weights is not None:
+        _LOADED_LOCK.put(weights, wait)
 
 
 def attach(library: str, identity: str) -> WeightsFile:
