@@ -43,7 +43,7 @@ def resolve_batch_mode(use_implicit_batch, version) -> bool:
 
 def make_config(version, use_implicit_batch=None, remove_no_mac_subgraphs=False,
                 max_workspace_size=DEFAULT_WORKSPACE_SIZE, min_subgraph_size=1, ops_to_exclude=(), dim_ranges=None,
-                int8_symmetric=False, backend: str | None = None, no_fuse=(), remove_no_compute_subgraphs=True) -> dict:
+                int8_symmetric=False, backend: str | None = None, no_fuse=(), remove_no_compute_subgraphs=False) -> dict:
     """version: the target TensorRT release, given by the caller (partition_for_tensorrt reads
     the installed backend's); backend: the backend found at partition time, for the record.
     no_fuse: fused patterns (converters/patterns.py) the network builder leaves as pieces.
@@ -51,7 +51,8 @@ def make_config(version, use_implicit_batch=None, remove_no_mac_subgraphs=False,
     runs true INT8 (changes the numbers); by default they run fake-quantized in float, giving
     onnxruntime's numbers.
     remove_no_compute_subgraphs: a subgraph that only moves data (partition/data_movement.py)
-    stays in TVM; False offloads it as any other."""
+    stays in TVM. Off by default here, as every pruning option of the public contract is (a
+    module of one reshape is offloaded); the CLI turns it on (--keep-no-compute-subgraphs off)."""
     version = list(parse_version(version))
     if not isinstance(max_workspace_size, int) or max_workspace_size <= 0:
         raise ConfigError(f"max_workspace_size must be a positive number of bytes, got {max_workspace_size!r}")

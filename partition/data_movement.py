@@ -1,4 +1,5 @@
-"""Subgraphs that only move data stay in TVM by default (remove_no_compute_subgraphs).
+"""Subgraphs that only move data stay in TVM when asked (remove_no_compute_subgraphs=True; the
+CLI's default, --keep-no-compute-subgraphs turns it off).
 
 A region whose every call reshapes, casts, transposes, slices, gathers or concatenates does no
 arithmetic a TensorRT engine could speed up; as an engine of its own it adds a boundary (its

@@ -1,4 +1,3 @@
-import functools
 import logging
 import os
 import sys
@@ -29,27 +28,3 @@ def registries():
     with RULES.restored(), CONVERTERS.restored():
         yield
 
-
-# Suites that test rules and converters one op at a time (tests/op_samples.py). A module of one
-# reshape or astype is a subgraph that only moves data, which partitioning keeps in TVM by
-# default (partition/data_movement.py); these suites offload it as before, to test its converter.
-# Every other suite, the models' and the CLI's included, partitions with the real default.
-SINGLE_OP_SUITES = {
-    "test_backend", "test_batch_modes", "test_compile_time_conversion", "test_converter_numerics", "test_converters",
-    "test_dynamic_batch_converters", "test_evaluator", "test_fused_gelu_reshape", "test_gpu_path",
-    "test_operator_table", "test_plugin_api", "test_rules", "test_sizes", "test_subgraph_format",
-    "test_symbolic_dims_gather_scan", "test_symbolic_spatial", "test_verify", "test_verify_inconclusive",
-    "test_verify_precision",
-}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def offload_data_movement_in_single_op_suites(request):
-    if request.module.__name__.rpartition(".")[2] not in SINGLE_OP_SUITES:
-        yield
-        return
-    from tvm_tensorrt.partition import api, config
-
-    with pytest.MonkeyPatch.context() as patch:  # an explicit argument still wins (a keyword of the call)
-        patch.setattr(api, "make_config", functools.partial(config.make_config, remove_no_compute_subgraphs=False))
-        yield

@@ -166,27 +166,28 @@ def cast_between_tvm_ops():
     return bb.get()
 
 
-def test_a_subgraph_that_only_moves_data_stays_in_tvm_by_default(capsys, tmp_path):
+def test_a_subgraph_that_only_moves_data_stays_in_tvm_when_asked_and_by_default_at_the_cli(capsys, tmp_path):
     mod = cast_between_tvm_ops()
-    partitioned, config = tvm_tensorrt.partition_for_tensorrt(mod)
+    partitioned, config = tvm_tensorrt.partition_for_tensorrt(mod)  # the public contract: no pruning by default
+    assert config["remove_no_compute_subgraphs"] is False
+    assert offloaded_ops(partitioned) == {"tensorrt_0": ["relax.astype", "relax.reshape"],
+                                          "tensorrt_1": ["relax.reshape", "relax.nn.relu"]}
+
+    partitioned, config = tvm_tensorrt.partition_for_tensorrt(mod, remove_no_compute_subgraphs=True)
     assert config["remove_no_compute_subgraphs"] is True
     assert offloaded_ops(partitioned) == {"tensorrt_0": ["relax.reshape", "relax.nn.relu"]}  # beside arithmetic
     assert main_ops(partitioned) == ["relax.cumprod", "relax.astype", "relax.reshape", "relax.cumprod"]
-    kept = {d.op: d.reason for d in tvm_tensorrt.explain(mod).decisions if d.op in ("relax.astype", "relax.reshape")
-            and not d.offloaded}
+    kept = {d.op: d.reason for d in tvm_tensorrt.explain(mod, remove_no_compute_subgraphs=True).decisions
+            if d.op in ("relax.astype", "relax.reshape") and not d.offloaded}
     reason = ("its subgraph only moves or converts data (astype, reshape), no arithmetic for TensorRT to speed up "
               "(remove_no_compute_subgraphs=False offloads it)")
     assert kept == {"relax.astype": reason, "relax.reshape": reason}
     assert_same_numbers(mod, partitioned, config)
 
-    partitioned, config = tvm_tensorrt.partition_for_tensorrt(mod, remove_no_compute_subgraphs=False)
-    assert offloaded_ops(partitioned) == {"tensorrt_0": ["relax.astype", "relax.reshape"],
-                                          "tensorrt_1": ["relax.reshape", "relax.nn.relu"]}
-
     import onnx
     from onnx import TensorProto, helper
 
-    graph = helper.make_graph(  # the whole model a cast: it stays in TVM, the CLI's flag offloads it
+    graph = helper.make_graph(  # the whole model a cast: at the CLI it stays in TVM, the flag offloads it
         [helper.make_node("Cast", ["x"], ["y"], to=TensorProto.FLOAT16)], "cast",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT16, [2, 3])])
