@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .helpers import elementwise, reshape, slice_layer
+from .helpers import elementwise, lifted, reshape, slice_layer
 
 MASKED = -1e4  # a fill at or below this hides its key (exp underflows to 0 in float32 and float16)
 DEPTH = 8  # mask terms stacked at most (each is a node between scores and softmax)
@@ -157,25 +157,25 @@ def build_mask(params, first: int, specs: list):
     """The layer's 4-d mask from inputs first, first + 1, ... (one per spec)."""
     items = [params.inputs[first + k] for k in range(len(specs))]
     if all(spec["how"] == "keep" and spec["fill"] == -np.inf for spec in specs):
-        masks = [_as_4d(params, item) for item in items]
+        masks = [lifted(params, first + k, 4) for k in range(len(specs))]
         mask = masks[0]
         for other in masks[1:]:
             mask = elementwise(params, mask, other, "AND")
         return mask
     constant, computed = None, []
-    for item, spec in zip(items, specs):
+    for k, (item, spec) in enumerate(zip(items, specs)):
         if spec["how"] in ("add", "windows") and item.weight is not None:
             array = np.asarray(item.weight, np.float32)
             array = _windows_array(array, spec) if spec["how"] == "windows" else _lift(array)
             constant = array if constant is None else constant + array
         elif spec["how"] == "add":
-            computed.append(_as_4d(params, item))
+            computed.append(lifted(params, first + k, 4))
         elif spec["how"] == "windows":
             computed.append(_windows_tensor(params, item, spec))
         else:  # a where: 0 where kept, the fill where hidden
             keep, hide = (0.0, spec["fill"]) if spec["how"] == "keep" else (spec["fill"], 0.0)
             values = [params.constant(np.full((1, 1, 1, 1), v, np.float32)) for v in (keep, hide)]
-            computed.append(params.network.add_select(_as_4d(params, item), *values).get_output(0))
+            computed.append(params.network.add_select(lifted(params, first + k, 4), *values).get_output(0))
     terms = computed
     if constant is not None:
         finite = float(np.finfo(np.float16 if params.compute_dtype == "float16" else np.float32).max)
@@ -208,11 +208,3 @@ def _windows_tensor(params, item, spec):
     return slice_layer(params, tensor, [0, 0, 0, 0], size, [1, 1, 1, 1], "WRAP",
                        out_dims=[spec["batch"]] + dims[2:]).get_output(0)
 
-
-def _as_4d(params, item):
-    if item.weight is not None:
-        return params.constant(_lift(np.asarray(item.weight)))
-    rank = len(item.shape)
-    if rank == 4:
-        return item.tensor
-    return reshape(params, item.tensor, [1] * (4 - rank) + list(item.dims or item.shape))

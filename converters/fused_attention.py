@@ -20,6 +20,7 @@ import numpy as np
 from .attention_mask import build_mask, causal_only, peel
 from .base import TensorRTOpConverter
 from .helpers import elementwise, reshape, tensor_of
+from .network import FLOATS
 from .patterns import Match, register_matcher, register_pattern
 
 
@@ -121,7 +122,7 @@ def match_attention(view, index):
         return f"query {q_dims} and key {k_dims} differ in their batch-and-heads axis"
     if rank == 4 and not (isinstance(q_dims[1], int) and isinstance(k_dims[1], int) and q_dims[1] % k_dims[1] == 0):
         return f"{q_dims[1]} query heads are no multiple of {k_dims[1]} key/value heads"
-    if view.desc(q)["dtype"] not in ("float32", "float16", "bfloat16"):
+    if view.desc(q)["dtype"] not in FLOATS:
         return f"attention on {view.desc(q)['dtype']}"
     for ref, spec in terms:
         if len(view.dims(ref)) > (5 if spec["how"] == "windows" else rank):

@@ -20,6 +20,7 @@ import math
 
 from .base import TensorRTOpConverter
 from .helpers import tensor_of
+from .network import FLOATS
 from .patterns import Match, register_matcher, register_pattern
 
 TOLERANCE = 1e-4  # relative; exporters round sqrt(2 / pi) to 0.79788456, 1 / sqrt(2) to 0.70710678
@@ -154,7 +155,7 @@ def match_gelu(view, anchor):
         return None  # (x * (1 + erf)) * 0.5: the product goes on, the GELU's root is its reader
     if wrong:
         return f"a GELU-like {kind} form with other constants: {', '.join(wrong)}"
-    if view.desc(x)["dtype"] not in ("float32", "float16", "bfloat16"):
+    if view.desc(x)["dtype"] not in FLOATS:
         return f"a GELU on {view.desc(x)['dtype']} data"
     if view.dims(x) != view.dims(("node", anchor, 0)) or view.desc(x)["dtype"] != view.desc(("node", anchor, 0))["dtype"]:
         return "a GELU whose constants broadcast its input to another shape or dtype"

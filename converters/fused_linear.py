@@ -21,7 +21,7 @@ from .linear import MatmulConverter
 from .patterns import Match, register_matcher, register_pattern
 
 
-def _bias(view, add_index, node, matmul_ref):
+def _bias(view, node, matmul_ref):
     """The bias ref of add(matmul, bias) when it is a float constant over the last axis only."""
     other = [tuple(r) for r in node["inputs"] if tuple(r) != matmul_ref]
     if len(other) != 1:
@@ -41,7 +41,7 @@ def match_flattened_linear(view, anchor):
     if add is not None:
         refs = [tuple(r) for r in add[1]["inputs"]]
         matmul_ref = next((r for r in refs if view.node(r, "matmul") is not None), None)
-        bias = _bias(view, add[0], add[1], matmul_ref) if matmul_ref else None
+        bias = _bias(view, add[1], matmul_ref) if matmul_ref else None
         if bias is None:
             return None
         members.add(add[0])

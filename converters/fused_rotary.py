@@ -21,6 +21,7 @@ import numpy as np
 
 from .base import TensorRTOpConverter
 from .helpers import elementwise, reshape, slice_layer, tensor_of, unary
+from .network import FLOATS
 from .patterns import Match, register_matcher, register_pattern
 
 WHOLE = 1 << 62  # a slice end at or past this is "to the end" (torch writes INT64_MAX)
@@ -63,8 +64,7 @@ def _computed_cache(view, ref, func, width):
             if len(parts) != 2 or parts[0] != parts[1] or concat[1]["attrs"].get("axis", -1) % rank != rank - 1:
                 return None
             return concat[1]["inputs"][0], scale
-        if node["op"] in ("reshape", "expand_dims") or (node["op"] == "astype" and view.desc(ref)["dtype"] in
-                                                         ("float32", "float16", "bfloat16")):
+        if node["op"] in ("reshape", "expand_dims") or (node["op"] == "astype" and view.desc(ref)["dtype"] in FLOATS):
             ref = node["inputs"][0]
             continue
         if node["op"] == "multiply":
@@ -187,7 +187,7 @@ def _rotary_match(view, index, x, half, cos_ref, sin_ref, members, interleaved):
     dims = view.dims(data)
     if len(dims) != 4 or not isinstance(dims[-1], int):
         return "rotary embedding on other than (B, H, S, D) data with a static D"
-    if view.desc(data)["dtype"] not in ("float32", "float16", "bfloat16"):
+    if view.desc(data)["dtype"] not in FLOATS:
         return f"rotary embedding of {view.desc(data)['dtype']} data"
     caches = []
     for ref, func in ((cos_ref, "cos"), (sin_ref, "sin")):

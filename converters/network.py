@@ -31,12 +31,16 @@ class NetworkBuild:
     `weights`: {(layer index, attribute): array} for the weights the bindings cannot give back
     (BF16), which the CPU evaluator reads (evaluate_network(..., weights=))."""
 
-    def __init__(self, network, keep_alive, weights=None, fused: int = 0, matches=(), refused=()):
+    def __init__(self, network, keep_alive, weights=None, matches=(), refused=()):
         self.network = network
         self.keep_alive = keep_alive
         self.weights = weights if weights is not None else {}
-        self.fused = fused  # patterns built as one layer each (converters/patterns.py)
         self.matches, self.refused = list(matches), list(refused)  # fusion_plan's answer, for explain()
+
+    @property
+    def fused(self) -> int:
+        """Patterns built as one layer each (converters/patterns.py)."""
+        return len(self.matches)
 
 
 FLOATS = ("float32", "float16", "bfloat16")
@@ -62,9 +66,10 @@ def populate_network(trt, network, subgraph, precision: str = "fp32", fuse: bool
     biases = conv_biases(subgraph)  # {convolution: (the add folded into it, bias weight)}
     folded = {add: conv for conv, (add, _) in biases.items()}
     build.transposed = transposed_weights(subgraph)  # {permute_dims read as a view: its weight}
-    matches, refused = fusion_plan(subgraph, fuse)
+    matches, refused = fusion_plan(subgraph, fuse, unavailable=set(biases) | set(folded) | set(build.transposed))
     fused = {m.root: m for m in matches}  # patterns.py: nodes built as one layer of their own
-    inside = {i for m in matches for i in m.members if i != m.root} | unused_after(subgraph, matches)
+    inside = {i for m in matches for i in m.members if i != m.root}
+    inside |= unused_after(subgraph, matches, inside)
     for index, node in enumerate(subgraph.nodes):
         if index in build.transposed or index in inside:
             continue
@@ -90,15 +95,16 @@ def populate_network(trt, network, subgraph, precision: str = "fp32", fuse: bool
             tensor = network.add_identity(tensor).get_output(0)
         tensor.name = desc["name"]
         network.mark_output(tensor)
-    return NetworkBuild(network, build.keep_alive, build.network.weights, fused=len(matches),
-                        matches=matches, refused=refused)
+    return NetworkBuild(network, build.keep_alive, build.network.weights, matches=matches, refused=refused)
 
 
-def fusion_plan(subgraph, fuse: bool = True) -> tuple[list, list]:
+def fusion_plan(subgraph, fuse: bool = True, unavailable=None) -> tuple[list, list]:
     """find_matches's (matches, refused) as populate_network uses them: the nodes its own
-    peepholes take (fusion.py) are not available to a pattern. explain() reads the same answer."""
-    biases = conv_biases(subgraph)
-    unavailable = set(biases) | {add for add, _ in biases.values()} | set(transposed_weights(subgraph))
+    peepholes take (fusion.py) are not available to a pattern. explain() reads the same answer.
+    `unavailable`: those nodes, where the caller has found them already."""
+    if unavailable is None:
+        biases = conv_biases(subgraph)
+        unavailable = set(biases) | {add for add, _ in biases.values()} | set(transposed_weights(subgraph))
     return find_matches(subgraph, subgraph.config.get("no_fuse", ()) if fuse else PATTERN_KEYS, unavailable=unavailable)
 
 

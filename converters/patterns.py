@@ -203,11 +203,11 @@ def _unusable(view, found: Match, no_fuse, taken) -> Optional[str]:
     return None
 
 
-def unused_after(subgraph, matches) -> set:
+def unused_after(subgraph, matches, inside: set) -> set:
     """Nodes only fused patterns read, through members that are gone now (a rotary cache's
     cos(concat(f, f)), which the pattern rebuilds as cos(f)): nothing reads them any more, so they
-    get no layer. A node that had no reader to begin with is kept as it was."""
-    inside = {i for m in matches for i in m.members if i != m.root}
+    get no layer. A node that had no reader to begin with is kept as it was. `inside`: the
+    matches' members other than their roots (the caller's)."""
     reads: dict = {}
     roots = {m.root: m for m in matches}
     for index, node in enumerate(subgraph.nodes):

@@ -113,7 +113,7 @@ def _build_plan(subgraph, workspace_size, backend, precision, ranges, options, s
     if plan is None:
         detail = "; ".join(errors[-3:]) or "no error message from TensorRT"
         raise ConversionError(f"TensorRT could not build the engine: {detail}", symbol=subgraph.symbol,
-                              fused=built.fused if fuse else 0)
+                              fused=built.fused)
     if timing is not None:
         _write_quietly(timing_path, bytes(memoryview(timing.serialize())))
     if stats is not None:
