@@ -123,7 +123,8 @@ def _partition(mod, params, version, decisions: Optional[list], convert: bool = 
     mod = prepare_module(mod, params)
     if config["int8_symmetric"]:
         mod = requantize_symmetric(mod)
-    check = ConversionCheck(backend, config) if convert and backend is not None else None
+    check = ConversionCheck(backend, config, record_fusions=decisions is not None) \
+        if convert and backend is not None else None
     builder = relax.BlockBuilder(mod)
     outliner = RegionOutliner(builder)
     for gvar, func in list(mod.functions.items()):

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import logging
 
-from tvm import relax
-
 from tvm_tensorrt.converters.base import get_converter
 from tvm_tensorrt.converters.network import populate_network, strongly_typed_flag
 from tvm_tensorrt.errors import ConversionError
 from tvm_tensorrt.trt_log import errors_handled, new_builder
-from .fusions import remember_fusions
+from .fusions import region_calls, remember_fusions
 from .outline import CODEGEN, region_function
 
 logger = logging.getLogger("tvm_tensorrt")
@@ -34,8 +32,10 @@ class ConversionCheck:
     is not converted again when the regions are formed anew around a refused call, and the
     outliner uses its function instead of building it again)."""
 
-    def __init__(self, backend, config: dict):
+    def __init__(self, backend, config: dict, record_fusions: bool = False):
+        """record_fusions: keep each region's fused patterns for explain() (decisions are wanted)."""
         self.trt = backend.trt
+        self.record_fusions = record_fusions
         self.builder = new_builder(self.trt)
         self.flags = strongly_typed_flag(self.trt)
         self.config = config
@@ -78,10 +78,11 @@ class ConversionCheck:
             network = self.builder.create_network(self.flags)
             with errors_handled():  # a refusal is this check's answer: its warning says why
                 built = populate_network(self.trt, network, subgraph)
-            remember_fusions(self.fusions, graph, nodes, built, TRIAL_SYMBOL)
+            if self.record_fusions:
+                remember_fusions(self.fusions, graph, nodes, built, TRIAL_SYMBOL)
             return made, {}
         except Exception as err:  # noqa: BLE001 - whatever a converter raises is its answer
-            calls = [n for n in nodes if isinstance(graph.nodes[n]["binding"].value, relax.Call)]  # the writer's nodes
+            calls = region_calls(graph, nodes)  # the writer's nodes
             index = getattr(err, "node", None)
             if index is not None and index < len(calls):  # populate_network names the call that failed
                 culprits = [calls[index]]
