@@ -10,7 +10,6 @@ needs no lock, and the holder's loop also takes work queued while it runs.
 from __future__ import annotations
 
 import collections
-import contextlib
 import threading
 from typing import Callable
 
@@ -21,22 +20,32 @@ class CollectorSafeLock:
         self.pending: collections.deque = collections.deque()
         self._finish = finish  # does one queued item's work, with the lock held
 
-    @contextlib.contextmanager
-    def held(self):
-        """The lock, for a region that reads what it guards: queued work is done first and last."""
-        with self._lock:
+    def __enter__(self):
+        """The lock, for a region that reads what it guards: queued work is done first and last.
+        A plain class, not a generator: a RunCodegen library's every call takes it."""
+        self._lock.acquire()
+        try:
             self._finish_pending()
-            try:
-                yield
-            finally:
-                self._finish_pending()
+        except BaseException:
+            self._lock.release()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self._finish_pending()
+        finally:
+            self._lock.release()
+
+    def held(self) -> "CollectorSafeLock":
+        return self
 
     def put(self, item, wait: bool = True) -> None:
         """Queue `item`'s work and do it now if the lock is free. wait=False (the collector) never
         blocks: a held lock's holder does it on leaving."""
         self.pending.append(item)
         if wait:
-            with self.held():
+            with self:
                 pass
         elif self._lock.acquire(blocking=False):
             try:
