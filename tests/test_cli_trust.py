@@ -14,23 +14,16 @@ import time
 import pytest
 
 from tvm_tensorrt.models import DEFAULT_MODEL
+from test_cli import CLI, one_line_error, run_cli
 
-CLI = [sys.executable, "-m", "tvm_tensorrt.cli"]
 MODELS = os.path.join(os.path.dirname(__file__), "models")
 
 
-def run_cli(*args, cwd, env=None):
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=cwd, timeout=600,
-                          env={**os.environ, **(env or {})})
-
-
 def one_line(proc, code: int) -> str:
-    """Exit `code`, stderr's last line returned, and no traceback or TensorRT complaint."""
-    assert proc.returncode == code, (proc.returncode, proc.stderr)
-    assert "Traceback" not in proc.stderr and "Exception caught" not in proc.stderr, proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert lines, proc.stderr
-    return lines[-1]
+    """test_cli's one-line contract, and no TensorRT complaint ("Exception caught" in its logger)."""
+    line = one_line_error(proc, code)
+    assert "Exception caught" not in proc.stderr, proc.stderr
+    return line
 
 
 # -- 1. the output never replaces the input; the default output is named after it ---------------
@@ -115,12 +108,11 @@ def test_ctrl_c_while_the_library_is_written_leaves_nothing(tmp_path):
 
 
 def test_ctrl_c_from_outside_at_any_moment_after_start_up(tmp_path):
-    """A real SIGINT once each line of output has appeared (the model imported and partitioned,
-    the library written, the engine built at run time): 130 and one line each time."""
+    """A real SIGINT from outside, after the first two lines of `run`'s output (the model imported
+    and partitioned, while it is being compiled): 130 and one line."""
     proc = subprocess.Popen([*CLI, "run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})  # each line as it is printed
-    first = proc.stdout.readline()
-    lines = [first]
+    lines = [proc.stdout.readline()]
     while proc.poll() is None and len(lines) < 2:
         lines.append(proc.stdout.readline())
     stopped = proc.poll() is None
