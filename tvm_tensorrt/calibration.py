@@ -53,8 +53,8 @@ def calibrate(mod: tvm.IRModule, params=None, data=None, method: str = "entropy"
         mod = relax.transform.BindParams("main", params)(mod)
     # weights computed in the graph (a Gemm's transposed matrix) become constants, to be quantized
     mod = fold_module(mod, keep_transposed=False)
-    batches = _batches(data)
-    _check_batches(mod["main"], batches, data)
+    batches, files = _batches(data)
+    _check_batches(mod["main"], batches, files)
     targets = _targets(mod["main"], set(keep))
     if not targets:
         logger.warning("Nothing to calibrate: the model has no convolution or matmul outside `keep`")
@@ -67,9 +67,11 @@ def calibrate(mod: tvm.IRModule, params=None, data=None, method: str = "entropy"
     return _insert_qdq(mod, targets, scales)
 
 
-def _batches(data) -> list:
+def _batches(data) -> tuple:
+    """(batches, each a list of arrays; the .npy files they came from, for a folder, else None)."""
     if data is None:
         raise ConfigError("calibrate needs data: calibration batches (arrays, an iterable, or a folder of .npy)")
+    files = None
     if isinstance(data, (str, os.PathLike)):
         files = sorted(glob.glob(os.path.join(os.fspath(data), "*.npy")))
         if not files:
@@ -78,14 +80,13 @@ def _batches(data) -> list:
     batches = [[np.asarray(x) for x in (b if isinstance(b, (list, tuple)) else [b])] for b in data]
     if not batches:
         raise ConfigError("calibration data is empty")
-    return batches
+    return batches, files
 
 
-def _check_batches(func: relax.Function, batches: list, data) -> None:
+def _check_batches(func: relax.Function, batches: list, files) -> None:
     """Each batch's count and dtypes against main's inputs, the batch named (its file, for a
     folder): TVM's own check fails inside the VM and names neither."""
     params = list(func.params)
-    files = sorted(glob.glob(os.path.join(os.fspath(data), "*.npy"))) if isinstance(data, (str, os.PathLike)) else None
     for index, batch in enumerate(batches):
         where = files[index] if files else f"calibration batch {index}"
         if len(batch) != len(params):
@@ -260,7 +261,7 @@ def int8_accuracy(float_mod: tvm.IRModule, int8_mod: tvm.IRModule, inputs: Itera
     output, and, for a classifier's (batch, classes) output, how often the top-1 class agrees."""
     runs = [relax.VirtualMachine(tvm.compile(m, target="llvm"), tvm.cpu()) for m in (float_mod, int8_mod)]
     errors, cosines, agree, total = [], [], 0, 0
-    for batch in _batches(inputs):
+    for batch in _batches(inputs)[0]:
         args = [tvm.runtime.tensor(np.asarray(x, order="C")) for x in batch]
         reference, quantized = ((lambda out: (out if hasattr(out, "numpy") else out[0]).numpy().astype(np.float64))(
             vm["main"](*args)) for vm in runs)
