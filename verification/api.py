@@ -20,6 +20,7 @@ inconclusive is not a pass (Polygraphy counts "all outputs skipped" as a failure
 
 from __future__ import annotations
 
+import collections
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Optional
@@ -251,10 +252,9 @@ def verify(mod, params=None, inputs=None, rtol: Optional[float] = None, atol: Op
     # the argument, else TVM_TENSORRT_PRECISION / _USE_FP16 (read here, once), as build() resolves it
     engine_precision = engine_options({}, precision=precision).precision
     partitioned, config, decisions = partition_with_decisions(mod, params, **partition_options)
-    op_counts: dict = {}  # per subgraph, the operator calls compile and explain count (not folded weights)
-    for decision in decisions:
-        if decision.offloaded and decision.subgraph:
-            op_counts[decision.subgraph] = op_counts.get(decision.subgraph, 0) + 1
+    # per subgraph, the operator calls compile and explain count (not folded weights); a decision
+    # names a subgraph only when its call is offloaded
+    op_counts = collections.Counter(d.subgraph for d in decisions if d.subgraph)
     functions = {str(f.attrs["global_symbol"]): f for f in offloaded_functions(partitioned).values()}
     quantized = any(isinstance(b.value, relax.Call) and getattr(b.value.op, "name", None) == "relax.quantize"
                     for f in functions.values() for block in f.body.blocks for b in block.bindings)
@@ -277,7 +277,8 @@ def verify(mod, params=None, inputs=None, rtol: Optional[float] = None, atol: Op
         names = [d["name"] for d in subgraph.outputs]
         outputs = evaluate_network(built.network, backend.trt, feeds, arithmetic, built.weights)
         actual = [outputs[name] for name in names]
-        check = SubgraphCheck(symbol, op_counts.get(symbol, len(subgraph.nodes)), *_compare(actual, expected, report.rtol, report.atol),
+        check = SubgraphCheck(symbol, op_counts.get(symbol, len(subgraph.nodes)),
+                              *_compare(actual, expected, report.rtol, report.atol),
                               output_values=sum(int(e.size) for e in expected))
         if not check.passed:  # a mismatch: is it the converter, or rounding the network amplifies?
             spread = rounding_spread(built.network, backend.trt, feeds, names, actual, built.weights)
