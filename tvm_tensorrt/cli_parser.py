@@ -125,16 +125,11 @@ class _Version(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=kwargs.get("help"))
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from importlib.metadata import PackageNotFoundError, version
-
         import tvm
 
         from .backend import find_backend
+        from .common import __version__ as ours  # the version engine caches are keyed with
 
-        try:
-            ours = version("tvm-tensorrt")
-        except PackageNotFoundError:
-            ours = "(not installed)"
         backend = find_backend()
         print(f"tvm-tensorrt {ours}, TVM {tvm.__version__}, {backend.describe() if backend else 'no TensorRT found'}")
         parser.exit()  # to stdout, as argparse's own version action
