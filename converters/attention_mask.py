@@ -19,6 +19,7 @@ the exported graph does.
 
 from __future__ import annotations
 
+import ml_dtypes
 import numpy as np
 
 from .helpers import elementwise, lifted, reshape, slice_layer
@@ -178,7 +179,8 @@ def build_mask(params, first: int, specs: list):
             computed.append(params.network.add_select(lifted(params, first + k, 4), *values).get_output(0))
     terms = computed
     if constant is not None:
-        finite = float(np.finfo(np.float16 if params.compute_dtype == "float16" else np.float32).max)
+        # the largest value the engine's dtype holds: float32's rounds to inf in BF16
+        finite = float(ml_dtypes.finfo(params.compute_dtype or "float32").max)
         terms = [params.constant(np.clip(constant, -finite, finite))] + computed
     mask = terms[0]
     for other in terms[1:]:

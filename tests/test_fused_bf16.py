@@ -92,3 +92,25 @@ def test_bf16_verify_checks_the_fused_rotary_layer(monkeypatch):
     monkeypatch.setattr(_trt().INetworkDefinition, "add_rotary_embedding",
                         lambda net, x, c, s, interleaved, dim: real(net, x, c, s, True, dim))
     assert not tvm_tensorrt.verify(mod, params, precision="bf16").passed
+
+
+def test_a_mask_of_float32_s_lowest_value_stays_finite_in_bf16():
+    """Exporters fill hidden keys with torch.finfo(float32).min. The fused attention's constant
+    mask is clipped to what the engine's dtype holds: in BF16 float32's lowest value would round
+    to -inf, and a query row that hides every key would be NaN instead of the graph's average of V."""
+    lowest = np.finfo(np.float32).min
+    mask = np.triu(np.full((4, 4), lowest, np.float32), 1)
+    mask[2] = lowest  # a row hiding every key
+    bb = relax.BlockBuilder()
+    q, k, v = (relax.Var(n, relax.TensorType((1, 2, 4, 8), "float32")) for n in "qkv")
+    with bb.function("main", [q, k, v]):
+        with bb.dataflow():
+            s = bb.emit(relax.op.matmul(q, relax.op.permute_dims(k, [0, 1, 3, 2])))
+            s = bb.emit(relax.op.add(relax.op.multiply(s, relax.const(np.float32(0.35))),
+                                     relax.const(mask[None, None])))
+            out = bb.emit_output(relax.op.matmul(relax.op.nn.softmax(s, axis=-1), v))
+        bb.emit_func_output(out)
+    mod = tvm.IRModule({"main": bb.get()["main"]})
+    assert layer_types(network_layers(mod, None, precision="bf16"))["ATTENTION_INPUT"] == 1
+    report = tvm_tensorrt.verify(mod, precision="bf16")
+    assert report.passed, report.to_table()
