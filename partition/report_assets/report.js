@@ -144,13 +144,16 @@
       '" height="' + p.h + '" rx="6"' + style + "></rect>" + text + "</g>";
   }
 
+  function grow(b, p) {  // the bounding box b (null: none yet) grown to hold the placed box p
+    if (!b) return { x0: p.x, y0: p.y, x1: p.x + p.w, y1: p.y + p.h };
+    b.x0 = Math.min(b.x0, p.x); b.y0 = Math.min(b.y0, p.y); b.x1 = Math.max(b.x1, p.x + p.w); b.y1 = Math.max(b.y1, p.y + p.h);
+    return b;
+  }
   function frames() {  // an open subgraph: a dashed frame around its ops, its title closes it
     var box = {}, out = [];
     nodes.forEach(function (n, i) {
       if (!n.subgraph || collapsed.has(n.subgraph)) return;
-      var p = placed[unitOf(i)], b = box[n.subgraph];  // a piece of a closed fused pattern: its box
-      if (!b) b = box[n.subgraph] = { x0: p.x, y0: p.y, x1: p.x + p.w, y1: p.y + p.h };
-      b.x0 = Math.min(b.x0, p.x); b.y0 = Math.min(b.y0, p.y); b.x1 = Math.max(b.x1, p.x + p.w); b.y1 = Math.max(b.y1, p.y + p.h);
+      box[n.subgraph] = grow(box[n.subgraph], placed[unitOf(i)]);  // a piece of a closed fused pattern: its box
     });
     var titles = {};
     Object.keys(box).forEach(function (id) {
@@ -171,9 +174,7 @@
       var b = null;
       f.members.forEach(function (i) {
         var p = placed["n:" + i];
-        if (!p) return;
-        if (!b) b = { x0: p.x, y0: p.y, x1: p.x + p.w, y1: p.y + p.h };
-        b.x0 = Math.min(b.x0, p.x); b.y0 = Math.min(b.y0, p.y); b.x1 = Math.max(b.x1, p.x + p.w); b.y1 = Math.max(b.y1, p.y + p.h);
+        if (p) b = grow(b, p);
       });
       if (!b) return;
       var c = groupById[f.subgraph].colour;
