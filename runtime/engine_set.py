@@ -174,12 +174,12 @@ class EngineSet:
         batch = batch_variables(self.subgraph)
         ranges = []
         for name, value in sorted(values.items()):
-            seen = [(lo, hi) for r in known for n, lo, _, hi in r if n == name]
+            built = [(lo, opt, hi) for r in known for n, lo, opt, hi in r if n == name]
+            seen = [(lo, hi) for lo, _, hi in built]
             if name in configured:
                 lo, opt, hi = configured[name]
                 stretched = (name, min(lo, value), opt, max([hi, value] + [h for _, h in seen]))
-                if not lo <= value <= hi and stretched[1:] not in [(a, o, b) for r in known for n, a, o, b in r
-                                                                      if n == name]:
+                if not lo <= value <= hi and stretched[1:] not in built:
                     logger.warning("%s: %s=%d is outside its range %d..%d (dim_ranges, CLI --dim): its engine is "
                                    "built again to cover %d..%d", self.symbol, name, value, lo, hi, stretched[1],
                                    stretched[3])
